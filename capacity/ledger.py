@@ -1,0 +1,715 @@
+"""The capacity ledger: every rule about how much power is free, and the only way to book it.
+
+The first half is pure: functions of phases, reservations and circuit ratings that answer
+"how much is free on day d / over a term / from when does X kW fit" without a database,
+from the change points of the step functions, never day by day.
+
+The second half books: `reserve`, `release`, `firm_up`, `assign_slots`, `release_slots`
+and the checked edits of phases, PUE, circuits and feeds. Each runs in a transaction that
+locks the rows the rule is about (site row for the MW budget; feed, then circuit, then
+slot rows for watts), recomputes from the database under that lock and refuses with a
+typed `LedgerError` saying what is short and from when it would fit. Locks are always
+taken in the same order (site; feed → circuit → slot, each by primary key), so two
+bookings cannot deadlock each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING, Protocol
+
+from dateutil.relativedelta import relativedelta
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+import capacity.models  # models import this module for circuit_usable_w; resolved at call time
+
+if TYPE_CHECKING:
+    from capacity.models import Circuit, PowerFeed, Reservation, Site, Slot
+
+KW_PER_MW = Decimal(1000)
+CONTINUOUS_LOAD_FRACTION = Decimal("0.80")  # NEC 210.19/215.2: continuous load ≤ 80 % of the breaker
+SQRT3 = Decimal(3).sqrt()
+KW_QUANTUM = Decimal("0.001")
+
+Term = relativedelta | dt.timedelta | None
+"""How long a booking lasts from its first day; None is open-ended."""
+
+
+class PhaseLike(Protocol):
+    energized_on: dt.date
+    mw: Decimal
+
+
+class BookingLike(Protocol):
+    starts_on: dt.date
+    ends_on: dt.date | None
+    it_kw: Decimal
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+
+
+def fmt_kw(value: Decimal) -> str:
+    """kW for people: thousands separated, no trailing zeros (10,000 kW; 0.5 kW)."""
+    return f"{value:,.3f}".rstrip("0").rstrip(".") + " kW"
+
+
+class LedgerError(Exception):
+    """A booking or change was refused; the message says why, in the user's units."""
+
+    code = "ledger_error"
+
+
+class InsufficientCapacity(LedgerError):
+    code = "insufficient_capacity"
+
+    def __init__(
+        self,
+        *,
+        site: str,
+        requested_kw: Decimal,
+        starts_on: dt.date,
+        available_kw: Decimal,
+        short_kw: Decimal,
+        short_from: dt.date,
+        fits_from: dt.date | None,
+    ):
+        self.site = site
+        self.requested_kw = requested_kw
+        self.starts_on = starts_on
+        self.available_kw = available_kw
+        self.short_kw = short_kw
+        self.short_from = short_from
+        self.fits_from = fits_from
+        later = f"the whole term fits from {fits_from}" if fits_from else "it does not fit at any later date either"
+        super().__init__(
+            f"{site}: {fmt_kw(requested_kw)} requested from {starts_on} but at most {fmt_kw(available_kw)} is free "
+            f"over the term; {fmt_kw(short_kw)} short from {short_from}; {later}."
+        )
+
+
+class OverBudget(LedgerError):
+    code = "over_budget"
+
+    def __init__(self, *, site: str, short_kw: Decimal, short_from: dt.date):
+        self.site = site
+        self.short_kw = short_kw
+        self.short_from = short_from
+        super().__init__(
+            f"{site}: this change would leave reservations {fmt_kw(short_kw)} of IT over the energized budget "
+            f"from {short_from}; release or move reservations first."
+        )
+
+
+class CircuitOverloaded(LedgerError):
+    code = "circuit_overloaded"
+
+    def __init__(self, *, circuit: str, load_w: int, requested_w: int, usable_w: int):
+        self.circuit = circuit
+        self.load_w = load_w
+        self.requested_w = requested_w
+        self.usable_w = usable_w
+        self.short_w = load_w + requested_w - usable_w
+        super().__init__(
+            f"circuit {circuit}: {load_w} W allocated + {requested_w} W requested exceeds its {usable_w} W "
+            f"usable (80 % continuous-load limit) by {self.short_w} W."
+        )
+
+
+class FeedOverloaded(LedgerError):
+    code = "feed_overloaded"
+
+    def __init__(self, *, feed: str, load_va: Decimal, requested_va: Decimal, rating_va: int):
+        self.feed = feed
+        self.load_va = load_va
+        self.requested_va = requested_va
+        self.rating_va = rating_va
+        super().__init__(
+            f"feed {feed}: {load_va:.0f} VA allocated + {requested_va:.0f} VA requested exceeds its "
+            f"{rating_va / 1000:g} kVA rating."
+        )
+
+
+class SlotOccupied(LedgerError):
+    code = "slot_occupied"
+
+
+class ReferenceConflict(LedgerError):
+    code = "reference_conflict"
+
+
+# --------------------------------------------------------------------------------------
+# Pure calculations
+# --------------------------------------------------------------------------------------
+
+
+def circuit_usable_w(voltage_v: int, breaker_amps: int, phases: int, power_factor: Decimal) -> int:
+    """Continuous watts a circuit may carry: V × A × PF (× √3 three-phase) × 80 %, floored."""
+    watts = Decimal(voltage_v) * Decimal(breaker_amps) * Decimal(power_factor) * CONTINUOUS_LOAD_FRACTION
+    if phases == 3:
+        watts *= SQRT3
+    return int(watts.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def apparent_va(watts: int | Decimal, power_factor: Decimal) -> Decimal:
+    """What real watts cost a transformer, whose rating is apparent power (VA)."""
+    return Decimal(watts) / Decimal(power_factor)
+
+
+def budget_kw(phases: Iterable[PhaseLike], day: dt.date) -> Decimal:
+    """Facility kW energized on `day`: every phase energized on or before it."""
+    return sum((p.mw * KW_PER_MW for p in phases if p.energized_on <= day), Decimal(0))
+
+
+def committed_kw(bookings: Iterable[BookingLike], day: dt.date) -> Decimal:
+    """IT kW booked on `day` (bookings cover [starts_on, ends_on))."""
+    return sum(
+        (b.it_kw for b in bookings if b.starts_on <= day and (b.ends_on is None or b.ends_on > day)),
+        Decimal(0),
+    )
+
+
+def headroom_kw(budget: Decimal, pue: Decimal, committed: Decimal) -> Decimal:
+    """IT kW still free: budget ÷ PUE − committed, floored to the watt."""
+    return (budget / pue - committed).quantize(KW_QUANTUM, rounding=ROUND_FLOOR)
+
+
+def fits(budget: Decimal, pue: Decimal, committed: Decimal, extra_kw: Decimal) -> bool:
+    """Whether `extra_kw` more IT load keeps (committed + extra) × PUE within the budget.
+
+    Multiplying instead of dividing keeps the comparison exact in Decimal.
+    """
+    return (committed + extra_kw) * pue <= budget
+
+
+def end_of_term(starts_on: dt.date, term: Term) -> dt.date | None:
+    return None if term is None else starts_on + term
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of days [starts_on, ends_on) over which budget and commitment are constant."""
+
+    starts_on: dt.date
+    ends_on: dt.date | None
+    budget_kw: Decimal
+    committed_kw: Decimal
+
+    def headroom_kw(self, pue: Decimal) -> Decimal:
+        return headroom_kw(self.budget_kw, pue, self.committed_kw)
+
+    def fits(self, pue: Decimal, extra_kw: Decimal) -> bool:
+        return fits(self.budget_kw, pue, self.committed_kw, extra_kw)
+
+    def overlaps(self, starts_on: dt.date, ends_on: dt.date | None) -> bool:
+        return (self.ends_on is None or self.ends_on > starts_on) and (ends_on is None or self.starts_on < ends_on)
+
+
+def timeline(phases: Iterable[PhaseLike], bookings: Iterable[BookingLike], start: dt.date) -> list[Segment]:
+    """The step function of budget and commitment from `start` on, split at its change points.
+
+    O((phases + bookings) · log) whatever the span of dates; the last segment is open-ended.
+    """
+    budget = Decimal(0)
+    committed = Decimal(0)
+    deltas: dict[dt.date, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for phase in phases:
+        kw = phase.mw * KW_PER_MW
+        if phase.energized_on <= start:
+            budget += kw
+        else:
+            deltas[phase.energized_on][0] += kw
+    for booking in bookings:
+        if booking.ends_on is not None and booking.ends_on <= start:
+            continue
+        if booking.starts_on <= start:
+            committed += booking.it_kw
+        else:
+            deltas[booking.starts_on][1] += booking.it_kw
+        if booking.ends_on is not None:
+            deltas[booking.ends_on][1] -= booking.it_kw
+
+    segments: list[Segment] = []
+    seg_start = start
+    for day in sorted(deltas):
+        d_budget, d_committed = deltas[day]
+        if not d_budget and not d_committed:
+            continue
+        segments.append(Segment(seg_start, day, budget, committed))
+        budget += d_budget
+        committed += d_committed
+        seg_start = day
+    segments.append(Segment(seg_start, None, budget, committed))
+    return segments
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    short_kw: Decimal  # the most IT kW missing on any day of the term
+    short_from: dt.date  # the first day something is missing
+    available_kw: Decimal  # the least headroom over the term
+
+
+@dataclass(frozen=True)
+class SiteBook:
+    """A site's phases and counting reservations, read once; answers every question in memory."""
+
+    name: str
+    pue: Decimal
+    phases: Sequence[PhaseLike]
+    bookings: Sequence[BookingLike]
+
+    def budget_kw(self, day: dt.date) -> Decimal:
+        return budget_kw(self.phases, day)
+
+    def committed_kw(self, day: dt.date) -> Decimal:
+        return committed_kw(self.bookings, day)
+
+    def headroom_kw(self, day: dt.date) -> Decimal:
+        return headroom_kw(self.budget_kw(day), self.pue, self.committed_kw(day))
+
+    def timeline(self, start: dt.date) -> list[Segment]:
+        return timeline(self.phases, self.bookings, start)
+
+    def min_headroom_kw(self, starts_on: dt.date, ends_on: dt.date | None) -> Decimal:
+        """The least IT kW free on any day of [starts_on, ends_on)."""
+        return min(s.headroom_kw(self.pue) for s in self.timeline(starts_on) if s.overlaps(starts_on, ends_on))
+
+    def shortfall(self, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None) -> Shortfall | None:
+        """None when `it_kw` more fits on every day of [starts_on, ends_on); else what is missing."""
+        segments = [s for s in self.timeline(starts_on) if s.overlaps(starts_on, ends_on)]
+        short = [s for s in segments if not s.fits(self.pue, it_kw)]
+        if not short:
+            return None
+        return Shortfall(
+            short_kw=max(it_kw - s.headroom_kw(self.pue) for s in short),
+            short_from=short[0].starts_on,
+            available_kw=max(Decimal(0), min(s.headroom_kw(self.pue) for s in segments)),
+        )
+
+    def earliest_fit(
+        self, it_kw: Decimal, not_before: dt.date, term: Term, until: dt.date | None = None
+    ) -> dt.date | None:
+        """The first day ≥ `not_before` from which `it_kw` fits for the whole term, or None.
+
+        A start can only become feasible where headroom rises (a phase energizes, a
+        reservation ends), so the scan jumps from one blocking segment's end to the next:
+        one pass over the timeline. `until` bounds the answer (a planning horizon).
+        """
+        candidate = not_before
+        for segment in self.timeline(not_before):
+            if segment.ends_on is not None and segment.ends_on <= candidate:
+                continue
+            window_end = end_of_term(candidate, term)
+            if window_end is not None and segment.starts_on >= window_end:
+                break
+            if not segment.fits(self.pue, it_kw):
+                if segment.ends_on is None:
+                    return None
+                candidate = segment.ends_on
+                if until is not None and candidate > until:
+                    return None
+        return candidate
+
+    def over_budget(self, from_day: dt.date) -> Shortfall | None:
+        """Where committed × PUE exceeds the budget on or after `from_day`, if anywhere."""
+        return self.shortfall(Decimal(0), from_day, None)
+
+
+# --------------------------------------------------------------------------------------
+# Reading the books
+# --------------------------------------------------------------------------------------
+
+
+def _bookings_qs(now: dt.datetime):
+    return capacity.models.Reservation.objects.active(now).values_list(
+        "site_id", "starts_on", "ends_on", "it_kw", named=True
+    )
+
+
+def load_books(sites: Sequence[Site], now: dt.datetime | None = None) -> dict[int, SiteBook]:
+    """SiteBooks for many sites in two queries (phases, counting reservations)."""
+    now = now or timezone.now()
+    ids = [s.pk for s in sites]
+    phases: dict[int, list] = defaultdict(list)
+    bookings: dict[int, list] = defaultdict(list)
+    phase_rows = capacity.models.EnergizationPhase.objects.filter(site_id__in=ids).values_list(
+        "site_id", "energized_on", "mw", named=True
+    )
+    for row in phase_rows:
+        phases[row.site_id].append(row)
+    for row in _bookings_qs(now).filter(site_id__in=ids):
+        bookings[row.site_id].append(row)
+    return {s.pk: SiteBook(s.slug, s.pue, phases[s.pk], bookings[s.pk]) for s in sites}
+
+
+def load_book(site: Site, now: dt.datetime | None = None) -> SiteBook:
+    return load_books([site], now)[site.pk]
+
+
+# --------------------------------------------------------------------------------------
+# Booking site power
+# --------------------------------------------------------------------------------------
+
+
+def _lock_site(site: Site | int) -> Site:
+    return capacity.models.Site.objects.select_for_update().get(pk=getattr(site, "pk", site))
+
+
+def _validate_booking(
+    it_kw: Decimal,
+    starts_on: dt.date,
+    ends_on: dt.date | None,
+    kind: str,
+    expires_at: dt.datetime | None,
+    now: dt.datetime,
+) -> None:
+    errors: dict[str, str] = {}
+    if not isinstance(it_kw, Decimal) or not it_kw.is_finite() or it_kw <= 0:
+        errors["it_kw"] = f"IT kW must be a positive Decimal, not {it_kw!r}."
+    if ends_on is not None and ends_on <= starts_on:
+        errors["ends_on"] = f"A reservation must end after it starts ({starts_on} → {ends_on})."
+    if kind == "hold":
+        if expires_at is None:
+            errors["expires_at"] = "A hold needs an expiry."
+        elif expires_at <= now:
+            errors["expires_at"] = f"The hold's expiry {expires_at:%Y-%m-%d %H:%M} is already past."
+    elif kind == "firm":
+        if expires_at is not None:
+            errors["expires_at"] = "A firm reservation does not expire."
+    else:
+        errors["kind"] = f"Unknown reservation kind {kind!r} (hold or firm)."
+    if errors:
+        raise ValidationError(errors)
+
+
+def reserve(
+    site: Site | int,
+    *,
+    it_kw: Decimal,
+    starts_on: dt.date,
+    ends_on: dt.date | None,
+    kind: str,
+    reference: str,
+    expires_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+) -> Reservation | None:
+    """Book `it_kw` at a site over [starts_on, ends_on), or raise InsufficientCapacity.
+
+    Idempotent per reference: asking again for the same booking under the same reference
+    returns the reservation already made (a retried task, a double-clicked button).
+    `dry_run` checks under the same lock and books nothing.
+    """
+    now = now or timezone.now()
+    _validate_booking(it_kw, starts_on, ends_on, kind, expires_at, now)
+    Reservation = capacity.models.Reservation
+    with transaction.atomic():
+        locked = _lock_site(site)
+        existing = Reservation.objects.active(now).filter(site=locked, reference=reference).first()
+        if existing is not None:
+            if (existing.it_kw, existing.starts_on, existing.ends_on, existing.kind) == (
+                it_kw,
+                starts_on,
+                ends_on,
+                kind,
+            ):
+                return existing
+            raise ReferenceConflict(f"{reference} already holds a different reservation at {locked.slug}: {existing}")
+        _check_fits(locked, it_kw, starts_on, ends_on, now)
+        if dry_run:
+            return None
+        return Reservation.objects.create(
+            site=locked,
+            it_kw=it_kw,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            kind=kind,
+            expires_at=expires_at,
+            reference=reference,
+            created_at=now,
+        )
+
+
+def _check_fits(site: Site, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None, now: dt.datetime) -> None:
+    book = load_book(site, now)
+    short = book.shortfall(it_kw, starts_on, ends_on)
+    if short is not None:
+        term = None if ends_on is None else ends_on - starts_on
+        raise InsufficientCapacity(
+            site=site.slug,
+            requested_kw=it_kw,
+            starts_on=starts_on,
+            available_kw=short.available_kw,
+            short_kw=short.short_kw,
+            short_from=short.short_from,
+            fits_from=book.earliest_fit(it_kw, starts_on, term),
+        )
+
+
+def release(reservation: Reservation, now: dt.datetime | None = None) -> Reservation:
+    """Free a reservation from now on; releasing twice is harmless."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock_site(reservation.site_id)
+        reservation.refresh_from_db()
+        if reservation.released_at is None:
+            reservation.released_at = now
+            reservation.save(update_fields=["released_at"])
+    return reservation
+
+
+def firm_up(reservation: Reservation, *, reference: str | None = None, now: dt.datetime | None = None) -> Reservation:
+    """Turn a hold into a firm reservation, atomically.
+
+    A live hold keeps its place; an expired or released one has given its power back, so
+    it is booked again from scratch and refused if the power is gone meanwhile.
+    """
+    now = now or timezone.now()
+    Reservation = capacity.models.Reservation
+    with transaction.atomic():
+        site = _lock_site(reservation.site_id)
+        reservation.refresh_from_db()
+        still_counts = Reservation.objects.active(now).filter(pk=reservation.pk).exists()
+        if reservation.kind == Reservation.Kind.FIRM and still_counts:
+            return reservation
+        if not still_counts:
+            _check_fits(site, reservation.it_kw, reservation.starts_on, reservation.ends_on, now)
+            reservation.released_at = None
+        reservation.kind = Reservation.Kind.FIRM
+        reservation.expires_at = None
+        if reference is not None:
+            reservation.reference = reference
+        reservation.save(update_fields=["kind", "expires_at", "released_at", "reference"])
+    return reservation
+
+
+# --------------------------------------------------------------------------------------
+# Checked edits of what the budget is made of
+# --------------------------------------------------------------------------------------
+
+
+def _assert_within_budget(site: Site, phases: Sequence[PhaseLike], pue: Decimal, now: dt.datetime) -> None:
+    bookings = list(_bookings_qs(now).filter(site_id=site.pk))
+    over = SiteBook(site.slug, pue, phases, bookings).over_budget(site.today(now))
+    if over is not None:
+        raise OverBudget(site=site.slug, short_kw=over.short_kw, short_from=over.short_from)
+
+
+def save_phase(phase, *, now: dt.datetime | None = None, dry_run: bool = False) -> None:
+    """Add or change an energization phase, refusing a change that strands reservations."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        site = _lock_site(phase.site_id)
+        others = list(site.phases.exclude(pk=phase.pk)) if phase.pk else list(site.phases.all())
+        _assert_within_budget(site, [*others, phase], site.pue, now)
+        if not dry_run:
+            phase.save()
+
+
+def cancel_phase(phase, *, now: dt.datetime | None = None) -> None:
+    """Remove a phase (e.g. a cancelled build-out) if the reservations still fit without it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        site = _lock_site(phase.site_id)
+        _assert_within_budget(site, list(site.phases.exclude(pk=phase.pk)), site.pue, now)
+        phase.delete()
+
+
+def save_site(site: Site, *, now: dt.datetime | None = None, dry_run: bool = False) -> None:
+    """Save a site, refusing a PUE rise that would push its reservations over budget."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        if site.pk is not None:
+            locked = _lock_site(site)
+            if locked.pue != site.pue:
+                _assert_within_budget(locked, list(locked.phases.all()), site.pue, now)
+        if not dry_run:
+            site.save()
+
+
+# --------------------------------------------------------------------------------------
+# Watts on circuits and feeds
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    slot_id: int
+    watts: int
+    occupant: str
+
+
+def _lock_power_chain(feed_ids: Iterable[int], circuit_ids: Iterable[int]) -> tuple[dict, dict]:
+    models = capacity.models
+    feeds = {f.pk: f for f in models.PowerFeed.objects.select_for_update().filter(pk__in=set(feed_ids)).order_by("pk")}
+    circuits = {
+        c.pk: c for c in models.Circuit.objects.select_for_update().filter(pk__in=set(circuit_ids)).order_by("pk")
+    }
+    return feeds, circuits
+
+
+def _circuit_loads_w(circuit_ids: Iterable[int]) -> dict[int, int]:
+    rows = capacity.models.Circuit.objects.filter(pk__in=set(circuit_ids)).with_load().values_list("pk", "load_w")
+    return dict(rows)
+
+
+def feed_loads_va(feed_ids: Iterable[int]) -> dict[int, Decimal]:
+    """Apparent power (VA) allocated on each feed: Σ over its circuits of load W ÷ PF."""
+    loads: dict[int, Decimal] = defaultdict(Decimal)
+    rows = (
+        capacity.models.Circuit.objects.filter(feed_id__in=set(feed_ids))
+        .with_load()
+        .values_list("feed_id", "power_factor", "load_w")
+    )
+    for feed_id, power_factor, load_w in rows:
+        loads[feed_id] += apparent_va(load_w, power_factor)
+    return loads
+
+
+def assign_slots(requests: Sequence[SlotRequest]) -> list[Slot]:
+    """Put occupants into free slots, all or none, within circuit and feed limits."""
+    Slot = capacity.models.Slot
+    if not requests:
+        return []
+    ids = [r.slot_id for r in requests]
+    if len(set(ids)) != len(ids):
+        raise SlotOccupied("The same slot is requested twice.")
+    occupants = [r.occupant for r in requests]
+    if len(set(occupants)) != len(occupants):
+        raise SlotOccupied("The same occupant is given two slots.")
+    for r in requests:
+        if r.watts <= 0:
+            raise ValidationError({"watts": f"An occupant must draw a positive number of watts, not {r.watts}."})
+    with transaction.atomic():
+        # Peek at the wiring without locks to learn which feeds and circuits to lock; the
+        # slots are re-read under lock below and the wiring checked again.
+        wiring = {
+            row["pk"]: row for row in Slot.objects.filter(pk__in=ids).values("pk", "circuit_id", "circuit__feed_id")
+        }
+        missing = set(ids) - wiring.keys()
+        if missing:
+            raise Slot.DoesNotExist(f"No slot with id {sorted(missing)}.")
+        feeds, circuits = _lock_power_chain(
+            (w["circuit__feed_id"] for w in wiring.values()), (w["circuit_id"] for w in wiring.values())
+        )
+        slots = {s.pk: s for s in Slot.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        taken = [s for s in slots.values() if s.occupant is not None]
+        if taken:
+            raise SlotOccupied(f"Slot {taken[0]} is already occupied by {taken[0].occupant}.")
+        clash = Slot.objects.filter(occupant__in=occupants).first()
+        if clash is not None:
+            raise SlotOccupied(f"{clash.occupant} already occupies slot {clash}.")
+        if any(slots[i].circuit_id != wiring[i]["circuit_id"] for i in ids):
+            raise LedgerError("A slot was rewired while it was being assigned; try again.")
+
+        adding_w: dict[int, int] = defaultdict(int)
+        adding_va: dict[int, Decimal] = defaultdict(Decimal)
+        for r in requests:
+            circuit = circuits[slots[r.slot_id].circuit_id]
+            adding_w[circuit.pk] += r.watts
+            adding_va[circuit.feed_id] += apparent_va(r.watts, circuit.power_factor)
+        loads_w = _circuit_loads_w(adding_w)
+        for circuit_id, extra_w in adding_w.items():
+            circuit = circuits[circuit_id]
+            if loads_w[circuit_id] + extra_w > circuit.usable_w:
+                raise CircuitOverloaded(
+                    circuit=str(circuit), load_w=loads_w[circuit_id], requested_w=extra_w, usable_w=circuit.usable_w
+                )
+        loads_va = feed_loads_va(adding_va)
+        for feed_id, extra_va in adding_va.items():
+            feed = feeds[feed_id]
+            if loads_va[feed_id] + extra_va > feed.rating_va:
+                raise FeedOverloaded(
+                    feed=str(feed), load_va=loads_va[feed_id], requested_va=extra_va, rating_va=feed.rating_va
+                )
+
+        for r in requests:
+            slots[r.slot_id].allocated_w = r.watts
+            slots[r.slot_id].occupant = r.occupant
+        Slot.objects.bulk_update(slots.values(), ["allocated_w", "occupant"], batch_size=1000)
+    return [slots[i] for i in ids]
+
+
+def assign_slot(slot: Slot | int, *, watts: int, occupant: str) -> Slot:
+    return assign_slots([SlotRequest(getattr(slot, "pk", slot), watts, occupant)])[0]
+
+
+def release_slots(slot_ids: Sequence[int]) -> None:
+    """Empty slots (the machine left); freeing watts needs no check but keeps the lock order."""
+    Slot = capacity.models.Slot
+    with transaction.atomic():
+        wiring = list(Slot.objects.filter(pk__in=slot_ids).values_list("circuit_id", "circuit__feed_id"))
+        _lock_power_chain((f for _, f in wiring), (c for c, _ in wiring))
+        locked = list(Slot.objects.select_for_update().filter(pk__in=slot_ids).order_by("pk"))
+        for slot in locked:
+            slot.allocated_w = 0
+            slot.occupant = None
+        Slot.objects.bulk_update(locked, ["allocated_w", "occupant"], batch_size=1000)
+
+
+def save_circuit(circuit: Circuit, *, dry_run: bool = False) -> None:
+    """Add or re-rate a circuit, refusing a rating below what is already allocated on it."""
+    with transaction.atomic():
+        feed_ids = {circuit.feed_id}
+        if circuit.pk is not None:
+            feed_ids.add(capacity.models.Circuit.objects.values_list("feed_id", flat=True).get(pk=circuit.pk))
+        feeds, _ = _lock_power_chain(feed_ids, [circuit.pk] if circuit.pk else [])
+        if circuit.pk is not None:
+            load_w = _circuit_loads_w([circuit.pk])[circuit.pk]
+            if load_w > circuit.usable_w:
+                raise CircuitOverloaded(circuit=str(circuit), load_w=load_w, requested_w=0, usable_w=circuit.usable_w)
+            loads_va = feed_loads_va([circuit.feed_id])
+            previous = capacity.models.Circuit.objects.get(pk=circuit.pk)
+            if previous.feed_id == circuit.feed_id:
+                loads_va[circuit.feed_id] -= apparent_va(load_w, previous.power_factor)
+            feed = feeds[circuit.feed_id]
+            new_va = apparent_va(load_w, circuit.power_factor)
+            if loads_va[circuit.feed_id] + new_va > feed.rating_va:
+                raise FeedOverloaded(
+                    feed=str(feed), load_va=loads_va[circuit.feed_id], requested_va=new_va, rating_va=feed.rating_va
+                )
+        if not dry_run:
+            circuit.save()
+
+
+def save_feed(feed: PowerFeed, *, dry_run: bool = False) -> None:
+    """Add or re-rate a feed, refusing a rating below the load its circuits carry."""
+    with transaction.atomic():
+        if feed.pk is not None:
+            _lock_power_chain([feed.pk], [])
+            load_va = feed_loads_va([feed.pk])[feed.pk]
+            if load_va > feed.rating_va:
+                raise FeedOverloaded(feed=str(feed), load_va=load_va, requested_va=Decimal(0), rating_va=feed.rating_va)
+        if not dry_run:
+            feed.save()
+
+
+def find_free_slot(site_id: int, watts: int) -> Slot | None:
+    """The first free slot at a site whose circuit and feed still take `watts` (no lock).
+
+    A suggestion for a single machine; the booking itself (assign_slots) re-checks under
+    lock. Bulk placement across circuits belongs to the planner.
+    """
+    models = capacity.models
+    circuits = list(models.Circuit.objects.filter(feed__site_id=site_id).select_related("feed").with_load())
+    feed_loads = feed_loads_va({c.feed_id for c in circuits})
+    fitting = [
+        c.pk
+        for c in circuits
+        if c.load_w + watts <= c.usable_w
+        and feed_loads[c.feed_id] + apparent_va(watts, c.power_factor) <= c.feed.rating_va
+    ]
+    return (
+        models.Slot.objects.filter(circuit_id__in=fitting, occupant__isnull=True)
+        .order_by("rack__name", "position")
+        .first()
+    )

@@ -1,0 +1,82 @@
+"""The legal moves of a machine and of a contract: the one place they are written down.
+
+Pure: no database. `hosting.services` applies a move under a row lock and records it.
+"""
+
+from django.db import models
+
+
+class IllegalTransition(Exception):
+    """A status change the lifecycle does not allow; the message lists what is allowed."""
+
+    code = "illegal_transition"
+
+    def __init__(self, what: str, current: str, requested: str, allowed: frozenset[str]):
+        self.current = current
+        self.requested = requested
+        self.allowed = allowed
+        options = ", ".join(sorted(allowed)) or "nothing (final state)"
+        super().__init__(f"{what} cannot go from {current} to {requested}; from {current} it can go to: {options}.")
+
+
+class MachineStatus(models.TextChoices):
+    ANNOUNCED = "announced", "Announced"  # on a tenant's packing list
+    IN_TRANSIT = "in_transit", "In transit"  # shipped, clearing customs
+    RECEIVED = "received", "Received"  # at the site, not racked
+    RACKED = "racked", "Racked"  # in a slot, powered off or idle
+    TESTING = "testing", "Testing"  # commissioning self-test running
+    LIVE = "live", "Live"  # passed commissioning; billing runs
+    FAILED = "failed", "Failed"  # failed commissioning; may be re-tested
+    RMA = "rma", "RMA"  # sent for repair
+    RETURNED = "returned", "Returned"  # handed back to the tenant; final
+
+
+S = MachineStatus
+
+MACHINE_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.ANNOUNCED: frozenset({S.IN_TRANSIT, S.RECEIVED}),
+    S.IN_TRANSIT: frozenset({S.RECEIVED}),
+    S.RECEIVED: frozenset({S.RACKED, S.RMA, S.RETURNED}),
+    S.RACKED: frozenset({S.TESTING, S.RECEIVED}),
+    S.TESTING: frozenset({S.LIVE, S.FAILED}),
+    S.LIVE: frozenset({S.TESTING, S.RECEIVED}),
+    S.FAILED: frozenset({S.TESTING, S.RECEIVED, S.RMA, S.RETURNED}),
+    S.RMA: frozenset({S.RECEIVED, S.RETURNED}),
+    S.RETURNED: frozenset(),
+}
+
+# A machine in these states sits in a slot; in the "off the floor" ones it holds none.
+IN_SLOT = frozenset({S.RACKED, S.TESTING, S.LIVE})
+OFF_FLOOR = frozenset({S.ANNOUNCED, S.IN_TRANSIT, S.RECEIVED, S.RMA, S.RETURNED})
+# FAILED may stay racked for a re-test or be pulled.
+
+
+def check_machine_move(current: str, requested: str) -> None:
+    allowed = MACHINE_TRANSITIONS[current]
+    if requested not in allowed:
+        raise IllegalTransition("A machine", current, requested, allowed)
+
+
+class ContractStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SIGNED = "signed", "Signed"  # capacity booked firm
+    ACTIVE = "active", "Active"  # machines on the floor, billing
+    ENDED = "ended", "Ended"  # capacity released
+
+
+C = ContractStatus
+
+CONTRACT_TRANSITIONS: dict[str, frozenset[str]] = {
+    C.DRAFT: frozenset({C.SIGNED, C.ENDED}),
+    C.SIGNED: frozenset({C.ACTIVE, C.ENDED}),
+    C.ACTIVE: frozenset({C.ENDED}),
+    C.ENDED: frozenset(),
+}
+
+BOOKED = frozenset({C.SIGNED, C.ACTIVE})
+
+
+def check_contract_move(current: str, requested: str) -> None:
+    allowed = CONTRACT_TRANSITIONS[current]
+    if requested not in allowed:
+        raise IllegalTransition("A contract", current, requested, allowed)
