@@ -1,0 +1,343 @@
+"""Staff admin for the physical side. Every change that can strand a reservation or
+overload a circuit goes through capacity.ledger; figures are batch-loaded per page."""
+
+from decimal import Decimal
+
+from django.contrib import admin
+from django.db.models import Count
+from django.utils import timezone
+
+from capacity import ledger
+from capacity.adminutils import LedgerCheckedForm, PageFiguresAdmin, run_each
+from capacity.models import Circuit, EnergizationPhase, PowerFeed, Rack, Reservation, Site, Slot
+
+# --- Sites and phases ----------------------------------------------------------------
+
+
+class SiteForm(LedgerCheckedForm):
+    class Meta:
+        model = Site
+        fields = "__all__"
+
+    def ledger_check(self, instance):
+        ledger.save_site(instance, dry_run=True)
+
+
+class PhaseInline(admin.TabularInline):
+    """Read-only here: phases change through their own admin, which checks the ledger."""
+
+    model = EnergizationPhase
+    fields = ("name", "energized_on", "mw")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Site)
+class SiteAdmin(PageFiguresAdmin):
+    form = SiteForm
+    list_display = (
+        "name",
+        "slug",
+        "country",
+        "region",
+        "cooling",
+        "pue",
+        "status",
+        "energized_mw_today",
+        "committed_kw_today",
+        "headroom_kw_today",
+    )
+    list_filter = ("status", "cooling", "country")
+    search_fields = ("name", "slug", "region")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [PhaseInline]
+
+    def prepare_page(self, rows):
+        now = timezone.now()
+        books = ledger.load_books(rows, now)
+        for site in rows:
+            site.book, site.book_day = books[site.pk], site.today(now)
+
+    def _book(self, site) -> tuple[ledger.SiteBook, object]:
+        if not hasattr(site, "book"):  # the change form shows one site
+            self.prepare_page([site])
+        return site.book, site.book_day
+
+    @admin.display(description="energized today")
+    def energized_mw_today(self, site):
+        book, day = self._book(site)
+        return f"{book.budget_kw(day) / ledger.KW_PER_MW:,.1f} MW"
+
+    @admin.display(description="committed IT today")
+    def committed_kw_today(self, site):
+        book, day = self._book(site)
+        return ledger.fmt_kw(book.committed_kw(day))
+
+    @admin.display(description="free IT today")
+    def headroom_kw_today(self, site):
+        book, day = self._book(site)
+        return ledger.fmt_kw(book.headroom_kw(day))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("energized_mw_today", "committed_kw_today", "headroom_kw_today") if obj else ()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        site = self.get_object(request, object_id)
+        if site is not None:
+            book, day = self._book(site)
+            extra_context = {
+                **(extra_context or {}),
+                "capacity_timeline": [
+                    {
+                        "starts_on": s.starts_on,
+                        "ends_on": s.ends_on,
+                        "budget_mw": s.budget_kw / ledger.KW_PER_MW,
+                        "committed_kw": s.committed_kw,
+                        "headroom_kw": s.headroom_kw(book.pue),
+                    }
+                    for s in book.timeline(day)
+                ],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        ledger.save_site(obj)
+
+
+class PhaseForm(LedgerCheckedForm):
+    class Meta:
+        model = EnergizationPhase
+        fields = "__all__"
+
+    def ledger_check(self, instance):
+        ledger.save_phase(instance, dry_run=True)
+
+
+@admin.register(EnergizationPhase)
+class EnergizationPhaseAdmin(PageFiguresAdmin):
+    form = PhaseForm
+    list_display = ("site", "name", "energized_on", "mw")
+    list_filter = ("site",)
+    list_select_related = ("site",)
+    search_fields = ("name", "site__name", "site__slug")
+    autocomplete_fields = ("site",)
+    date_hierarchy = "energized_on"
+    actions = ["cancel_phases"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a phase is removed with "cancel", which checks the reservations still fit
+
+    def save_model(self, request, obj, form, change):
+        ledger.save_phase(obj)
+
+    @admin.action(description="Cancel selected phases (if reservations still fit)", permissions=["change"])
+    def cancel_phases(self, request, queryset):
+        run_each(self, request, queryset, ledger.cancel_phase, "Phases cancelled")
+
+
+# --- Power chain -------------------------------------------------------------------------
+
+
+class FeedForm(LedgerCheckedForm):
+    class Meta:
+        model = PowerFeed
+        fields = "__all__"
+
+    def ledger_check(self, instance):
+        ledger.save_feed(instance, dry_run=True)
+
+
+@admin.register(PowerFeed)
+class PowerFeedAdmin(PageFiguresAdmin):
+    form = FeedForm
+    list_display = ("name", "site", "rating_kva", "load", "circuit_count")
+    list_filter = ("site",)
+    list_select_related = ("site",)
+    search_fields = ("name", "site__name", "site__slug")
+    autocomplete_fields = ("site",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(circuit_count=Count("circuits"))
+
+    def prepare_page(self, rows):
+        loads = ledger.feed_loads_va([f.pk for f in rows])
+        for feed in rows:
+            feed.load_va = loads.get(feed.pk, Decimal(0))
+
+    @admin.display(description="load / rating")
+    def load(self, feed):
+        if not hasattr(feed, "load_va"):
+            self.prepare_page([feed])
+        return f"{feed.load_va / 1000:,.0f} / {feed.rating_kva:,} kVA ({feed.load_va / feed.rating_va:.0%})"
+
+    @admin.display(description="circuits", ordering="circuit_count")
+    def circuit_count(self, feed):
+        return feed.circuit_count
+
+    def save_model(self, request, obj, form, change):
+        ledger.save_feed(obj)
+
+
+class CircuitForm(LedgerCheckedForm):
+    class Meta:
+        model = Circuit
+        fields = "__all__"
+
+    def ledger_check(self, instance):
+        ledger.save_circuit(instance, dry_run=True)
+
+
+@admin.register(Circuit)
+class CircuitAdmin(PageFiguresAdmin):
+    form = CircuitForm
+    list_display = ("name", "feed", "voltage_v", "phases", "breaker_amps", "power_factor", "load")
+    list_filter = ("feed__site", "phases", "voltage_v")
+    list_select_related = ("feed__site",)
+    search_fields = ("name", "feed__name", "feed__site__slug")
+    autocomplete_fields = ("feed",)
+    readonly_fields = ("load",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_load()
+
+    @admin.display(description="load / usable", ordering="load_w")
+    def load(self, circuit):
+        if circuit.pk is None:
+            return "—"
+        usable = circuit.usable_w
+        return f"{circuit.load_w:,} / {usable:,} W ({circuit.load_w / usable:.0%})"
+
+    def save_model(self, request, obj, form, change):
+        ledger.save_circuit(obj)
+
+
+# --- Racks and slots ---------------------------------------------------------------------
+
+
+class SlotInline(admin.TabularInline):
+    model = Slot
+    fields = ("position", "circuit", "allocated_w", "occupant")
+    readonly_fields = ("allocated_w", "occupant")
+    autocomplete_fields = ("circuit",)
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Rack)
+class RackAdmin(PageFiguresAdmin):
+    list_display = ("name", "site", "row", "feed", "slots")
+    list_filter = ("site", "row")
+    list_select_related = ("site", "feed__site")
+    search_fields = ("name", "row", "site__slug")
+    autocomplete_fields = ("site", "feed")
+    inlines = [SlotInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_occupancy()
+
+    @admin.display(description="slots used / total", ordering="slots_used")
+    def slots(self, rack):
+        return f"{rack.slots_used} / {rack.slots_total}"
+
+
+class OccupiedFilter(admin.SimpleListFilter):
+    title = "occupancy"
+    parameter_name = "occupied"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "occupied"), ("no", "free")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(occupant__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(Slot)
+class SlotAdmin(PageFiguresAdmin):
+    list_display = ("__str__", "rack", "position", "circuit", "allocated_w", "occupant")
+    list_filter = (OccupiedFilter, "rack__site")
+    list_select_related = ("rack__site", "circuit__feed__site")
+    search_fields = ("rack__name", "occupant")
+    autocomplete_fields = ("rack", "circuit")
+    readonly_fields = ("allocated_w", "occupant")  # written only by the ledger
+    ordering = ("rack", "position")
+
+
+# --- Reservations ------------------------------------------------------------------------
+
+
+class ReservationForm(LedgerCheckedForm):
+    class Meta:
+        model = Reservation
+        fields = ("site", "it_kw", "starts_on", "ends_on", "kind", "expires_at", "reference")
+
+    def ledger_check(self, instance):
+        ledger.reserve(instance.site_id, **self._booking(instance), dry_run=True)
+
+    @staticmethod
+    def _booking(instance) -> dict:
+        return {
+            "it_kw": instance.it_kw,
+            "starts_on": instance.starts_on,
+            "ends_on": instance.ends_on,
+            "kind": instance.kind,
+            "reference": instance.reference,
+            "expires_at": instance.expires_at,
+        }
+
+
+class ReservationStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("counting", "counting"), ("expired", "expired hold"), ("released", "released")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "counting":
+            return queryset.active(now)
+        if self.value() == "expired":
+            return queryset.filter(kind=Reservation.Kind.HOLD, released_at__isnull=True, expires_at__lte=now)
+        if self.value() == "released":
+            return queryset.filter(released_at__isnull=False)
+        return queryset
+
+
+@admin.register(Reservation)
+class ReservationAdmin(PageFiguresAdmin):
+    """Reservations are booked through the ledger and never edited: release and book again."""
+
+    form = ReservationForm
+    list_display = ("reference", "site", "kind", "it_kw", "starts_on", "ends_on", "expires_at", "released_at")
+    list_filter = (ReservationStateFilter, "kind", "site")
+    list_select_related = ("site",)
+    search_fields = ("reference", "site__slug")
+    autocomplete_fields = ("site",)
+    date_hierarchy = "starts_on"
+    actions = ["release_reservations"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("site", "it_kw", "starts_on", "ends_on", "kind", "expires_at", "reference", "released_at", "created_at")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        booked = ledger.reserve(obj.site_id, **ReservationForm._booking(obj))
+        obj.pk = booked.pk
+        obj.refresh_from_db()
+
+    @admin.action(description="Release selected reservations", permissions=["change"])
+    def release_reservations(self, request, queryset):
+        run_each(self, request, queryset, ledger.release, "Reservations released")

@@ -1,0 +1,210 @@
+"""Staff admin for the commercial side. Status changes are actions that call
+hosting.services; the fields they own are read-only on the forms."""
+
+from django.contrib import admin
+from django.db.models import Count, Q
+
+from capacity.adminutils import PageFiguresAdmin, run_each
+from hosting import services
+from hosting.lifecycle import ContractStatus, IllegalTransition, MachineStatus
+from hosting.models import Contract, Machine, MachineEvent, MachineModel, Membership, Tenant
+
+REFUSALS = (IllegalTransition, services.ServiceError)
+
+admin.site.site_header = "Haven — hosting staff"
+admin.site.site_title = "Haven"
+admin.site.index_title = "Capacity, contracts and machines"
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    autocomplete_fields = ("user",)
+    extra = 0
+
+
+@admin.register(Tenant)
+class TenantAdmin(PageFiguresAdmin):
+    list_display = ("name", "slug", "contact_email", "member_count", "contract_count", "machine_count")
+    search_fields = ("name", "slug", "contact_email")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                member_count=Count("memberships", distinct=True),
+                contract_count=Count("contracts", distinct=True),
+                machine_count=Count("machines", distinct=True),
+            )
+        )
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, tenant):
+        return tenant.member_count
+
+    @admin.display(description="contracts", ordering="contract_count")
+    def contract_count(self, tenant):
+        return tenant.contract_count
+
+    @admin.display(description="machines", ordering="machine_count")
+    def machine_count(self, tenant):
+        return tenant.machine_count
+
+
+@admin.register(Membership)
+class MembershipAdmin(PageFiguresAdmin):
+    list_display = ("user", "tenant", "created_at")
+    list_filter = ("tenant",)
+    list_select_related = ("user", "tenant")
+    search_fields = ("user__username", "user__email", "tenant__name")
+    autocomplete_fields = ("user", "tenant")
+
+
+@admin.register(MachineModel)
+class MachineModelAdmin(PageFiguresAdmin):
+    list_display = (
+        "name",
+        "vendor",
+        "nominal_hashrate_ths",
+        "nameplate_power_w",
+        "efficiency",
+        "hashboards",
+        "chips_per_board",
+        "fans",
+        "max_chip_temp_c",
+        "power_tolerance_pct",
+    )
+    list_filter = ("vendor",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+    @admin.display(description="J/TH")
+    def efficiency(self, model):
+        return model.efficiency_j_per_th
+
+
+@admin.register(Contract)
+class ContractAdmin(PageFiguresAdmin):
+    list_display = (
+        "__str__",
+        "tenant",
+        "site",
+        "it_kw",
+        "machine_count",
+        "rate_usd_per_kwh",
+        "starts_on",
+        "ends_on",
+        "status",
+        "machines_on_floor",
+    )
+    list_filter = ("status", "site", "tenant")
+    list_select_related = ("tenant", "site")
+    search_fields = ("tenant__name", "tenant__slug", "site__slug")
+    autocomplete_fields = ("tenant", "site")
+    date_hierarchy = "starts_on"
+    actions = ["sign", "activate", "end"]
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).annotate(on_floor=Count("machines", filter=Q(machines__slot__isnull=False)))
+        )
+
+    @admin.display(description="machines in slots", ordering="on_floor")
+    def machines_on_floor(self, contract):
+        return contract.on_floor
+
+    def get_readonly_fields(self, request, obj=None):
+        owned = ("status", "reservation", "signed_at", "signed_by")
+        if obj is not None and obj.status != ContractStatus.DRAFT:
+            # The booked terms are what the ledger holds; change them by a new contract.
+            return (*owned, "tenant", "site", "it_kw", "starts_on", "ends_on")
+        return owned
+
+    @admin.action(description="Sign (book the capacity firm)", permissions=["change"])
+    def sign(self, request, queryset):
+        run_each(self, request, queryset, lambda c: services.sign_contract(c, by=request.user), "Signed", REFUSALS)
+
+    @admin.action(description="Activate", permissions=["change"])
+    def activate(self, request, queryset):
+        run_each(self, request, queryset, services.activate_contract, "Activated", REFUSALS)
+
+    @admin.action(description="End (release the capacity)", permissions=["change"])
+    def end(self, request, queryset):
+        run_each(self, request, queryset, services.end_contract, "Ended", REFUSALS)
+
+
+class MachineEventInline(admin.TabularInline):
+    model = MachineEvent
+    fields = ("at", "from_status", "to_status", "by", "reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-at", "-pk")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def _move(to_status: str, description: str):
+    @admin.action(description=description, permissions=["change"])
+    def action(modeladmin, request, queryset):
+        run_each(
+            modeladmin,
+            request,
+            queryset,
+            lambda m: services.transition(m, to_status, by=request.user, reason="admin action"),
+            f"Moved to {to_status}",
+            REFUSALS,
+        )
+
+    action.__name__ = f"move_to_{to_status}"
+    return action
+
+
+@admin.register(Machine)
+class MachineAdmin(PageFiguresAdmin):
+    list_display = ("serial", "tenant", "model", "status", "site", "slot", "ip", "mac", "status_changed_at")
+    list_filter = ("status", "contract__site", "model", "tenant")
+    list_select_related = ("tenant", "model", "contract__site", "slot__rack__site")
+    search_fields = ("=serial", "mac", "=ip", "tenant__name")
+    autocomplete_fields = ("tenant", "contract", "model")
+    readonly_fields = ("status", "slot", "status_changed_at")
+    inlines = [MachineEventInline]
+    actions = [
+        _move(MachineStatus.IN_TRANSIT, "Mark in transit"),
+        _move(MachineStatus.RECEIVED, "Mark received (unracks a racked machine)"),
+        "rack",
+        _move(MachineStatus.RMA, "Send for RMA"),
+        _move(MachineStatus.RETURNED, "Mark returned to the tenant"),
+    ]
+
+    @admin.display(description="site", ordering="contract__site__slug")
+    def site(self, machine):
+        return machine.contract.site.slug
+
+    @admin.action(description="Rack into the first free slot that fits", permissions=["change"])
+    def rack(self, request, queryset):
+        machines = queryset.select_related("contract__site", "model")
+        run_each(self, request, machines, lambda m: services.rack_anywhere(m, by=request.user), "Racked", REFUSALS)
+
+
+@admin.register(MachineEvent)
+class MachineEventAdmin(PageFiguresAdmin):
+    """The lifecycle history is evidence: read-only."""
+
+    list_display = ("machine", "from_status", "to_status", "at", "by", "reason")
+    list_filter = ("to_status",)
+    list_select_related = ("machine__model", "by")
+    search_fields = ("=machine__serial",)
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
