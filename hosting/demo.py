@@ -1,0 +1,317 @@
+"""The demo world: three sites modelled on the 2021 migration, tenants, contracts, machines.
+
+Every booking goes through the ledger and every status change through the services, so
+the demo data obeys the same rules as real data. Idempotent: a site, tenant or login that
+exists is left as it is (logins get their demo password back).
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from capacity import ledger
+from capacity.layout import HallLayout, build_hall
+from capacity.models import EnergizationPhase, Site, Slot
+from hosting import services
+from hosting.lifecycle import MachineStatus as S
+from hosting.models import Contract, Machine, MachineModel, Membership, Tenant
+
+DEMO_PASSWORD = "haven-demo-2021"  # noqa: S105 - printed on purpose; demo only
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    slug: str
+    name: str
+    country: str
+    region: str
+    timezone: str
+    cooling: str
+    pue: Decimal
+    max_ambient_c: Decimal
+    phases: list[tuple[str, int, int]]  # (name, months from today, MW)
+    hall: HallLayout  # the first phase's floor
+
+
+SITES = [
+    DemoSite(
+        slug="tx-rockdale",
+        name="Texas · Rockdale",
+        country="US",
+        region="Texas (ERCOT)",
+        timezone="America/Chicago",
+        cooling="air",
+        pue=Decimal("1.08"),
+        max_ambient_c=Decimal("45"),
+        phases=[("Phase 1", -20, 100), ("Phase 2", 4, 150), ("Phase 3", 12, 200)],
+        # 480 V 3-phase, 80 A: 50.5 kW usable per circuit, 15 machines; 40 feeds ≈ 26 k slots.
+        hall=HallLayout(feeds=40, slots_per_circuit=15, voltage_v=480, breaker_amps=80),
+    ),
+    DemoSite(
+        slug="ru-bratsk",
+        name="Siberia · Bratsk",
+        country="RU",
+        region="Irkutsk Oblast",
+        timezone="Asia/Irkutsk",
+        cooling="hydro",
+        pue=Decimal("1.04"),
+        max_ambient_c=Decimal("35"),
+        phases=[("Phase 1", -6, 125), ("Phase 2", 6, 375), ("Phase 3", 12, 750), ("Phase 4", 24, 1250)],
+        # 400 V 3-phase, 100 A: 52.6 kW usable per circuit, 16 machines; 52 feeds ≈ 36.6 k slots.
+        hall=HallLayout(feeds=52, voltage_v=400),
+    ),
+    DemoSite(
+        slug="kz-ekibastuz",
+        name="Kazakhstan · Ekibastuz",
+        country="KZ",
+        region="Pavlodar Region",
+        timezone="Asia/Almaty",
+        cooling="air",
+        pue=Decimal("1.10"),
+        max_ambient_c=Decimal("42"),
+        phases=[("Phase 1", -14, 50)],
+        # 15 a circuit: the M30S++ draws 3,472 W, and 16 would pass the 80 % line.
+        hall=HallLayout(feeds=20, slots_per_circuit=15, voltage_v=400),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class DemoContract:
+    site: str
+    it_kw: Decimal
+    model: str
+    starts_months: int  # from today
+    term_months: int | None
+    rate_usd_per_kwh: Decimal
+    status: str  # draft | signed | active
+    machines: dict[str, int] = field(default_factory=dict)  # status → how many machines
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    slug: str
+    name: str
+    email: str
+    contracts: list[DemoContract]
+
+
+FLOOR_MIX = {
+    S.LIVE: 18,
+    S.TESTING: 3,
+    S.RACKED: 4,
+    S.FAILED: 2,
+    S.RECEIVED: 4,
+    S.IN_TRANSIT: 5,
+    S.ANNOUNCED: 4,
+    S.RMA: 1,
+}
+
+TENANTS = [
+    DemoTenant(
+        "northern-hash",
+        "Northern Hash Ltd",
+        "ops@northernhash.example",
+        [
+            DemoContract(
+                "ru-bratsk", Decimal("90000"), "antminer-s19j-pro", -5, 36, Decimal("0.0450"), "active", FLOOR_MIX
+            ),
+            DemoContract("ru-bratsk", Decimal("250000"), "antminer-s19-xp", 7, 36, Decimal("0.0430"), "signed"),
+        ],
+    ),
+    DemoTenant(
+        "lone-star",
+        "Lone Star Mining Co",
+        "noc@lonestarmining.example",
+        [
+            DemoContract(
+                "tx-rockdale", Decimal("60000"), "antminer-s19-pro", -18, 36, Decimal("0.0520"), "active", FLOOR_MIX
+            ),
+            DemoContract("tx-rockdale", Decimal("25000"), "antminer-s21", 5, 24, Decimal("0.0550"), "draft"),
+        ],
+    ),
+    DemoTenant(
+        "steppe-digital",
+        "Steppe Digital",
+        "hello@steppedigital.example",
+        [
+            DemoContract(
+                "kz-ekibastuz",
+                Decimal("43000"),
+                "whatsminer-m30s-plus-plus",
+                -12,
+                24,
+                Decimal("0.0480"),
+                "active",
+                FLOOR_MIX,
+            ),
+        ],
+    ),
+]
+
+
+def _months(today: dt.date, months: int) -> dt.date:
+    return today + relativedelta(months=months)
+
+
+def seed_sites(today: dt.date, log) -> list[Site]:
+    sites = []
+    for spec in SITES:
+        site = Site.objects.filter(slug=spec.slug).first()
+        if site is not None:
+            log(f"site {spec.slug}: exists, left as it is")
+            sites.append(site)
+            continue
+        with transaction.atomic():
+            site = Site(
+                slug=spec.slug,
+                name=spec.name,
+                country=spec.country,
+                region=spec.region,
+                timezone=spec.timezone,
+                cooling=spec.cooling,
+                pue=spec.pue,
+                max_ambient_c=spec.max_ambient_c,
+            )
+            ledger.save_site(site)
+            for name, months, mw in spec.phases:
+                ledger.save_phase(
+                    EnergizationPhase(site=site, name=name, energized_on=_months(today, months), mw=Decimal(mw))
+                )
+            slots = build_hall(site, spec.hall)
+        log(f"site {spec.slug}: {sum(p[2] for p in spec.phases):,} MW in {len(spec.phases)} phases, {slots:,} slots")
+        sites.append(site)
+    return sites
+
+
+def seed_users(log) -> dict[str, object]:
+    User = get_user_model()
+    staff, _ = User.objects.get_or_create(
+        username="staff", defaults={"email": "staff@haven.example", "is_staff": True, "is_superuser": True}
+    )
+    tenant_user, _ = User.objects.get_or_create(username="tenant", defaults={"email": "tenant@northernhash.example"})
+    for user in (staff, tenant_user):
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+    log("logins: staff / tenant, password " + DEMO_PASSWORD)
+    return {"staff": staff, "tenant": tenant_user}
+
+
+def seed_tenants(today: dt.date, staff, tenant_user, log) -> None:
+    now = timezone.now()
+    for spec in TENANTS:
+        if Tenant.objects.filter(slug=spec.slug).exists():
+            log(f"tenant {spec.slug}: exists, left as it is")
+            continue
+        with transaction.atomic():
+            tenant = Tenant.objects.create(slug=spec.slug, name=spec.name, contact_email=spec.email)
+            for cspec in spec.contracts:
+                _seed_contract(tenant, cspec, today, now, staff)
+        log(f"tenant {spec.slug}: {len(spec.contracts)} contract(s)")
+    northern = Tenant.objects.get(slug="northern-hash")
+    Membership.objects.get_or_create(tenant=northern, user=tenant_user)
+
+
+def _seed_contract(tenant, spec: DemoContract, today, now, staff) -> None:
+    site = Site.objects.get(slug=spec.site)
+    model = MachineModel.objects.get(slug=spec.model)
+    starts_on = _months(today, spec.starts_months)
+    contract = Contract.objects.create(
+        tenant=tenant,
+        site=site,
+        it_kw=spec.it_kw,
+        machine_count=int(spec.it_kw * 1000 // model.nameplate_power_w),
+        rate_usd_per_kwh=spec.rate_usd_per_kwh,
+        starts_on=starts_on,
+        ends_on=None if spec.term_months is None else _months(starts_on, spec.term_months),
+        created_at=now,
+    )
+    if spec.status in ("signed", "active"):
+        contract = services.sign_contract(contract, by=staff, now=now)
+    if spec.status == "active":
+        contract = services.activate_contract(contract)
+    _seed_machines(contract, model, spec.machines, staff, now)
+
+
+# The usual route from announced; each demo machine walks it as far as its status.
+ROUTE = [S.IN_TRANSIT, S.RECEIVED, S.RACKED, S.TESTING]
+AFTER_TESTING = {S.LIVE: [S.LIVE], S.FAILED: [S.FAILED], S.RMA: [S.FAILED, S.RMA]}
+
+
+def route_to(target: str) -> list[str]:
+    if target == S.ANNOUNCED:
+        return []
+    if target in ROUTE:
+        return ROUTE[: ROUTE.index(target) + 1]
+    return [*ROUTE, *AFTER_TESTING[target]]
+
+
+def _seed_machines(contract, model, mix: dict[str, int], staff, now) -> None:
+    wanted = sum(mix.values())
+    if not wanted:
+        return
+    free_slots = iter(
+        Slot.objects.filter(rack__site=contract.site, occupant__isnull=True).order_by("rack__name", "position")[:wanted]
+    )
+    number = 0
+    for status, count in mix.items():
+        for _ in range(count):
+            number += 1
+            machine = Machine.objects.create(
+                tenant=contract.tenant,
+                contract=contract,
+                model=model,
+                serial=f"{contract.tenant.slug[:3].upper()}{contract.pk:03d}-{number:05d}",
+                mac=f"02:{contract.pk % 256:02x}:00:00:{number // 256:02x}:{number % 256:02x}",
+                created_at=now - dt.timedelta(days=10),
+            )
+            _walk(machine, route_to(status), free_slots, staff, now)
+
+
+def _walk(machine, steps: list[str], free_slots, staff, now) -> None:
+    """Move a new machine along `steps`, a day apart, ending now."""
+    when = now - dt.timedelta(days=len(steps))
+    for step in steps:
+        when += dt.timedelta(days=1)
+        if step == S.RACKED:
+            machine = services.rack_machine(machine, next(free_slots), by=staff, now=when)
+        else:
+            reason = {S.FAILED: "hashboard 2 not detected", S.RMA: "sent to vendor for repair"}.get(step, "")
+            machine = services.transition(machine, step, by=staff, reason=reason, now=when)
+
+
+def seed_holds(today: dt.date, log) -> None:
+    """A live quote hold and an expired one at Siberia, to show how holds count."""
+    site = Site.objects.get(slug="ru-bratsk")
+    now = timezone.now()
+    for reference, expires_at in (
+        ("quote:demo-live", now + dt.timedelta(hours=48)),
+        ("quote:demo-expired", now - dt.timedelta(hours=1)),
+    ):
+        if site.reservations.filter(reference=reference).exists():
+            continue
+        created = now - dt.timedelta(hours=72) if expires_at < now else now
+        ledger.reserve(
+            site,
+            it_kw=Decimal("5000"),
+            starts_on=_months(today, 1),
+            ends_on=_months(today, 25),
+            kind="hold",
+            expires_at=expires_at,
+            reference=reference,
+            now=created,
+        )
+    log("holds: one live, one expired at ru-bratsk")
+
+
+def seed(log=print) -> None:
+    today = timezone.localdate()
+    seed_sites(today, log)
+    users = seed_users(log)
+    seed_tenants(today, users["staff"], users["tenant"], log)
+    seed_holds(today, log)

@@ -1,0 +1,70 @@
+"""`make demo`: migrate, seed, then run the web server and a Celery worker until Ctrl-C."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from hosting.demo import DEMO_PASSWORD
+
+
+class Command(BaseCommand):
+    help = "Run Haven with demo data: web on http://127.0.0.1:8000 and a Celery worker. Ctrl-C stops both."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument("--no-seed", action="store_true", help="skip migrate and seed_demo")
+
+    def handle(self, *args, addrport, no_seed, **options):
+        if not no_seed:
+            call_command("migrate", interactive=False, verbosity=0)
+            self.stdout.write("Seeding demo data (first run builds ~76,000 slots, a few seconds)…")
+            call_command("seed_demo")
+
+        base = f"http://{addrport}"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nHaven is starting on {base}\n"
+                f"  staff admin     {base}/admin/   login: staff / {DEMO_PASSWORD}\n"
+                f"  tenant login    tenant / {DEMO_PASSWORD}  (member of Northern Hash Ltd)\n"
+                f"  database        {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+                f" · broker {settings.CELERY_BROKER_URL.split('@')[-1]}\n"
+                "Ctrl-C stops the web server and the worker.\n"
+            )
+        )
+        python = sys.executable
+        processes = [
+            subprocess.Popen([python, "manage.py", "runserver", addrport, "--noreload"]),  # noqa: S603 - our own argv
+            subprocess.Popen(  # noqa: S603 - our own argv
+                [python, "-m", "celery", "-A", "hosting", "worker", "--loglevel", "info", "--concurrency", "2"]
+            ),
+        ]
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+        finally:
+            for p in processes:
+                if p.poll() is None:
+                    p.terminate()
+            for p in processes:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        failed = [p for p in processes if p.returncode not in (0, -signal.SIGTERM, -signal.SIGINT)]
+        if failed and not stopping:
+            self.stderr.write(f"A demo process stopped unexpectedly (exit {failed[0].returncode}); stopped the rest.")
+            sys.exit(1)
+        self.stdout.write("Stopped.")

@@ -1,0 +1,80 @@
+"""The demo world is what the README promises, obeys the ledger, and seeding twice changes nothing."""
+
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from dateutil.relativedelta import relativedelta
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from django.utils import timezone
+
+from capacity import ledger
+from capacity.models import Circuit, EnergizationPhase, Reservation, Site, Slot
+from hosting.demo import DEMO_PASSWORD
+from hosting.lifecycle import IN_SLOT, MachineStatus
+from hosting.models import Contract, Machine, MachineEvent, Membership, Tenant
+
+pytestmark = pytest.mark.django_db
+
+COUNTED = [Site, EnergizationPhase, Circuit, Slot, Reservation, Tenant, Contract, Machine, MachineEvent, Membership]
+
+
+def counts():
+    return {model.__name__: model.objects.count() for model in COUNTED}
+
+
+def test_seed_demo_builds_the_2021_world_and_is_idempotent():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    first = counts()
+    call_command("seed_demo", stdout=StringIO())
+    assert counts() == first
+    assert "Demo data ready." in out.getvalue()
+
+    today = timezone.localdate()
+    books = ledger.load_books(list(Site.objects.all()))
+    sites = {s.slug: s for s in Site.objects.all()}
+    assert set(sites) == {"tx-rockdale", "ru-bratsk", "kz-ekibastuz"}
+
+    texas = books[sites["tx-rockdale"].pk]
+    assert texas.budget_kw(today) == Decimal("100000")
+    assert sites["tx-rockdale"].phases.filter(energized_on__gt=today).count() == 2
+
+    siberia = books[sites["ru-bratsk"].pk]
+    assert siberia.budget_kw(today) == Decimal("125000")
+    assert siberia.budget_kw(today + relativedelta(months=24)) == Decimal("2500000")
+    assert sites["ru-bratsk"].cooling == "hydro"
+
+    kazakh = books[sites["kz-ekibastuz"].pk]
+    assert kazakh.budget_kw(today) == Decimal("50000")
+    assert kazakh.headroom_kw(today) < Decimal("0.1") * kazakh.budget_kw(today)  # nearly full
+
+    for book in books.values():
+        assert book.over_budget(today) is None  # everything was booked through the ledger
+
+    assert first["Slot"] > 70_000  # tens of thousands of slots for the first phases
+    for circuit in Circuit.objects.with_load().filter(load_w__gt=0):
+        assert circuit.load_w <= circuit.usable_w
+
+    assert first["Tenant"] == 3
+    statuses = set(Machine.objects.values_list("status", flat=True))
+    assert statuses >= {s for s in MachineStatus.values if s != MachineStatus.RETURNED}
+    assert not Machine.objects.filter(status__in=IN_SLOT, slot__isnull=True).exists()
+    live = Machine.objects.filter(status=MachineStatus.LIVE).first()
+    assert list(live.events.values_list("to_status", flat=True)) == [
+        "in_transit",
+        "received",
+        "racked",
+        "testing",
+        "live",
+    ]
+    assert set(Contract.objects.values_list("status", flat=True)) == {"draft", "signed", "active"}
+    assert Reservation.objects.filter(kind="hold").count() == 2
+    assert Reservation.objects.active().filter(kind="hold").count() == 1
+
+    staff = authenticate(username="staff", password=DEMO_PASSWORD)
+    tenant = authenticate(username="tenant", password=DEMO_PASSWORD)
+    assert staff.is_staff
+    assert not tenant.is_staff
+    assert tenant.tenants.get().slug == "northern-hash"
