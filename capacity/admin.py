@@ -8,19 +8,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from capacity import ledger
-from capacity.adminutils import LedgerCheckedForm, PageFiguresAdmin, run_each
+from capacity.adminutils import LedgerSavedAdmin, PageFiguresAdmin, run_each
 from capacity.models import Circuit, EnergizationPhase, PowerFeed, Rack, Reservation, Site, Slot
 
 # --- Sites and phases ----------------------------------------------------------------
-
-
-class SiteForm(LedgerCheckedForm):
-    class Meta:
-        model = Site
-        fields = "__all__"
-
-    def ledger_check(self, instance):
-        ledger.save_site(instance, dry_run=True)
 
 
 class PhaseInline(admin.TabularInline):
@@ -38,8 +29,7 @@ class PhaseInline(admin.TabularInline):
 
 
 @admin.register(Site)
-class SiteAdmin(PageFiguresAdmin):
-    form = SiteForm
+class SiteAdmin(LedgerSavedAdmin):
     list_display = (
         "name",
         "slug",
@@ -105,22 +95,12 @@ class SiteAdmin(PageFiguresAdmin):
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def save_model(self, request, obj, form, change):
-        ledger.save_site(obj)
-
-
-class PhaseForm(LedgerCheckedForm):
-    class Meta:
-        model = EnergizationPhase
-        fields = "__all__"
-
-    def ledger_check(self, instance):
-        ledger.save_phase(instance, dry_run=True)
+    def ledger_save(self, obj, *, dry_run=False):
+        ledger.save_site(obj, dry_run=dry_run)
 
 
 @admin.register(EnergizationPhase)
-class EnergizationPhaseAdmin(PageFiguresAdmin):
-    form = PhaseForm
+class EnergizationPhaseAdmin(LedgerSavedAdmin):
     list_display = ("site", "name", "energized_on", "mw")
     list_filter = ("site",)
     list_select_related = ("site",)
@@ -132,8 +112,8 @@ class EnergizationPhaseAdmin(PageFiguresAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # a phase is removed with "cancel", which checks the reservations still fit
 
-    def save_model(self, request, obj, form, change):
-        ledger.save_phase(obj)
+    def ledger_save(self, obj, *, dry_run=False):
+        ledger.save_phase(obj, dry_run=dry_run)
 
     @admin.action(description="Cancel selected phases (if reservations still fit)", permissions=["change"])
     def cancel_phases(self, request, queryset):
@@ -143,18 +123,8 @@ class EnergizationPhaseAdmin(PageFiguresAdmin):
 # --- Power chain -------------------------------------------------------------------------
 
 
-class FeedForm(LedgerCheckedForm):
-    class Meta:
-        model = PowerFeed
-        fields = "__all__"
-
-    def ledger_check(self, instance):
-        ledger.save_feed(instance, dry_run=True)
-
-
 @admin.register(PowerFeed)
-class PowerFeedAdmin(PageFiguresAdmin):
-    form = FeedForm
+class PowerFeedAdmin(LedgerSavedAdmin):
     list_display = ("name", "site", "rating_kva", "load", "circuit_count")
     list_filter = ("site",)
     list_select_related = ("site",)
@@ -179,22 +149,12 @@ class PowerFeedAdmin(PageFiguresAdmin):
     def circuit_count(self, feed):
         return feed.circuit_count
 
-    def save_model(self, request, obj, form, change):
-        ledger.save_feed(obj)
-
-
-class CircuitForm(LedgerCheckedForm):
-    class Meta:
-        model = Circuit
-        fields = "__all__"
-
-    def ledger_check(self, instance):
-        ledger.save_circuit(instance, dry_run=True)
+    def ledger_save(self, obj, *, dry_run=False):
+        ledger.save_feed(obj, dry_run=dry_run)
 
 
 @admin.register(Circuit)
-class CircuitAdmin(PageFiguresAdmin):
-    form = CircuitForm
+class CircuitAdmin(LedgerSavedAdmin):
     list_display = ("name", "feed", "voltage_v", "phases", "breaker_amps", "power_factor", "load")
     list_filter = ("feed__site", "phases", "voltage_v")
     list_select_related = ("feed__site",)
@@ -212,8 +172,8 @@ class CircuitAdmin(PageFiguresAdmin):
         usable = circuit.usable_w
         return f"{circuit.load_w:,} / {usable:,} W ({circuit.load_w / usable:.0%})"
 
-    def save_model(self, request, obj, form, change):
-        ledger.save_circuit(obj)
+    def ledger_save(self, obj, *, dry_run=False):
+        ledger.save_circuit(obj, dry_run=dry_run)
 
 
 # --- Racks and slots ---------------------------------------------------------------------
@@ -272,26 +232,6 @@ class SlotAdmin(PageFiguresAdmin):
 # --- Reservations ------------------------------------------------------------------------
 
 
-class ReservationForm(LedgerCheckedForm):
-    class Meta:
-        model = Reservation
-        fields = ("site", "it_kw", "starts_on", "ends_on", "kind", "expires_at", "reference")
-
-    def ledger_check(self, instance):
-        ledger.reserve(instance.site_id, **self._booking(instance), dry_run=True)
-
-    @staticmethod
-    def _booking(instance) -> dict:
-        return {
-            "it_kw": instance.it_kw,
-            "starts_on": instance.starts_on,
-            "ends_on": instance.ends_on,
-            "kind": instance.kind,
-            "reference": instance.reference,
-            "expires_at": instance.expires_at,
-        }
-
-
 class ReservationStateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
@@ -311,10 +251,10 @@ class ReservationStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(PageFiguresAdmin):
+class ReservationAdmin(LedgerSavedAdmin):
     """Reservations are booked through the ledger and never edited: release and book again."""
 
-    form = ReservationForm
+    booking_fields = ("site", "it_kw", "starts_on", "ends_on", "kind", "expires_at", "reference")
     list_display = ("reference", "site", "kind", "it_kw", "starts_on", "ends_on", "expires_at", "released_at")
     list_filter = (ReservationStateFilter, "kind", "site")
     list_select_related = ("site",)
@@ -323,20 +263,31 @@ class ReservationAdmin(PageFiguresAdmin):
     date_hierarchy = "starts_on"
     actions = ["release_reservations"]
 
+    def get_fields(self, request, obj=None):
+        return self.booking_fields if obj is None else (*self.booking_fields, "released_at", "created_at")
+
     def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return ()
-        return ("site", "it_kw", "starts_on", "ends_on", "kind", "expires_at", "reference", "released_at", "created_at")
+        return () if obj is None else self.get_fields(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            return
-        booked = ledger.reserve(obj.site_id, **ReservationForm._booking(obj))
-        obj.pk = booked.pk
-        obj.refresh_from_db()
+    def ledger_save(self, obj, *, dry_run=False):
+        if obj.pk is not None:
+            return  # every field is read-only once booked
+        booked = ledger.reserve(
+            obj.site_id,
+            it_kw=obj.it_kw,
+            starts_on=obj.starts_on,
+            ends_on=obj.ends_on,
+            kind=obj.kind,
+            reference=obj.reference,
+            expires_at=obj.expires_at,
+            dry_run=dry_run,
+        )
+        if booked is not None:
+            obj.pk = booked.pk
+            obj.refresh_from_db()
 
     @admin.action(description="Release selected reservations", permissions=["change"])
     def release_reservations(self, request, queryset):

@@ -64,22 +64,37 @@ class LedgerCheckedForm(forms.ModelForm):
 
     The check takes the ledger's row lock inside the admin's per-request transaction,
     so the lock is still held when `save_model` repeats the check and writes: a refusal
-    shows on the form, and nothing slips in between. Subclasses define `ledger_check`.
+    shows on the form, and nothing slips in between. `LedgerSavedAdmin` supplies
+    `ledger_save`.
     """
-
-    def ledger_check(self, instance) -> None:
-        raise NotImplementedError
 
     def _post_clean(self):
         super()._post_clean()
         if self._errors:
             return
         try:
-            self.ledger_check(self.instance)
+            self.ledger_save(self.instance, dry_run=True)
         except LedgerError as exc:
             self.add_error(None, str(exc))
         except ValidationError as exc:
             self.add_error(None, exc)
+
+
+class LedgerSavedAdmin(PageFiguresAdmin):
+    """An admin whose saves go through a ledger function, checked first on the form."""
+
+    form = LedgerCheckedForm
+
+    def ledger_save(self, obj, *, dry_run: bool = False) -> None:
+        raise NotImplementedError
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.ledger_save = staticmethod(self.ledger_save)  # a fresh class per call: safe to set
+        return form
+
+    def save_model(self, request, obj, form, change):
+        self.ledger_save(obj)
 
 
 def describe(exc: Exception) -> str:

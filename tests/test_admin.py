@@ -187,13 +187,15 @@ def test_a_phase_edit_that_strands_reservations_is_refused_on_the_form(staff_cli
     assert phase.mw == Decimal("10")
 
 
-def test_zero_megawatts_and_a_pue_below_one_are_refused_on_the_forms(staff_client):
+def test_zero_or_negative_megawatts_and_a_pue_below_one_are_refused_on_the_forms(staff_client):
     site = SiteFactory()
-    response = staff_client.post(
-        admin_url(EnergizationPhase, "add"),
-        {"site": site.pk, "name": "P0", "energized_on": "2021-01-01", "mw": "0"},
-    )
-    assert response.status_code == 200
+    for mw in ("0", "-5"):
+        response = staff_client.post(
+            admin_url(EnergizationPhase, "add"),
+            {"site": site.pk, "name": "P0", "energized_on": "2021-01-01", "mw": mw},
+        )
+        assert response.status_code == 200
+        assert "greater than or equal to 0.001" in response.content.decode()
     assert not EnergizationPhase.objects.filter(name="P0").exists()
     response = staff_client.post(
         admin_url(Site, "change", site.pk),
