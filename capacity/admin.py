@@ -90,7 +90,7 @@ class SiteAdmin(LedgerSavedAdmin):
                         "committed_kw": s.committed_kw,
                         "headroom_kw": s.headroom_kw(book.pue),
                     }
-                    for s in book.timeline(day)
+                    for s in book.timeline(day).segments
                 ],
             }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from capacity.ledger import floor_changed
 from capacity.models import Circuit, PowerFeed, Rack, Site, Slot
 
 
@@ -72,4 +73,5 @@ def build_hall(site: Site, layout: HallLayout, batch_size: int = 5000) -> int:
             for s in range(layout.slots_per_circuit)
         ]
         Slot.objects.bulk_create(slots, batch_size=batch_size)
+        floor_changed([site.pk])
     return len(slots)

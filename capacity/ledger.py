@@ -16,6 +16,7 @@ bookings cannot deadlock each other.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,12 +26,19 @@ from typing import TYPE_CHECKING, Protocol
 from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
 import capacity.models  # models import this module for circuit_usable_w; resolved at call time
 
 if TYPE_CHECKING:
     from capacity.models import Circuit, PowerFeed, Reservation, Site, Slot
+
+capacity_freed = Signal()
+"""Sent (after commit, with `site_id`) when a site may have room it did not have before:
+a phase added or brought forward, a reservation released, PUE lowered. The waitlist
+listens; capacity itself does not know who."""
 
 KW_PER_MW = Decimal(1000)
 CONTINUOUS_LOAD_FRACTION = Decimal("0.80")  # NEC 210.19/215.2: continuous load ≤ 80 % of the breaker
@@ -50,6 +58,16 @@ class BookingLike(Protocol):
     starts_on: dt.date
     ends_on: dt.date | None
     it_kw: Decimal
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A booking not (yet) in the database: for what-if questions."""
+
+    starts_on: dt.date
+    ends_on: dt.date | None
+    it_kw: Decimal
+    expires_at: dt.datetime | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -258,6 +276,97 @@ class Shortfall:
     available_kw: Decimal  # the least headroom over the term
 
 
+class Timeline:
+    """A site's step function from a start day, compiled for fast range questions.
+
+    Each segment's facility room (budget − committed × PUE) goes into a sparse table, so
+    "does X kW fit over [d, d + term)" is two bisections and an O(1) range minimum, and
+    finding the earliest start jumps over blocking segments with a binary search each:
+    the cost of a quote does not grow with the number of reservations.
+    """
+
+    def __init__(self, segments: list[Segment], pue: Decimal):
+        self.segments = segments
+        self.pue = pue
+        self.start = segments[0].starts_on
+        self._starts = [s.starts_on for s in segments]
+        room = [s.budget_kw - s.committed_kw * pue for s in segments]
+        self._sparse = [room]
+        width = 1
+        while 2 * width <= len(room):
+            prev = self._sparse[-1]
+            self._sparse.append([min(prev[i], prev[i + width]) for i in range(len(prev) - width)])
+            width *= 2
+
+    def _index(self, day: dt.date) -> int:
+        if day < self.start:
+            raise ValueError(f"{day} is before this timeline's start {self.start}")
+        return bisect_right(self._starts, day) - 1
+
+    def _last_index_before(self, end: dt.date | None) -> int:
+        """The last segment that starts before `end` (all of them when open-ended)."""
+        return len(self.segments) - 1 if end is None else bisect_left(self._starts, end) - 1
+
+    def _room_min(self, i: int, j: int) -> Decimal:
+        level = (j - i + 1).bit_length() - 1
+        row = self._sparse[level]
+        return min(row[i], row[j - (1 << level) + 1])
+
+    def segment_on(self, day: dt.date) -> Segment:
+        return self.segments[self._index(day)]
+
+    def headroom_kw(self, day: dt.date) -> Decimal:
+        return self.segment_on(day).headroom_kw(self.pue)
+
+    def fits(self, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None) -> bool:
+        i, j = self._index(starts_on), self._last_index_before(ends_on)
+        return self._room_min(i, j) >= it_kw * self.pue
+
+    def earliest_fit(
+        self, it_kw: Decimal, not_before: dt.date, term: Term, until: dt.date | None = None
+    ) -> dt.date | None:
+        """The first day ≥ `not_before` from which `it_kw` fits for the whole term, or None.
+
+        A start can only become feasible where headroom rises, so when the window from a
+        candidate is blocked, the next candidate is the end of the last blocking segment
+        in it. `until` bounds the answer (a planning horizon).
+        """
+        need = it_kw * self.pue
+        candidate = not_before
+        while until is None or candidate <= until:
+            i, j = self._index(candidate), self._last_index_before(end_of_term(candidate, term))
+            if self._room_min(i, j) >= need:
+                return candidate
+            lo, hi = i, j  # binary search for the last blocking segment in [i, j]
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self._room_min(mid, j) < need:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            if self.segments[lo].ends_on is None:
+                return None
+            candidate = self.segments[lo].ends_on
+        return None
+
+    def shortfall(self, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None) -> Shortfall | None:
+        """None when `it_kw` more fits on every day of [starts_on, ends_on); else what is missing."""
+        if self.fits(it_kw, starts_on, ends_on):
+            return None
+        window = self.segments[self._index(starts_on) : self._last_index_before(ends_on) + 1]
+        short = [s for s in window if not s.fits(self.pue, it_kw)]
+        return Shortfall(
+            short_kw=max(it_kw - s.headroom_kw(self.pue) for s in short),
+            short_from=max(short[0].starts_on, starts_on),
+            available_kw=max(Decimal(0), min(s.headroom_kw(self.pue) for s in window)),
+        )
+
+    def min_headroom_kw(self, starts_on: dt.date, ends_on: dt.date | None) -> Decimal:
+        """The least IT kW free on any day of [starts_on, ends_on)."""
+        i, j = self._index(starts_on), self._last_index_before(ends_on)
+        return (self._room_min(i, j) / self.pue).quantize(KW_QUANTUM, rounding=ROUND_FLOOR)
+
+
 @dataclass(frozen=True)
 class SiteBook:
     """A site's phases and counting reservations, read once; answers every question in memory."""
@@ -276,48 +385,19 @@ class SiteBook:
     def headroom_kw(self, day: dt.date) -> Decimal:
         return headroom_kw(self.budget_kw(day), self.pue, self.committed_kw(day))
 
-    def timeline(self, start: dt.date) -> list[Segment]:
-        return timeline(self.phases, self.bookings, start)
+    def timeline(self, start: dt.date) -> Timeline:
+        return Timeline(timeline(self.phases, self.bookings, start), self.pue)
 
     def min_headroom_kw(self, starts_on: dt.date, ends_on: dt.date | None) -> Decimal:
-        """The least IT kW free on any day of [starts_on, ends_on)."""
-        return min(s.headroom_kw(self.pue) for s in self.timeline(starts_on) if s.overlaps(starts_on, ends_on))
+        return self.timeline(starts_on).min_headroom_kw(starts_on, ends_on)
 
     def shortfall(self, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None) -> Shortfall | None:
-        """None when `it_kw` more fits on every day of [starts_on, ends_on); else what is missing."""
-        segments = [s for s in self.timeline(starts_on) if s.overlaps(starts_on, ends_on)]
-        short = [s for s in segments if not s.fits(self.pue, it_kw)]
-        if not short:
-            return None
-        return Shortfall(
-            short_kw=max(it_kw - s.headroom_kw(self.pue) for s in short),
-            short_from=short[0].starts_on,
-            available_kw=max(Decimal(0), min(s.headroom_kw(self.pue) for s in segments)),
-        )
+        return self.timeline(starts_on).shortfall(it_kw, starts_on, ends_on)
 
     def earliest_fit(
         self, it_kw: Decimal, not_before: dt.date, term: Term, until: dt.date | None = None
     ) -> dt.date | None:
-        """The first day ≥ `not_before` from which `it_kw` fits for the whole term, or None.
-
-        A start can only become feasible where headroom rises (a phase energizes, a
-        reservation ends), so the scan jumps from one blocking segment's end to the next:
-        one pass over the timeline. `until` bounds the answer (a planning horizon).
-        """
-        candidate = not_before
-        for segment in self.timeline(not_before):
-            if segment.ends_on is not None and segment.ends_on <= candidate:
-                continue
-            window_end = end_of_term(candidate, term)
-            if window_end is not None and segment.starts_on >= window_end:
-                break
-            if not segment.fits(self.pue, it_kw):
-                if segment.ends_on is None:
-                    return None
-                candidate = segment.ends_on
-                if until is not None and candidate > until:
-                    return None
-        return candidate
+        return self.timeline(not_before).earliest_fit(it_kw, not_before, term, until)
 
     def over_budget(self, from_day: dt.date) -> Shortfall | None:
         """Where committed × PUE exceeds the budget on or after `from_day`, if anywhere."""
@@ -331,7 +411,7 @@ class SiteBook:
 
 def _bookings_qs(now: dt.datetime):
     return capacity.models.Reservation.objects.active(now).values_list(
-        "site_id", "starts_on", "ends_on", "it_kw", named=True
+        "site_id", "starts_on", "ends_on", "it_kw", "expires_at", named=True
     )
 
 
@@ -355,6 +435,42 @@ def load_book(site: Site, now: dt.datetime | None = None) -> SiteBook:
     return load_books([site], now)[site.pk]
 
 
+# site id → (ledger_version, built at, valid until (next hold expiry), timeline)
+_TIMELINES: dict[int, tuple[int, dt.datetime, dt.datetime | None, Timeline]] = {}
+
+
+def availability(sites: Sequence[Site], now: dt.datetime | None = None) -> dict[int, Timeline]:
+    """Compiled timelines for answering quotes and showing availability, without locks.
+
+    Served from a per-process cache keyed by each site's `ledger_version` (bumped in the
+    transaction of every booking and budget change) and dropped at the next hold expiry,
+    so it is never staler than the caller's read of the site row. Advisory only: booking
+    re-reads everything under the site lock.
+    """
+    now = now or timezone.now()
+    found: dict[int, Timeline] = {}
+    stale = []
+    for site in sites:
+        hit = _TIMELINES.get(site.pk)
+        if hit and hit[0] == site.ledger_version and hit[1] <= now and (hit[2] is None or now < hit[2]):
+            found[site.pk] = hit[3]
+        else:
+            stale.append(site)
+    books = load_books(stale, now) if stale else {}
+    for site in stale:
+        book = books[site.pk]
+        compiled = book.timeline(site.today(now) - dt.timedelta(days=1))
+        next_expiry = min((b.expires_at for b in book.bookings if b.expires_at is not None), default=None)
+        _TIMELINES[site.pk] = (site.ledger_version, now, next_expiry, compiled)
+        found[site.pk] = compiled
+    return found
+
+
+def forget_cached() -> None:
+    """Drop every cached timeline (tests roll the database back under the cache)."""
+    _TIMELINES.clear()
+
+
 # --------------------------------------------------------------------------------------
 # Booking site power
 # --------------------------------------------------------------------------------------
@@ -362,6 +478,18 @@ def load_book(site: Site, now: dt.datetime | None = None) -> SiteBook:
 
 def _lock_site(site: Site | int) -> Site:
     return capacity.models.Site.objects.select_for_update().get(pk=getattr(site, "pk", site))
+
+
+def _changed_power(site_id: int, *, freed: bool = False) -> None:
+    """Record, inside the booking's transaction, that the site's power picture changed."""
+    capacity.models.Site.objects.filter(pk=site_id).update(ledger_version=F("ledger_version") + 1)
+    if freed:
+        transaction.on_commit(lambda: capacity_freed.send(sender=capacity.models.Site, site_id=site_id))
+
+
+def floor_changed(site_ids: Iterable[int]) -> None:
+    """Record, inside the writing transaction, that these sites' floors changed."""
+    capacity.models.Site.objects.filter(pk__in=set(site_ids)).update(floor_version=F("floor_version") + 1)
 
 
 def _validate_booking(
@@ -427,6 +555,7 @@ def reserve(
         _check_fits(locked, it_kw, starts_on, ends_on, now)
         if dry_run:
             return None
+        _changed_power(locked.pk)
         return Reservation.objects.create(
             site=locked,
             it_kw=it_kw,
@@ -464,6 +593,7 @@ def release(reservation: Reservation, now: dt.datetime | None = None) -> Reserva
         if reservation.released_at is None:
             reservation.released_at = now
             reservation.save(update_fields=["released_at"])
+            _changed_power(reservation.site_id, freed=True)
     return reservation
 
 
@@ -489,6 +619,7 @@ def firm_up(reservation: Reservation, *, reference: str | None = None, now: dt.d
         if reference is not None:
             reservation.reference = reference
         reservation.save(update_fields=["kind", "expires_at", "released_at", "reference"])
+        _changed_power(site.pk)
     return reservation
 
 
@@ -513,6 +644,7 @@ def save_phase(phase, *, now: dt.datetime | None = None, dry_run: bool = False) 
         _assert_within_budget(site, [*others, phase], site.pue, now)
         if not dry_run:
             phase.save()
+            _changed_power(site.pk, freed=True)
 
 
 def cancel_phase(phase, *, now: dt.datetime | None = None) -> None:
@@ -522,18 +654,23 @@ def cancel_phase(phase, *, now: dt.datetime | None = None) -> None:
         site = _lock_site(phase.site_id)
         _assert_within_budget(site, list(site.phases.exclude(pk=phase.pk)), site.pue, now)
         phase.delete()
+        _changed_power(site.pk)
 
 
 def save_site(site: Site, *, now: dt.datetime | None = None, dry_run: bool = False) -> None:
     """Save a site, refusing a PUE rise that would push its reservations over budget."""
     now = now or timezone.now()
     with transaction.atomic():
+        pue_before = None
         if site.pk is not None:
             locked = _lock_site(site)
-            if locked.pue != site.pue:
+            pue_before = locked.pue
+            if pue_before != site.pue:
                 _assert_within_budget(locked, list(locked.phases.all()), site.pue, now)
         if not dry_run:
             site.save()
+            if pue_before is not None and pue_before != site.pue:
+                _changed_power(site.pk, freed=site.pue < pue_before)
 
 
 # --------------------------------------------------------------------------------------
@@ -636,6 +773,7 @@ def assign_slots(requests: Sequence[SlotRequest]) -> list[Slot]:
             slots[r.slot_id].allocated_w = r.watts
             slots[r.slot_id].occupant = r.occupant
         Slot.objects.bulk_update(slots.values(), ["allocated_w", "occupant"], batch_size=1000)
+        floor_changed(f.site_id for f in feeds.values())
     return [slots[i] for i in ids]
 
 
@@ -648,12 +786,13 @@ def release_slots(slot_ids: Sequence[int]) -> None:
     Slot = capacity.models.Slot
     with transaction.atomic():
         wiring = list(Slot.objects.filter(pk__in=slot_ids).values_list("circuit_id", "circuit__feed_id"))
-        _lock_power_chain((f for _, f in wiring), (c for c, _ in wiring))
+        feeds, _ = _lock_power_chain((f for _, f in wiring), (c for c, _ in wiring))
         locked = list(Slot.objects.select_for_update().filter(pk__in=slot_ids).order_by("pk"))
         for slot in locked:
             slot.allocated_w = 0
             slot.occupant = None
         Slot.objects.bulk_update(locked, ["allocated_w", "occupant"], batch_size=1000)
+        floor_changed(f.site_id for f in feeds.values())
 
 
 def save_circuit(circuit: Circuit, *, dry_run: bool = False) -> None:
@@ -679,6 +818,7 @@ def save_circuit(circuit: Circuit, *, dry_run: bool = False) -> None:
                 )
         if not dry_run:
             circuit.save()
+            floor_changed(f.site_id for f in feeds.values())
 
 
 def save_feed(feed: PowerFeed, *, dry_run: bool = False) -> None:
@@ -691,25 +831,4 @@ def save_feed(feed: PowerFeed, *, dry_run: bool = False) -> None:
                 raise FeedOverloaded(feed=str(feed), load_va=load_va, requested_va=Decimal(0), rating_va=feed.rating_va)
         if not dry_run:
             feed.save()
-
-
-def find_free_slot(site_id: int, watts: int) -> Slot | None:
-    """The first free slot at a site whose circuit and feed still take `watts` (no lock).
-
-    A suggestion for a single machine; the booking itself (assign_slots) re-checks under
-    lock. Bulk placement across circuits belongs to the planner.
-    """
-    models = capacity.models
-    circuits = list(models.Circuit.objects.filter(feed__site_id=site_id).select_related("feed").with_load())
-    feed_loads = feed_loads_va({c.feed_id for c in circuits})
-    fitting = [
-        c.pk
-        for c in circuits
-        if c.load_w + watts <= c.usable_w
-        and feed_loads[c.feed_id] + apparent_va(watts, c.power_factor) <= c.feed.rating_va
-    ]
-    return (
-        models.Slot.objects.filter(circuit_id__in=fitting, occupant__isnull=True)
-        .order_by("rack__name", "position")
-        .first()
-    )
+            floor_changed([feed.site_id])

@@ -56,6 +56,10 @@ class Site(models.Model):
     )
     max_ambient_c = models.DecimalField("max ambient °C", max_digits=4, decimal_places=1, default=Decimal("40.0"))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPERATING)
+    # Bumped by the ledger in the transaction of every change to what the site's power or
+    # floor looks like, so in-process caches of both know when they are stale.
+    ledger_version = models.PositiveBigIntegerField(default=0, editable=False)
+    floor_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -65,6 +69,17 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    VERSIONS = ("ledger_version", "floor_version")
+
+    def save(self, *args, **kwargs):
+        # The versions move only by the ledger's UPDATE … + 1; saving a site loaded a while
+        # ago must not write an old number back over a newer one.
+        if self.pk is not None and not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.VERSIONS
+            ]
+        super().save(*args, **kwargs)
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """The calendar date at the site: budgets and terms follow local days."""

@@ -1,13 +1,28 @@
 """Staff admin for the commercial side. Status changes are actions that call
 hosting.services; the fields they own are read-only on the forms."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
+from django.utils import timezone
 
-from capacity.adminutils import PageFiguresAdmin, run_each
-from hosting import services
+from capacity.adminutils import PageFiguresAdmin, describe, run_each
+from capacity.ledger import LedgerError
+from hosting import quotes, services
 from hosting.lifecycle import ContractStatus, IllegalTransition, MachineStatus
-from hosting.models import Contract, Machine, MachineEvent, MachineModel, Membership, Tenant
+from hosting.models import (
+    ApiToken,
+    Contract,
+    Machine,
+    MachineEvent,
+    MachineModel,
+    Membership,
+    Quote,
+    QuoteOption,
+    SitePricing,
+    Tenant,
+    TermDiscount,
+)
 
 REFUSALS = (IllegalTransition, services.ServiceError)
 
@@ -184,10 +199,14 @@ class MachineAdmin(PageFiguresAdmin):
     def site(self, machine):
         return machine.contract.site.slug
 
-    @admin.action(description="Rack into the first free slot that fits", permissions=["change"])
+    @admin.action(description="Rack into free slots (the planner spreads the load)", permissions=["change"])
     def rack(self, request, queryset):
-        machines = queryset.select_related("contract__site", "model")
-        run_each(self, request, machines, lambda m: services.rack_anywhere(m, by=request.user), "Racked", REFUSALS)
+        try:
+            racked = services.rack_machines(list(queryset), by=request.user)
+        except (*REFUSALS, LedgerError, ValidationError) as exc:
+            self.message_user(request, describe(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Racked: {len(racked)}.", messages.SUCCESS)
 
 
 @admin.register(MachineEvent)
@@ -199,6 +218,145 @@ class MachineEventAdmin(PageFiguresAdmin):
     list_select_related = ("machine__model", "by")
     search_fields = ("=machine__serial",)
     date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- API tokens, pricing, quotes --------------------------------------------------------------
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(PageFiguresAdmin):
+    """Staff issue tokens here (the key is shown once) and revoke them."""
+
+    list_display = ("prefix", "name", "user", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("user",)
+    search_fields = ("prefix", "name", "user__username", "user__email")
+    autocomplete_fields = ("user",)
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        return (
+            ("user", "name") if obj is None else ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("user", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        token, key = ApiToken.issue(obj.user, obj.name)
+        obj.pk = token.pk
+        self.message_user(
+            request,
+            f"Token for {obj.user}: {key}  — copy it now, it is not shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked: {count}.", messages.SUCCESS)
+
+
+@admin.register(SitePricing)
+class SitePricingAdmin(PageFiguresAdmin):
+    list_display = ("site", "list_rate_usd_per_kwh", "setup_usd_per_machine")
+    list_select_related = ("site",)
+    search_fields = ("site__name", "site__slug")
+    autocomplete_fields = ("site",)
+
+
+@admin.register(TermDiscount)
+class TermDiscountAdmin(PageFiguresAdmin):
+    list_display = ("min_term_months", "discount_pct")
+
+
+class QuoteOptionInline(admin.TabularInline):
+    model = QuoteOption
+    fields = (
+        "rank",
+        "site",
+        "available_from",
+        "rate_usd_per_kwh",
+        "monthly_usd",
+        "setup_usd",
+        "circuits",
+        "slots",
+        "slots_free_now",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("rank",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Quote)
+class QuoteAdmin(PageFiguresAdmin):
+    """Quotes arrive through the API and the portal; staff read them and contract the accepted."""
+
+    list_display = (
+        "__str__",
+        "status",
+        "it_kw",
+        "machine_model",
+        "quantity",
+        "start_on",
+        "term_months",
+        "contact_email",
+        "tenant",
+        "valid_until",
+        "created_at",
+    )
+    list_filter = ("status", "machine_model")
+    list_select_related = ("machine_model", "tenant")
+    search_fields = ("=id", "contact_email", "tenant__name")
+    date_hierarchy = "created_at"
+    inlines = [QuoteOptionInline]
+    actions = ["make_contract"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Quote._meta.concrete_fields]
+
+    @admin.action(
+        description="Make a signed contract of each accepted quote (its hold goes firm)", permissions=["change"]
+    )
+    def make_contract(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda q: quotes.contract_from_quote(q, by=request.user),
+            "Contracts signed",
+            REFUSALS,
+        )
+
+
+@admin.register(QuoteOption)
+class QuoteOptionAdmin(PageFiguresAdmin):
+    list_display = ("quote", "rank", "site", "available_from", "rate_usd_per_kwh", "monthly_usd")
+    list_filter = ("site",)
+    list_select_related = ("quote", "site")
+    search_fields = ("=quote__id",)
 
     def has_add_permission(self, request):
         return False

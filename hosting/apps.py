@@ -6,3 +6,6 @@ class HostingConfig(AppConfig):
 
     name = "hosting"
     verbose_name = "Hosting"
+
+    def ready(self) -> None:
+        from hosting import receivers  # noqa: F401 - connects the signal receivers

@@ -117,3 +117,10 @@ MACHINE_MODELS = [
         + PYASIC.format(cls="Avalon1246", boards=3, chips=120, fans=4),
     },
 ]
+
+
+def load(machine_model_class) -> None:
+    """Create or update the catalog's entries (by slug); other models are left alone."""
+    for entry in MACHINE_MODELS:
+        fields = {k: v for k, v in entry.items() if k != "slug"}
+        machine_model_class.objects.update_or_create(slug=entry["slug"], defaults=fields)

@@ -17,9 +17,9 @@ from django.utils import timezone
 from capacity import ledger
 from capacity.layout import HallLayout, build_hall
 from capacity.models import EnergizationPhase, Site, Slot
-from hosting import services
+from hosting import quotes, services
 from hosting.lifecycle import MachineStatus as S
-from hosting.models import Contract, Machine, MachineModel, Membership, Tenant
+from hosting.models import Contract, Machine, MachineModel, Membership, Quote, SitePricing, Tenant, TermDiscount
 
 DEMO_PASSWORD = "haven-demo-2021"  # noqa: S105 - printed on purpose; demo only
 
@@ -309,9 +309,59 @@ def seed_holds(today: dt.date, log) -> None:
     log("holds: one live, one expired at ru-bratsk")
 
 
+# List rate USD/kWh and setup USD per machine, per site; discounts by committed term.
+PRICING = {
+    "tx-rockdale": (Decimal("0.05500"), Decimal("35.00")),
+    "ru-bratsk": (Decimal("0.04500"), Decimal("60.00")),
+    "kz-ekibastuz": (Decimal("0.05000"), Decimal("45.00")),
+}
+TERM_DISCOUNTS = [(12, Decimal("3")), (24, Decimal("6")), (36, Decimal("10"))]
+
+
+def seed_pricing(log) -> None:
+    for slug, (rate, setup) in PRICING.items():
+        SitePricing.objects.get_or_create(
+            site=Site.objects.get(slug=slug),
+            defaults={"list_rate_usd_per_kwh": rate, "setup_usd_per_machine": setup},
+        )
+    for months, pct in TERM_DISCOUNTS:
+        TermDiscount.objects.get_or_create(min_term_months=months, defaults={"discount_pct": pct})
+    log("pricing: list rates per site, term discounts at 12/24/36 months")
+
+
+def seed_quotes(today: dt.date, log) -> None:
+    """A priced enquiry and one the full Kazakh site has to waitlist."""
+    if Quote.objects.exists():
+        return
+    s19 = MachineModel.objects.get(slug="antminer-s19j-pro")
+    kazakh = Site.objects.get(slug="kz-ekibastuz")
+    quotes.request_quote(
+        Quote(
+            contact_email="miner@example.com",
+            machine_model=s19,
+            quantity=300,
+            it_kw=Decimal("920.4"),
+            start_on=today + dt.timedelta(days=30),
+            term_months=24,
+        )
+    )
+    quotes.request_quote(
+        Quote(
+            contact_email="steppe-expansion@example.com",
+            it_kw=Decimal("48000"),  # more than the whole Kazakh site carries: waits for a phase
+            site=kazakh,
+            start_on=today + dt.timedelta(days=14),
+            term_months=12,
+        )
+    )
+    log("quotes: one priced, one waitlisted (Kazakhstan is full)")
+
+
 def seed(log=print) -> None:
     today = timezone.localdate()
     seed_sites(today, log)
+    seed_pricing(log)
     users = seed_users(log)
     seed_tenants(today, users["staff"], users["tenant"], log)
     seed_holds(today, log)
+    seed_quotes(today, log)

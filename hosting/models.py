@@ -4,6 +4,9 @@ Models hold fields, constraints and calculations; status changes go through
 `hosting.services` (which locks, checks `hosting.lifecycle` and books `capacity.ledger`).
 """
 
+import hashlib
+import secrets
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -16,6 +19,17 @@ from django.utils import timezone
 from capacity.models import Reservation, Site, Slot
 from hosting.fields import MACAddressField
 from hosting.lifecycle import BOOKED, IN_SLOT, OFF_FLOOR, ContractStatus, MachineStatus
+
+
+class TenantOwnedQuerySet(models.QuerySet):
+    """Rows that belong to a tenant; the one place that decides who may see them."""
+
+    def visible_to(self, user) -> "TenantOwnedQuerySet":
+        if user.is_staff:
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(tenant__memberships__user=user)
 
 
 class Tenant(models.Model):
@@ -115,6 +129,8 @@ class Contract(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = TenantOwnedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         constraints = [
@@ -143,11 +159,6 @@ class Contract(models.Model):
             raise ValidationError({"ends_on": "The term must end after it starts."})
 
 
-class MachineQuerySet(models.QuerySet):
-    def for_tenant(self, tenant: Tenant) -> "MachineQuerySet":
-        return self.filter(tenant=tenant)
-
-
 class Machine(models.Model):
     """One physical miner a tenant sends us, from packing list to live (or back)."""
 
@@ -162,7 +173,7 @@ class Machine(models.Model):
     status_changed_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = MachineQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["serial"]
@@ -205,3 +216,191 @@ class MachineEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine.serial}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def live(self) -> "ApiTokenQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A user's secret for the API (`Authorization: Token …`). Only its SHA-256 is stored."""
+
+    PREFIX_LENGTH = 8
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. 'fleet automation'.")
+    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, help_text="First characters, to tell it apart.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name}, {self.user})"
+
+    @staticmethod
+    def digest_of(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user, name: str) -> tuple["ApiToken", str]:
+        """Create a token; the key is returned once and never stored."""
+        key = secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, prefix=key[: cls.PREFIX_LENGTH], digest=cls.digest_of(key))
+        return token, key
+
+
+class SitePricing(models.Model):
+    """What a site charges: the list rate per kWh and a setup fee per machine."""
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="pricing")
+    list_rate_usd_per_kwh = models.DecimalField("list rate USD/kWh", max_digits=8, decimal_places=5)
+    setup_usd_per_machine = models.DecimalField("setup USD/machine", max_digits=10, decimal_places=2, default=0)
+
+    class Meta:
+        verbose_name_plural = "site pricing"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(list_rate_usd_per_kwh__gt=0, setup_usd_per_machine__gte=0), name="sitepricing_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site.slug}: {self.list_rate_usd_per_kwh} USD/kWh"
+
+
+class TermDiscount(models.Model):
+    """A discount on the list rate for committing to at least so many months."""
+
+    min_term_months = models.PositiveSmallIntegerField(unique=True)
+    discount_pct = models.DecimalField(
+        "discount %", max_digits=4, decimal_places=1, validators=[MinValueValidator(0), MaxValueValidator(90)]
+    )
+
+    class Meta:
+        ordering = ["min_term_months"]
+        constraints = [
+            models.CheckConstraint(condition=Q(discount_pct__gte=0, discount_pct__lte=90), name="termdiscount_0_90")
+        ]
+
+    def __str__(self) -> str:
+        return f"≥ {self.min_term_months} months: −{self.discount_pct} %"
+
+
+class QuoteQuerySet(TenantOwnedQuerySet):
+    def visible_to(self, user) -> "QuoteQuerySet":
+        """Staff see all; a signed-in client the quotes it requested or its tenants accepted."""
+        if user.is_staff:
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(requester=user) | Q(tenant__memberships__user=user)).distinct()
+
+    def waitlist(self) -> "QuoteQuerySet":
+        """The queue, first come first served."""
+        return self.filter(status=Quote.Status.WAITLISTED).order_by("waitlisted_at", "created_at", "pk")
+
+
+class Quote(models.Model):
+    """An enquiry for hosting and our answer: priced options per site, or a place on the waitlist."""
+
+    class Status(models.TextChoices):
+        PRICED = "priced", "Priced"
+        WAITLISTED = "waitlisted", "Waitlisted"
+        ACCEPTED = "accepted", "Accepted (capacity held)"
+        CONTRACTED = "contracted", "Contracted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="quotes"
+    )
+    contact_email = models.EmailField()
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    machine_model = models.ForeignKey(MachineModel, on_delete=models.PROTECT, null=True, blank=True)
+    quantity = models.PositiveIntegerField(null=True, blank=True)
+    it_kw = models.DecimalField("IT kW", max_digits=12, decimal_places=3)
+    start_on = models.DateField()
+    term_months = models.PositiveSmallIntegerField()
+    region = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    waitlisted_at = models.DateTimeField(null=True, blank=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="quotes")
+    accepted_option = models.OneToOneField(
+        "QuoteOption", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    hold = models.OneToOneField(Reservation, on_delete=models.PROTECT, null=True, blank=True, related_name="quote")
+    contract = models.OneToOneField(Contract, on_delete=models.PROTECT, null=True, blank=True, related_name="quote")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = QuoteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(it_kw__gt=0, term_months__gt=0), name="quote_positive"),
+            models.CheckConstraint(
+                condition=Q(machine_model__isnull=True, quantity__isnull=True)
+                | Q(machine_model__isnull=False, quantity__gt=0),
+                name="quote_model_with_quantity",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="waitlisted") | Q(waitlisted_at__isnull=False), name="quote_waitlisted_at"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "waitlisted_at"], name="quote_waitlist")]
+
+    def __str__(self) -> str:
+        return f"quote {str(self.id)[:8]} · {self.it_kw} kW from {self.start_on}"
+
+    @property
+    def reference(self) -> str:
+        """How the capacity ledger knows this quote's hold."""
+        return f"quote:{self.id}"
+
+    @property
+    def machines(self) -> int:
+        """Machines the quote is for: as asked, or kW ÷ the reference machine's nameplate."""
+        if self.quantity:
+            return self.quantity
+        return -(-int(self.it_kw * 1000) // settings.REFERENCE_MACHINE_W)
+
+    @property
+    def machine_w(self) -> int:
+        return self.machine_model.nameplate_power_w if self.machine_model_id else settings.REFERENCE_MACHINE_W
+
+    def is_expired(self, now=None) -> bool:
+        return self.valid_until is not None and (now or timezone.now()) >= self.valid_until
+
+
+class QuoteOption(models.Model):
+    """One site's answer to a quote: from when, at what price, on how much of the floor."""
+
+    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="options")
+    rank = models.PositiveSmallIntegerField()
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    available_from = models.DateField()
+    rate_usd_per_kwh = models.DecimalField("rate USD/kWh", max_digits=8, decimal_places=5)
+    monthly_usd = models.DecimalField(max_digits=14, decimal_places=2)
+    setup_usd = models.DecimalField(max_digits=14, decimal_places=2)
+    circuits = models.PositiveIntegerField(help_text="Circuits of the site's standard design the machines fill.")
+    slots = models.PositiveIntegerField()
+    slots_free_now = models.PositiveIntegerField(help_text="Machines the built floor could take today.")
+
+    class Meta:
+        ordering = ["quote", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["quote", "rank"], name="quoteoption_rank_unique"),
+            models.UniqueConstraint(fields=["quote", "site"], name="quoteoption_site_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} {self.site.slug} from {self.available_from} at {self.rate_usd_per_kwh}"

@@ -3,11 +3,12 @@ books capacity through the ledger, all in one transaction. Admin actions, the AP
 tasks call these; nothing else changes a status."""
 
 import datetime as dt
+from collections import defaultdict
 
 from django.db import transaction
 from django.utils import timezone
 
-from capacity import ledger
+from capacity import ledger, planner
 from capacity.models import Reservation, Slot
 from hosting.lifecycle import IN_SLOT, OFF_FLOOR, ContractStatus, MachineStatus, check_contract_move, check_machine_move
 from hosting.models import Contract, Machine, MachineEvent
@@ -128,14 +129,48 @@ def rack_machine(machine: Machine, slot: Slot, *, by=None, reason: str = "", now
     return locked
 
 
-def rack_anywhere(machine: Machine, *, by=None, attempts: int = 3) -> Machine:
-    """Rack a received machine into the first free slot that fits at its contract's site."""
-    for _ in range(attempts):
-        slot = ledger.find_free_slot(machine.contract.site_id, machine.model.nameplate_power_w)
-        if slot is None:
-            raise ServiceError(f"No free slot with circuit headroom for {machine} at {machine.contract.site}.")
-        try:
-            return rack_machine(machine, slot, by=by)
-        except ledger.LedgerError:
-            continue  # taken meanwhile: look again
-    raise ServiceError(f"Could not rack {machine}: slots kept being taken; try again.")
+def rack_machines(machines, *, by=None, reason: str = "", now: dt.datetime | None = None) -> list[Machine]:
+    """Rack received machines into free slots the planner chooses, spreading the load.
+
+    All or none: if the built floor cannot take every machine, nothing moves and the
+    error says how many fit.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = list(
+            Machine.objects.select_for_update(of=("self",))
+            .select_related("model", "contract__site")
+            .filter(pk__in=[m.pk for m in machines])
+            .order_by("pk")
+        )
+        for machine in locked:
+            check_machine_move(machine.status, MachineStatus.RACKED)
+        groups: dict[tuple, list[Machine]] = defaultdict(list)
+        for machine in locked:
+            groups[(machine.contract.site, machine.model.nameplate_power_w)].append(machine)
+        for (site, watts), group in groups.items():
+            floor = planner.load_floors([site])[site.pk]  # fresh: we are about to book
+            placement = planner.plan(floor, watts, len(group))
+            if placement.unplaced:
+                raise ServiceError(
+                    f"Only {placement.placed} of {len(group)} machines of {watts} W fit on the built floor of {site}."
+                )
+            slots = planner.apply(placement, [m.occupant_ref for m in group])
+            for machine, slot in zip(group, slots, strict=True):
+                machine.slot = slot
+        MachineEvent.objects.bulk_create(
+            MachineEvent(
+                machine=m,
+                from_status=m.status,
+                to_status=MachineStatus.RACKED,
+                at=now,
+                by=by,
+                reason=reason or f"racked in {m.slot}",
+            )
+            for m in locked
+        )
+        for machine in locked:
+            machine.status = MachineStatus.RACKED
+            machine.status_changed_at = now
+        Machine.objects.bulk_update(locked, ["slot", "status", "status_changed_at"])
+    return locked

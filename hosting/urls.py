@@ -1,8 +1,8 @@
-"""Top-level URLs. The admin is the staff's home; the API and portal arrive with their issues."""
+"""Top-level URLs: the staff admin, the API (v1) and a liveness probe."""
 
 from django.contrib import admin
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import include, path
 from django.views.decorators.http import require_GET
 
 
@@ -14,5 +14,6 @@ def healthz(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("hosting.api.urls")),
     path("healthz", healthz, name="healthz"),
 ]

@@ -11,6 +11,17 @@ def pytest_configure(config):
         raise pytest.UsageError("CI=true but DATABASE_URL is not PostgreSQL: the race tests would be skipped")
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    # A transactional test flushes every table when it ends, the migration-seeded catalog
+    # too; with --reuse-db that empty state would outlive the run. Put the catalog back.
+    with django_db_blocker.unblock():
+        from hosting import catalog
+        from hosting.models import MachineModel
+
+        catalog.load(MachineModel)
+
+
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
@@ -31,3 +42,18 @@ def _test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    # Each test rolls the database back; caches keyed by row versions must go with it.
+    from django.core.cache import cache
+
+    from capacity import ledger, planner
+
+    ledger.forget_cached()
+    planner.forget_cached()
+    cache.clear()
+    yield
+    ledger.forget_cached()
+    planner.forget_cached()

@@ -12,9 +12,21 @@ from django.urls import reverse
 
 from capacity import ledger
 from capacity.models import Circuit, EnergizationPhase, PowerFeed, Rack, Reservation, Site, Slot
-from hosting import services
+from hosting import quotes, services
 from hosting.lifecycle import ContractStatus, MachineStatus
-from hosting.models import Contract, Machine, MachineEvent, MachineModel, Membership, Tenant
+from hosting.models import (
+    ApiToken,
+    Contract,
+    Machine,
+    MachineEvent,
+    MachineModel,
+    Membership,
+    Quote,
+    QuoteOption,
+    SitePricing,
+    Tenant,
+    TermDiscount,
+)
 from tests.factories import (
     PASSWORD,
     CircuitFactory,
@@ -44,7 +56,13 @@ MODELS = [
     Contract,
     Machine,
     MachineEvent,
+    ApiToken,
+    SitePricing,
+    TermDiscount,
+    Quote,
+    QuoteOption,
 ]
+READ_ONLY = {MachineEvent, Quote, QuoteOption}  # written by the system, never added by hand
 
 
 def admin_url(model, view="changelist", *args):
@@ -52,14 +70,20 @@ def admin_url(model, view="changelist", *args):
 
 
 def grow(n: int) -> None:
-    """Add n of everything: a site with a phase, power chain, racked machines, contracts, events."""
+    """Add n of everything: a site with a phase, power chain, racked machines, contracts,
+    events, a price list, a quote with an option, a token."""
     for _ in range(n):
         site = SiteFactory()
         PhaseFactory(site=site, mw=Decimal("5"))
+        SitePricing.objects.create(site=site, list_rate_usd_per_kwh=Decimal("0.05"))
+        TermDiscount.objects.create(min_term_months=TermDiscount.objects.count() + 1, discount_pct=Decimal("1"))
+        quotes.request_quote(
+            Quote(contact_email="a@example.com", it_kw=Decimal("1"), start_on=dt.date.today(), term_months=1, site=site)
+        )
         rack = RackFactory(site=site)
         circuit = CircuitFactory(feed=rack.feed, voltage_v=415, phases=3, breaker_amps=100)
         contract = services.sign_contract(ContractFactory(site=site, it_kw=Decimal("10")))
-        MembershipFactory(tenant=contract.tenant)
+        ApiToken.issue(MembershipFactory(tenant=contract.tenant).user, "grown")
         for position in (1, 2):
             slot = SlotFactory(rack=rack, circuit=circuit, position=position)
             machine = MachineFactory(contract=contract, status=MachineStatus.RECEIVED)
@@ -81,7 +105,7 @@ def test_every_list_and_add_page_renders_for_staff(staff_client, model):
     grow(1)
     assert staff_client.get(admin_url(model)).status_code == 200
     add = staff_client.get(admin_url(model, "add"))
-    assert add.status_code == (403 if model is MachineEvent else 200)
+    assert add.status_code == (403 if model in READ_ONLY else 200)
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
@@ -281,3 +305,17 @@ def test_the_site_page_shows_capacity_as_each_phase_energizes(staff_client):
     assert "capacity-timeline" in page
     assert "2099-01-01" in page
     assert "400,000" in page  # free from 2099: 500 MW − 100 MW
+
+
+def test_staff_issue_a_token_once_and_revoke_it(staff_client):
+    user = MembershipFactory().user
+    response = staff_client.post(admin_url(ApiToken, "add"), {"user": user.pk, "name": "fleet"}, follow=True)
+    page = response.content.decode()
+    token = ApiToken.objects.get()
+    key = page.split("Token for ")[1].split(": ", 1)[1].split()[0]
+    assert key.startswith(token.prefix)
+    assert token.digest == ApiToken.digest_of(key)  # only the hash is kept
+    assert key not in staff_client.get(admin_url(ApiToken, "change", token.pk)).content.decode()
+    staff_client.post(admin_url(ApiToken), {"action": "revoke", "_selected_action": [token.pk]})
+    token.refresh_from_db()
+    assert token.revoked_at is not None

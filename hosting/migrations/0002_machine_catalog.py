@@ -4,12 +4,9 @@ from django.db import migrations
 
 
 def load_catalog(apps, schema_editor):
-    from hosting.catalog import MACHINE_MODELS
+    from hosting import catalog
 
-    MachineModel = apps.get_model("hosting", "MachineModel")
-    for entry in MACHINE_MODELS:
-        fields = {k: v for k, v in entry.items() if k != "slug"}
-        MachineModel.objects.update_or_create(slug=entry["slug"], defaults=fields)
+    catalog.load(apps.get_model("hosting", "MachineModel"))
 
 
 class Migration(migrations.Migration):

@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import pytest
 from dateutil.relativedelta import relativedelta
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capacity import ledger
 
@@ -206,5 +208,43 @@ def test_the_timeline_is_built_from_change_points_not_days():
         phases=[Phase(day("2000-01-01"), D("1")), Phase(day("2500-01-01"), D("1"))],
         bookings=[Booking(day("2000-01-01"), day("2900-01-01"), D("1"))],
     )
-    assert len(site.timeline(day("2000-01-01"))) == 3
+    assert len(site.timeline(day("2000-01-01")).segments) == 3
     assert site.min_headroom_kw(day("2000-01-01"), day("2999-01-01")) == D("999")
+
+
+# --- the compiled timeline agrees with a day-by-day search ------------------------------------
+
+ORIGIN = day("2021-01-01")
+
+
+def brute_earliest_fit(site, kw, not_before, term_days, until):
+    """The obvious answer, day by day: slow, but plainly right."""
+    candidate = not_before
+    while candidate <= until:
+        days = (candidate + dt.timedelta(days=d) for d in range(term_days))
+        if all(site.headroom_kw(x) >= kw for x in days):
+            return candidate
+        candidate += dt.timedelta(days=1)
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    phase_days=st.lists(st.integers(0, 60), min_size=1, max_size=3),
+    bookings=st.lists(
+        st.tuples(st.integers(0, 80), st.integers(1, 40), st.integers(1, 9)), max_size=6
+    ),  # (start day, length in days, kW)
+    kw=st.integers(1, 12),
+    not_before=st.integers(0, 70),
+    term_days=st.integers(1, 30),
+)
+def test_earliest_fit_matches_a_day_by_day_search(phase_days, bookings, kw, not_before, term_days):
+    phases = [Phase(ORIGIN + dt.timedelta(days=d), D("0.005")) for d in phase_days]  # 5 kW each
+    booked = [Booking(ORIGIN + dt.timedelta(days=s), ORIGIN + dt.timedelta(days=s + n), D(k)) for s, n, k in bookings]
+    site = book(phases=phases, bookings=booked)
+    start = ORIGIN + dt.timedelta(days=not_before)
+    until = ORIGIN + dt.timedelta(days=150)  # past every change point: the answer cannot change later
+    expected = brute_earliest_fit(site, D(kw), start, term_days, until)
+    assert site.earliest_fit(D(kw), start, dt.timedelta(days=term_days), until=until) == expected
+    if expected is not None:
+        assert site.timeline(start).fits(D(kw), expected, expected + dt.timedelta(days=term_days))

@@ -118,14 +118,6 @@ def test_zero_or_negative_watts_are_refused(rack, circuit):
         ledger.assign_slot(slot, watts=0, occupant="machine:1")
 
 
-def test_find_free_slot_skips_full_circuits(rack, circuit):
-    full, _ = slots(rack, circuit, 2)
-    other = CircuitFactory(feed=rack.feed)
-    free = SlotFactory(rack=rack, circuit=other, position=50)
-    ledger.assign_slot(full, watts=5_000, occupant="machine:1")
-    assert ledger.find_free_slot(rack.site_id, 3_000) == free
-
-
 def test_database_constraints_back_the_slot_rules_up(rack, circuit):
     (slot,) = slots(rack, circuit, 1)
     with pytest.raises(IntegrityError), transaction.atomic():

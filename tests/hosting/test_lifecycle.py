@@ -143,9 +143,24 @@ def test_the_database_refuses_inconsistent_status_and_slot(site_with_slots):
         Machine.objects.filter(pk=machine.pk).update(slot=slot)  # two machines, one slot
 
 
-def test_rack_anywhere_finds_a_slot_that_fits(site_with_slots):
-    rack, _ = site_with_slots
-    machine = MachineFactory(contract=ContractFactory(site=rack.site), status=S.RECEIVED)
-    racked = services.rack_anywhere(machine)
-    assert racked.status == S.RACKED
-    assert racked.slot.rack == rack
+def test_rack_machines_places_a_batch_through_the_planner(site_with_slots):
+    rack, slots = site_with_slots
+    contract = ContractFactory(site=rack.site)
+    machines = [MachineFactory(contract=contract, status=S.RECEIVED) for _ in slots]
+    racked = services.rack_machines(machines, by=StaffFactory(), reason="batch")
+    assert {m.status for m in racked} == {S.RACKED}
+    assert {m.slot_id for m in racked} == {s.pk for s in slots}
+    for machine in racked:
+        machine.refresh_from_db()
+        assert machine.slot.occupant == machine.occupant_ref
+        assert machine.events.get().to_status == S.RACKED
+
+
+def test_rack_machines_is_all_or_nothing_when_the_floor_is_short(site_with_slots):
+    rack, slots = site_with_slots
+    contract = ContractFactory(site=rack.site)
+    machines = [MachineFactory(contract=contract, status=S.RECEIVED) for _ in range(len(slots) + 1)]
+    with pytest.raises(services.ServiceError, match=f"Only {len(slots)} of {len(slots) + 1} machines"):
+        services.rack_machines(machines)
+    assert not Machine.objects.filter(slot__isnull=False).exists()
+    assert not MachineEvent.objects.exists()

@@ -13,11 +13,23 @@ from capacity import ledger
 from capacity.models import Circuit, EnergizationPhase, Reservation, Site, Slot
 from hosting.demo import DEMO_PASSWORD
 from hosting.lifecycle import IN_SLOT, MachineStatus
-from hosting.models import Contract, Machine, MachineEvent, Membership, Tenant
+from hosting.models import Contract, Machine, MachineEvent, Membership, Quote, SitePricing, Tenant
 
 pytestmark = pytest.mark.django_db
 
-COUNTED = [Site, EnergizationPhase, Circuit, Slot, Reservation, Tenant, Contract, Machine, MachineEvent, Membership]
+COUNTED = [
+    Site,
+    EnergizationPhase,
+    Circuit,
+    Slot,
+    Reservation,
+    Tenant,
+    Contract,
+    Machine,
+    MachineEvent,
+    Membership,
+    Quote,
+]
 
 
 def counts():
@@ -72,6 +84,9 @@ def test_seed_demo_builds_the_2021_world_and_is_idempotent():
     assert set(Contract.objects.values_list("status", flat=True)) == {"draft", "signed", "active"}
     assert Reservation.objects.filter(kind="hold").count() == 2
     assert Reservation.objects.active().filter(kind="hold").count() == 1
+
+    assert SitePricing.objects.count() == 3
+    assert sorted(Quote.objects.values_list("status", flat=True)) == ["priced", "waitlisted"]
 
     staff = authenticate(username="staff", password=DEMO_PASSWORD)
     tenant = authenticate(username="tenant", password=DEMO_PASSWORD)

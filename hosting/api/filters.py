@@ -1,0 +1,40 @@
+import django_filters
+
+from capacity.models import Site
+from hosting.lifecycle import ContractStatus, MachineStatus
+from hosting.models import Contract, Machine, Quote
+
+
+class SiteFilter(django_filters.FilterSet):
+    region = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Site
+        fields = ["country", "cooling", "region"]
+
+
+class ContractFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=ContractStatus.choices)
+    site = django_filters.CharFilter(field_name="site__slug")
+
+    class Meta:
+        model = Contract
+        fields = ["status", "site"]
+
+
+class MachineFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=MachineStatus.choices)
+    model = django_filters.CharFilter(field_name="model__slug")
+    site = django_filters.CharFilter(field_name="contract__site__slug")
+
+    class Meta:
+        model = Machine
+        fields = ["status", "model", "site", "contract"]
+
+
+class QuoteFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Quote.Status.choices)
+
+    class Meta:
+        model = Quote
+        fields = ["status"]

@@ -1,0 +1,235 @@
+"""What the API reads and writes. Validation of requests lives here; the rules they feed
+live in hosting.quotes / services and capacity.ledger."""
+
+import datetime as dt
+from decimal import Decimal
+
+from django.core.validators import slug_re
+from django.utils import timezone
+from django.utils.encoding import smart_str
+from django_countries.serializer_fields import CountryField
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from capacity.models import Reservation, Site
+from hosting.models import Contract, Machine, MachineModel, Quote, QuoteOption
+from hosting.quotes import waitlist_position
+
+MAX_MACHINES = 2_000_000  # more than the whole 2021 migration asked any single host for
+MAX_IT_KW = Decimal("5000000")  # 5 GW
+MAX_START_YEARS = 10
+
+
+class SlugChoiceField(serializers.SlugRelatedField):
+    """A slug that names a row; anything that is not a slug is refused before it reaches
+    the database (PostgreSQL rejects NUL bytes with an error, not an empty result)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not slug_re.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=smart_str(data))
+        return super().to_internal_value(data)
+
+
+class NextPhaseSerializer(serializers.Serializer):
+    energized_on = serializers.DateField()
+    mw = serializers.DecimalField(max_digits=9, decimal_places=3)
+
+
+class SiteSerializer(serializers.ModelSerializer):
+    """A site as prospects see it; the figures are attached by the view for the page."""
+
+    country = CountryField()
+    energized_mw_today = serializers.DecimalField(max_digits=12, decimal_places=3, read_only=True)
+    available_kw_today = serializers.DecimalField(max_digits=14, decimal_places=3, read_only=True)
+    list_rate_usd_per_kwh = serializers.DecimalField(
+        max_digits=8, decimal_places=5, read_only=True, allow_null=True, source="list_rate"
+    )
+    next_phase = NextPhaseSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Site
+        fields = [
+            "slug",
+            "name",
+            "country",
+            "region",
+            "cooling",
+            "energized_mw_today",
+            "available_kw_today",
+            "list_rate_usd_per_kwh",
+            "next_phase",
+        ]
+
+
+class MachineModelSerializer(serializers.ModelSerializer):
+    efficiency_j_per_th = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True)
+
+    class Meta:
+        model = MachineModel
+        fields = [
+            "slug",
+            "vendor",
+            "name",
+            "nominal_hashrate_ths",
+            "nameplate_power_w",
+            "efficiency_j_per_th",
+            "power_tolerance_pct",
+            "max_chip_temp_c",
+            "hashboards",
+            "chips_per_board",
+            "fans",
+            "source",
+        ]
+
+
+class QuoteRequestSerializer(serializers.Serializer):
+    """A request: `machine_model` and `quantity`, or `it_kw`; from `start_on` for `term_months`."""
+
+    machine_model = SlugChoiceField(
+        slug_field="slug", queryset=MachineModel.objects.all(), required=False, help_text="Catalog slug."
+    )
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_MACHINES, required=False)
+    it_kw = serializers.DecimalField(
+        max_digits=12, decimal_places=3, min_value=Decimal("0.001"), max_value=MAX_IT_KW, required=False
+    )
+    start_on = serializers.DateField()
+    term_months = serializers.IntegerField(min_value=1, max_value=120)
+    region = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    country = CountryField(required=False, allow_blank=True, default="")
+    site = SlugChoiceField(slug_field="slug", queryset=Site.objects.exclude(status=Site.Status.CLOSED), required=False)
+    contact_email = serializers.EmailField(required=False, help_text="Required without a token.")
+
+    def validate_start_on(self, value: dt.date) -> dt.date:
+        today = timezone.localdate()
+        if value < today:
+            raise serializers.ValidationError(f"The start date {value} is in the past (today is {today}).")
+        if value.year > today.year + MAX_START_YEARS:
+            raise serializers.ValidationError(f"The start date is more than {MAX_START_YEARS} years away.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        model, quantity, it_kw = attrs.get("machine_model"), attrs.get("quantity"), attrs.get("it_kw")
+        if it_kw is not None and (model is not None or quantity is not None):
+            raise serializers.ValidationError("Give machine_model and quantity, or it_kw — not both.")
+        if it_kw is None:
+            errors = {}
+            if model is None:
+                errors["machine_model"] = ["Required (or give it_kw instead)."]
+            if quantity is None:
+                errors["quantity"] = ["Required (or give it_kw instead)."]
+            if errors:
+                raise serializers.ValidationError(errors)
+            attrs["it_kw"] = Decimal(model.nameplate_power_w * quantity) / 1000
+            if attrs["it_kw"] > MAX_IT_KW:
+                raise serializers.ValidationError({"quantity": [f"{quantity:,} machines exceed {MAX_IT_KW:,} kW."]})
+        request = self.context["request"]
+        if not request.user.is_authenticated and not attrs.get("contact_email"):
+            raise serializers.ValidationError({"contact_email": ["Required when asking without a token."]})
+        return attrs
+
+
+class QuoteOptionSerializer(serializers.ModelSerializer):
+    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = QuoteOption
+        fields = [
+            "rank",
+            "site",
+            "available_from",
+            "rate_usd_per_kwh",
+            "monthly_usd",
+            "setup_usd",
+            "circuits",
+            "slots",
+            "slots_free_now",
+        ]
+
+
+class HoldSerializer(serializers.ModelSerializer):
+    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Reservation
+        fields = ["site", "it_kw", "starts_on", "ends_on", "expires_at"]
+        read_only_fields = fields
+
+
+class QuoteSerializer(serializers.ModelSerializer):
+    machine_model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    options = QuoteOptionSerializer(many=True, read_only=True)
+    waitlist_position = serializers.SerializerMethodField()
+    hold = HoldSerializer(read_only=True, allow_null=True)
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Quote
+        fields = [
+            "id",
+            "status",
+            "it_kw",
+            "machine_model",
+            "quantity",
+            "start_on",
+            "term_months",
+            "region",
+            "country",
+            "site",
+            "valid_until",
+            "waitlist_position",
+            "options",
+            "tenant",
+            "hold",
+            "contract",
+            "created_at",
+        ]
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_waitlist_position(self, quote: Quote) -> int | None:
+        positions = self.context.get("waitlist_positions")  # a list view reads the queue once
+        return positions.get(quote.pk) if positions is not None else waitlist_position(quote)
+
+
+class AcceptSerializer(serializers.Serializer):
+    site = serializers.SlugField(help_text="The slug of the option to hold.")
+    tenant = serializers.SlugField(required=False, help_text="Needed only if you act for several tenants.")
+
+
+class ContractSerializer(serializers.ModelSerializer):
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Contract
+        fields = [
+            "id",
+            "tenant",
+            "site",
+            "it_kw",
+            "machine_count",
+            "rate_usd_per_kwh",
+            "starts_on",
+            "ends_on",
+            "status",
+            "signed_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ContractFromQuoteSerializer(serializers.Serializer):
+    quote = serializers.PrimaryKeyRelatedField(
+        queryset=Quote.objects.all(), help_text="An accepted quote; its hold becomes this contract's firm reservation."
+    )
+
+
+class MachineSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    site = serializers.SlugRelatedField(source="contract.site", slug_field="slug", read_only=True)
+    slot = serializers.StringRelatedField(read_only=True)
+
+    class Meta:
+        model = Machine
+        fields = ["id", "serial", "mac", "ip", "model", "contract", "site", "slot", "status", "status_changed_at"]
+        read_only_fields = fields

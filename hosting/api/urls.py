@@ -1,0 +1,18 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from hosting.api import views
+
+router = DefaultRouter()
+router.register("sites", views.SiteViewSet)
+router.register("machine-models", views.MachineModelViewSet)
+router.register("quotes", views.QuoteViewSet)
+router.register("contracts", views.ContractViewSet)
+router.register("machines", views.MachineViewSet)
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,188 @@
+"""API v1 viewsets: a few lines each; scoping in the querysets' `visible_to`, rules in
+hosting.quotes / services, errors shaped by hosting.api.errors."""
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from capacity.models import EnergizationPhase, Site
+from hosting import quotes
+from hosting.api import filters, serializers
+from hosting.api.throttles import QuoteThrottle
+from hosting.models import Contract, Machine, MachineModel, Quote, QuoteOption
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid request: `errors` lists each field's problems."),
+    404: OpenApiResponse(description="Not found (or not yours)."),
+    409: OpenApiResponse(description="Refused by the current state, e.g. the capacity is gone (`shortfall`)."),
+}
+
+
+class TenantScopedMixin:
+    """Lists and lookups see only what the user may: staff all, tenants their own."""
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Sites open for hosting, with today's free capacity", auth=[]),
+    retrieve=extend_schema(summary="One site", auth=[]),
+)
+class SiteViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = (
+        Site.objects.exclude(status=Site.Status.CLOSED)
+        .select_related("pricing")
+        .prefetch_related(Prefetch("phases", queryset=EnergizationPhase.objects.order_by("energized_on")))
+        .order_by("slug")
+    )
+    serializer_class = serializers.SiteSerializer
+    permission_classes = [permissions.AllowAny]
+    filterset_class = filters.SiteFilter
+    search_fields = ["name", "region"]
+    ordering_fields = ["slug", "name"]
+    lookup_field = "slug"
+
+    def get_serializer(self, instance=None, *args, **kwargs):
+        if instance is not None:
+            quotes.attach_public_figures(list(instance) if kwargs.get("many") else [instance])
+        return super().get_serializer(instance, *args, **kwargs)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The machine catalog", auth=[]),
+    retrieve=extend_schema(summary="One machine model", auth=[]),
+)
+class MachineModelViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = MachineModel.objects.order_by("vendor", "name")
+    serializer_class = serializers.MachineModelSerializer
+    permission_classes = [permissions.AllowAny]
+    filterset_fields = ["vendor"]
+    search_fields = ["name"]
+    lookup_field = "slug"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your quotes (needs a token or session)"),
+    retrieve=extend_schema(
+        summary="A quote, for whoever holds its id", auth=[], responses={200: serializers.QuoteSerializer, **ERRORS}
+    ),
+)
+class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = Quote.objects.select_related("machine_model", "site", "tenant", "hold__site").prefetch_related(
+        Prefetch("options", queryset=QuoteOption.objects.select_related("site").order_by("rank"))
+    )
+    serializer_class = serializers.QuoteSerializer
+    filterset_class = filters.QuoteFilter
+    ordering_fields = ["created_at"]
+
+    def get_permissions(self):
+        if self.action in ("create", "retrieve"):
+            return [permissions.AllowAny()]
+        return [permissions.IsAuthenticated()]
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        return [*throttles, QuoteThrottle()] if self.action == "create" else throttles
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        return queryset if self.action == "retrieve" else queryset.visible_to(self.request.user)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.action == "list":
+            context["waitlist_positions"] = {
+                pk: n for n, pk in enumerate(Quote.objects.waitlist().values_list("pk", flat=True), start=1)
+            }
+        return context
+
+    @extend_schema(
+        summary="Ask for a quote",
+        description="Public (throttled per client IP; a token raises the limit). Prices every site that can "
+        "take the whole term within the planning horizon, best first, or puts the request on the waitlist.",
+        request=serializers.QuoteRequestSerializer,
+        responses={201: serializers.QuoteSerializer, 429: OpenApiResponse(description="Throttled."), **ERRORS},
+        auth=[],
+    )
+    def create(self, request, *args, **kwargs):
+        form = serializers.QuoteRequestSerializer(data=request.data, context={"request": request})
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        user = request.user if request.user.is_authenticated else None
+        quote = quotes.request_quote(
+            Quote(
+                requester=user,
+                contact_email=data.get("contact_email") or user.email,
+                client_ip=request.META.get("REMOTE_ADDR"),
+                machine_model=data.get("machine_model"),
+                quantity=data.get("quantity"),
+                it_kw=data["it_kw"],
+                start_on=data["start_on"],
+                term_months=data["term_months"],
+                region=data["region"],
+                country=str(data["country"] or ""),
+                site=data.get("site"),
+            )
+        )
+        return Response(self.get_serializer(self.queryset.get(pk=quote.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Hold an option's capacity",
+        description="Needs a tenant's token. Turns the option at `site` into a capacity hold that expires "
+        "(72 h by default). Asking again for the same option returns the same hold.",
+        request=serializers.AcceptSerializer,
+        responses={200: serializers.QuoteSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def accept(self, request, pk=None):
+        quote = get_object_or_404(Quote.objects.all(), pk=pk)
+        form = serializers.AcceptSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        tenant = quotes.tenant_for(request.user, form.validated_data.get("tenant"))
+        quotes.accept(quote, site_slug=form.validated_data["site"], tenant=tenant)
+        return Response(self.get_serializer(self.queryset.get(pk=quote.pk)).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your contracts"),
+    retrieve=extend_schema(summary="One of your contracts", responses={200: serializers.ContractSerializer, **ERRORS}),
+)
+class ContractViewSet(TenantScopedMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Contract.objects.select_related("tenant", "site").order_by("-created_at", "-pk")
+    serializer_class = serializers.ContractSerializer
+    filterset_class = filters.ContractFilter
+    ordering_fields = ["created_at", "starts_on"]
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [permissions.IsAdminUser()]
+        return super().get_permissions()
+
+    @extend_schema(
+        summary="Staff: turn an accepted quote into a signed contract",
+        description="The quote's hold becomes the contract's firm reservation in the same transaction; "
+        "409 with the shortfall if the hold expired and the capacity went meanwhile.",
+        request=serializers.ContractFromQuoteSerializer,
+        responses={201: serializers.ContractSerializer, **ERRORS},
+    )
+    def create(self, request, *args, **kwargs):
+        form = serializers.ContractFromQuoteSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        contract = quotes.contract_from_quote(form.validated_data["quote"], by=request.user)
+        return Response(self.get_serializer(contract).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your machines"),
+    retrieve=extend_schema(summary="One of your machines", responses={200: serializers.MachineSerializer, **ERRORS}),
+)
+class MachineViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Machine.objects.select_related("model", "contract__site", "slot__rack__site").order_by("serial")
+    serializer_class = serializers.MachineSerializer
+    filterset_class = filters.MachineFilter
+    search_fields = ["=serial", "mac"]
+    ordering_fields = ["serial", "status_changed_at"]

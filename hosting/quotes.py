@@ -1,0 +1,324 @@
+"""Quotes: a request priced against every site's availability, then held, contracted or
+waitlisted. Availability comes from the ledger's compiled timelines and the planner's
+floors (cached, advisory); holds and contracts book through the ledger (locked, final).
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from capacity import ledger, planner
+from capacity.models import Reservation, Site
+from hosting import pricing, services
+from hosting.models import Contract, Quote, QuoteOption, TermDiscount
+
+log = logging.getLogger(__name__)
+
+
+class QuoteRefused(services.ServiceError):
+    """A quote cannot do what was asked (expired, already accepted elsewhere, …)."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What a quote asks for: IT kW as so many machines of so many watts, from a date, for a term."""
+
+    it_kw: Decimal
+    machines: int
+    machine_w: int
+    start_on: dt.date
+    term_months: int
+
+    @classmethod
+    def of(cls, quote: Quote) -> "Demand":
+        return cls(quote.it_kw, quote.machines, quote.machine_w, quote.start_on, quote.term_months)
+
+    @property
+    def term(self) -> relativedelta:
+        return relativedelta(months=self.term_months)
+
+    @property
+    def horizon(self) -> dt.date:
+        return self.start_on + relativedelta(months=settings.PLANNING_HORIZON_MONTHS)
+
+
+def candidate_sites() -> list[Site]:
+    """Sites that can be quoted: priced and not closed."""
+    sites = Site.objects.exclude(status=Site.Status.CLOSED).filter(pricing__isnull=False).select_related("pricing")
+    return list(sites.order_by("slug"))
+
+
+def matching(sites: list[Site], *, region: str = "", country: str = "", site: Site | None = None) -> list[Site]:
+    """The sites a request's filters allow: one site, a country (ISO code), a region (by name)."""
+    region = region.casefold()
+    return [
+        s
+        for s in sites
+        if (site is None or s.pk == site.pk)
+        and (not country or s.country.code == country.upper())
+        and (not region or region in s.region.casefold() or region in s.name.casefold())
+    ]
+
+
+def attach_public_figures(sites: list[Site], now: dt.datetime | None = None) -> list[Site]:
+    """What prospects see of each site today: energized MW, free IT kW, list rate, next phase.
+
+    Expects `pricing` selected and `phases` prefetched; reads the cached timelines.
+    """
+    now = now or timezone.now()
+    timelines = ledger.availability(sites, now)
+    for site in sites:
+        today = site.today(now)
+        segment = timelines[site.pk].segment_on(today)
+        site.energized_mw_today = segment.budget_kw / ledger.KW_PER_MW
+        site.available_kw_today = max(Decimal(0), segment.headroom_kw(site.pue))
+        pricing_row = getattr(site, "pricing", None)
+        site.list_rate = pricing_row.list_rate_usd_per_kwh if pricing_row else None
+        upcoming = [p for p in site.phases.all() if p.energized_on > today]
+        site.next_phase = min(upcoming, key=lambda p: p.energized_on) if upcoming else None
+    return sites
+
+
+def price_options(
+    demand: Demand, sites: list[Site], timelines: dict[int, ledger.Timeline], floors: dict[int, planner.Floor]
+) -> list[QuoteOption]:
+    """One unsaved option per site that can take the whole term within the horizon, best first."""
+    discounts = list(TermDiscount.objects.values_list("min_term_months", "discount_pct"))
+    pct = pricing.discount_pct(discounts, demand.term_months)
+    options = []
+    for site in sites:
+        timeline = timelines[site.pk]
+        available_from = timeline.earliest_fit(
+            demand.it_kw, max(demand.start_on, timeline.start), demand.term, until=demand.horizon
+        )
+        if available_from is None:
+            continue
+        rate = pricing.rate_usd_per_kwh(site.pricing.list_rate_usd_per_kwh, pct)
+        floor = floors[site.pk]
+        options.append(
+            QuoteOption(
+                site=site,
+                available_from=available_from,
+                rate_usd_per_kwh=rate,
+                monthly_usd=pricing.monthly_usd(demand.it_kw, rate),
+                setup_usd=pricing.setup_usd(demand.machines, site.pricing.setup_usd_per_machine),
+                circuits=floor.circuits_for(demand.machine_w, demand.machines),
+                slots=demand.machines,
+                slots_free_now=min(demand.machines, floor.placeable(demand.machine_w)),
+            )
+        )
+    options.sort(key=lambda o: (o.available_from, o.monthly_usd, o.site.slug))
+    for rank, option in enumerate(options, start=1):
+        option.rank = rank
+    return options
+
+
+def _save_options(quote: Quote, options: list[QuoteOption], now: dt.datetime) -> None:
+    for option in options:
+        option.quote = quote
+    QuoteOption.objects.bulk_create(options)
+    quote.status = Quote.Status.PRICED
+    quote.valid_until = now + dt.timedelta(hours=settings.QUOTE_VALID_HOURS)
+
+
+def request_quote(quote: Quote, *, now: dt.datetime | None = None) -> Quote:
+    """Price an unsaved quote (request fields set) against every candidate site and save it."""
+    now = now or timezone.now()
+    sites = matching(candidate_sites(), region=quote.region, country=quote.country, site=quote.site)
+    options = price_options(Demand.of(quote), sites, ledger.availability(sites, now), planner.floors(sites))
+    with transaction.atomic():
+        quote.created_at = now
+        if options:
+            quote.status = Quote.Status.PRICED
+            quote.save()
+            _save_options(quote, options, now)
+            quote.save(update_fields=["status", "valid_until"])
+        else:
+            quote.status = Quote.Status.WAITLISTED
+            quote.waitlisted_at = now
+            quote.save()
+    return quote
+
+
+def waitlist_position(quote: Quote) -> int | None:
+    if quote.status != Quote.Status.WAITLISTED:
+        return None
+    ahead = Quote.objects.waitlist().filter(
+        Q(waitlisted_at__lt=quote.waitlisted_at)
+        | Q(waitlisted_at=quote.waitlisted_at, created_at__lt=quote.created_at)
+        | Q(waitlisted_at=quote.waitlisted_at, created_at=quote.created_at, pk__lt=quote.pk)
+    )
+    return ahead.count() + 1
+
+
+# --------------------------------------------------------------------------------------
+# Accepting: a hold on the capacity
+# --------------------------------------------------------------------------------------
+
+
+def tenant_for(user, tenant_slug: str | None):
+    """The tenant a user acts for: the one named, or their only one."""
+    tenants = list(user.tenants.all()) if user.is_authenticated else []
+    if not tenants:
+        raise QuoteRefused("not_a_tenant", "Accepting a quote needs the token of a tenant's user.")
+    if tenant_slug:
+        match = [t for t in tenants if t.slug == tenant_slug]
+        if not match:
+            raise ValidationError({"tenant": f"You do not act for a tenant {tenant_slug!r}."})
+        return match[0]
+    if len(tenants) > 1:
+        raise ValidationError({"tenant": "You act for several tenants; say which (its slug)."})
+    return tenants[0]
+
+
+def accept(quote: Quote, *, site_slug: str, tenant, now: dt.datetime | None = None) -> Quote:
+    """Turn one option into a hold that expires; asking again for the same is harmless."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Quote.objects.select_for_update(of=("self",)).select_related("hold").get(pk=quote.pk)
+        if locked.status == Quote.Status.CONTRACTED:
+            raise QuoteRefused("quote_contracted", "This quote is already a contract.")
+        if locked.status == Quote.Status.WAITLISTED:
+            raise QuoteRefused("quote_waitlisted", "This quote has no option yet; it is on the waitlist.")
+        hold_counts = locked.hold is not None and Reservation.objects.active(now).filter(pk=locked.hold_id).exists()
+        if locked.status == Quote.Status.ACCEPTED and hold_counts:
+            held_site = locked.accepted_option.site
+            if held_site.slug != site_slug or locked.tenant_id != tenant.pk:
+                raise QuoteRefused(
+                    "quote_accepted",
+                    f"This quote is already accepted at {held_site.slug}; its hold runs until "
+                    f"{locked.hold.expires_at:%Y-%m-%d %H:%M} UTC.",
+                )
+            return locked
+        if locked.is_expired(now):
+            raise QuoteRefused(
+                "quote_expired", f"This quote expired at {locked.valid_until:%Y-%m-%d %H:%M} UTC; ask for a new one."
+            )
+        option = locked.options.select_related("site").filter(site__slug=site_slug).first()
+        if option is None:
+            raise ValidationError({"site": f"{site_slug!r} is not one of this quote's options."})
+        hold = ledger.reserve(
+            option.site,
+            it_kw=locked.it_kw,
+            starts_on=option.available_from,
+            ends_on=option.available_from + relativedelta(months=locked.term_months),
+            kind=Reservation.Kind.HOLD,
+            expires_at=now + dt.timedelta(hours=settings.HOLD_HOURS),
+            reference=locked.reference,
+            now=now,
+        )
+        locked.status = Quote.Status.ACCEPTED
+        locked.tenant = tenant
+        locked.accepted_option = option
+        locked.hold = hold
+        locked.save(update_fields=["status", "tenant", "accepted_option", "hold"])
+    return locked
+
+
+def contract_from_quote(quote: Quote, *, by=None, now: dt.datetime | None = None) -> Contract:
+    """Staff: the accepted quote becomes a signed contract and its hold firm, atomically."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = (
+            Quote.objects.select_for_update(of=("self",))
+            .select_related("hold", "accepted_option", "tenant")
+            .get(pk=quote.pk)
+        )
+        if locked.status != Quote.Status.ACCEPTED:
+            raise QuoteRefused(
+                "quote_not_accepted", f"Only an accepted quote becomes a contract (this one is {locked.status})."
+            )
+        option = locked.accepted_option
+        contract = Contract.objects.create(
+            tenant=locked.tenant,
+            site_id=option.site_id,
+            it_kw=locked.it_kw,
+            machine_count=locked.machines,
+            rate_usd_per_kwh=option.rate_usd_per_kwh,
+            starts_on=locked.hold.starts_on,
+            ends_on=locked.hold.ends_on,
+            reservation=locked.hold,
+            created_at=now,
+        )
+        contract = services.sign_contract(contract, by=by, now=now)
+        locked.status = Quote.Status.CONTRACTED
+        locked.contract = contract
+        locked.save(update_fields=["status", "contract"])
+    return contract
+
+
+# --------------------------------------------------------------------------------------
+# The waitlist
+# --------------------------------------------------------------------------------------
+
+
+def promote_waitlist(now: dt.datetime | None = None) -> list[Quote]:
+    """Re-price waitlisted quotes in queue order; each one priced is counted against the
+    capacity for the ones behind it, so a later request never jumps the queue."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        queue = list(Quote.objects.waitlist().select_for_update(of=("self",)).select_related("machine_model"))
+        if not queue:
+            return []
+        sites = candidate_sites()
+        books = ledger.load_books(sites, now)  # fresh: this decides who is told first
+        floors = planner.floors(sites)
+        promoted = []
+        for quote in queue:
+            eligible = matching(sites, region=quote.region, country=quote.country, site=quote.site)
+            demand = Demand.of(quote)
+            timelines = {s.pk: books[s.pk].timeline(max(demand.start_on, s.today(now))) for s in eligible}
+            options = price_options(demand, eligible, timelines, floors)
+            if not options:
+                continue
+            best = options[0]
+            book = books[best.site.pk]
+            books[best.site.pk] = ledger.SiteBook(
+                book.name,
+                book.pue,
+                book.phases,
+                [*book.bookings, ledger.Booking(best.available_from, best.available_from + demand.term, demand.it_kw)],
+            )
+            _save_options(quote, options, now)
+            quote.waitlisted_at = None
+            quote.save(update_fields=["status", "valid_until", "waitlisted_at"])
+            promoted.append(quote)
+        for quote in promoted:
+            transaction.on_commit(lambda q=quote: notify_priced(q))
+    return promoted
+
+
+def notify_priced(quote: Quote) -> None:
+    """Tell the requester their waitlisted quote now has options. A mail server that is
+    down loses the e-mail, not the promotion (the quote shows its options either way)."""
+    options = quote.options.select_related("site").order_by("rank")
+    lines = [
+        f"  #{o.rank} {o.site.name}: from {o.available_from}, {o.rate_usd_per_kwh} USD/kWh, "
+        f"{o.monthly_usd:,} USD/month, setup {o.setup_usd:,} USD"
+        for o in options
+    ]
+    send_mail(
+        subject=f"Haven: capacity found for your request of {quote.it_kw:,} kW",
+        message=(
+            f"Good news: your waitlisted quote {quote.id} now has options.\n\n"
+            + "\n".join(lines)
+            + f"\n\nPrices are valid until {quote.valid_until:%Y-%m-%d %H:%M} UTC. "
+            f"Accept one with POST /api/v1/quotes/{quote.id}/accept/.\n"
+        ),
+        from_email=None,
+        recipient_list=[quote.contact_email],
+        fail_silently=True,
+    )
