@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint format venv clean
+.PHONY: demo test bench lint format venv clean
 
 # Create or update the virtualenv whenever the pins change.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -26,6 +26,11 @@ test: venv
 	$(VENV)/bin/ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Not a test: seeds 2.5 GW datasets on the local PostgreSQL (BENCH_DATABASE_URL) and prints
+# figures and ratios; record them in docs/performance.md. BENCH_ARGS=--quick for a short run.
+bench: venv
+	DEBUG=true $(PY) manage.py bench $(BENCH_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError
@@ -212,8 +212,7 @@ def end_of_term(starts_on: dt.date, term: Term) -> dt.date | None:
     return None if term is None else starts_on + term
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """A stretch of days [starts_on, ends_on) over which budget and commitment are constant."""
 
     starts_on: dt.date

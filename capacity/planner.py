@@ -18,6 +18,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
+from typing import NamedTuple
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
@@ -28,9 +30,9 @@ from capacity.models import Circuit, PowerFeed, Site, Slot
 LEGS = 3  # three-phase circuits: consecutive slots are wired L1-L2, L2-L3, L3-L1 in turn
 
 
-@dataclass
-class CircuitRoom:
-    """One circuit as the planner sees it."""
+class CircuitRoom(NamedTuple):
+    """One circuit as the planner sees it. A tuple of numbers: tens of thousands of them
+    sit in each web process's cache, and the garbage collector need not track tuples."""
 
     circuit_id: int
     feed_id: int
@@ -55,6 +57,7 @@ class Floor:
     feed_room_va: dict[int, Decimal]
     _placeable: dict[int, int] = field(default_factory=dict, repr=False)
 
+    @cached_property
     def standard_circuit(self) -> CircuitRoom | None:
         """The most common circuit design at the site (rating and slot count)."""
         if not self.circuits:
@@ -65,7 +68,7 @@ class Floor:
 
     def circuits_for(self, watts: int, machines: int) -> int:
         """How many circuits of the standard design `machines` fill (the electrical footprint)."""
-        standard = self.standard_circuit()
+        standard = self.standard_circuit
         if standard is None:
             return 0
         per_circuit = min(standard.slots, standard.usable_w // watts)

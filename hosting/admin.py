@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from capacity.adminutils import PageFiguresAdmin, describe, run_each
 from capacity.ledger import LedgerError
@@ -18,7 +19,6 @@ from hosting.models import (
     MachineModel,
     Membership,
     Quote,
-    QuoteOption,
     SitePricing,
     Tenant,
     TermDiscount,
@@ -282,26 +282,17 @@ class TermDiscountAdmin(PageFiguresAdmin):
     list_display = ("min_term_months", "discount_pct")
 
 
-class QuoteOptionInline(admin.TabularInline):
-    model = QuoteOption
-    fields = (
-        "rank",
-        "site",
-        "available_from",
-        "rate_usd_per_kwh",
-        "monthly_usd",
-        "setup_usd",
-        "circuits",
-        "slots",
-        "slots_free_now",
-    )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("rank",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
+OFFER_COLUMNS = (
+    "rank",
+    "site",
+    "available_from",
+    "rate_usd_per_kwh",
+    "monthly_usd",
+    "setup_usd",
+    "circuits",
+    "slots",
+    "slots_free_now",
+)
 
 
 @admin.register(Quote)
@@ -325,7 +316,6 @@ class QuoteAdmin(PageFiguresAdmin):
     list_select_related = ("machine_model", "tenant")
     search_fields = ("=id", "contact_email", "tenant__name")
     date_hierarchy = "created_at"
-    inlines = [QuoteOptionInline]
     actions = ["make_contract"]
 
     def has_add_permission(self, request):
@@ -335,7 +325,20 @@ class QuoteAdmin(PageFiguresAdmin):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Quote._meta.concrete_fields]
+        return [*(f.name for f in Quote._meta.concrete_fields if f.name != "options"), "offers"]
+
+    def get_exclude(self, request, obj=None):
+        return ["options"]
+
+    @admin.display(description="options")
+    def offers(self, quote):
+        header = format_html("<tr>{}</tr>", format_html_join("", "<th>{}</th>", ((c,) for c in OFFER_COLUMNS)))
+        rows = format_html_join(
+            "",
+            "<tr>{}</tr>",
+            ((format_html_join("", "<td>{}</td>", ((o[c],) for c in OFFER_COLUMNS)),) for o in quote.options),
+        )
+        return format_html("<table>{}{}</table>", header, rows) if quote.options else "—"
 
     @admin.action(
         description="Make a signed contract of each accepted quote (its hold goes firm)", permissions=["change"]
@@ -349,20 +352,3 @@ class QuoteAdmin(PageFiguresAdmin):
             "Contracts signed",
             REFUSALS,
         )
-
-
-@admin.register(QuoteOption)
-class QuoteOptionAdmin(PageFiguresAdmin):
-    list_display = ("quote", "rank", "site", "available_from", "rate_usd_per_kwh", "monthly_usd")
-    list_filter = ("site",)
-    list_select_related = ("quote", "site")
-    search_fields = ("=quote__id",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -333,10 +333,11 @@ class Quote(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices)
     valid_until = models.DateTimeField(null=True, blank=True)
     waitlisted_at = models.DateTimeField(null=True, blank=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="quotes")
-    accepted_option = models.OneToOneField(
-        "QuoteOption", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    options = models.JSONField(
+        default=list, blank=True, help_text="What was offered, best first: one entry per site (a snapshot)."
     )
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="quotes")
+    accepted_site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     hold = models.OneToOneField(Reservation, on_delete=models.PROTECT, null=True, blank=True, related_name="quote")
     contract = models.OneToOneField(Contract, on_delete=models.PROTECT, null=True, blank=True, related_name="quote")
     created_at = models.DateTimeField(default=timezone.now)
@@ -377,30 +378,8 @@ class Quote(models.Model):
     def machine_w(self) -> int:
         return self.machine_model.nameplate_power_w if self.machine_model_id else settings.REFERENCE_MACHINE_W
 
+    def option_at(self, site_slug: str) -> dict | None:
+        return next((o for o in self.options if o["site"] == site_slug), None)
+
     def is_expired(self, now=None) -> bool:
         return self.valid_until is not None and (now or timezone.now()) >= self.valid_until
-
-
-class QuoteOption(models.Model):
-    """One site's answer to a quote: from when, at what price, on how much of the floor."""
-
-    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="options")
-    rank = models.PositiveSmallIntegerField()
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
-    available_from = models.DateField()
-    rate_usd_per_kwh = models.DecimalField("rate USD/kWh", max_digits=8, decimal_places=5)
-    monthly_usd = models.DecimalField(max_digits=14, decimal_places=2)
-    setup_usd = models.DecimalField(max_digits=14, decimal_places=2)
-    circuits = models.PositiveIntegerField(help_text="Circuits of the site's standard design the machines fill.")
-    slots = models.PositiveIntegerField()
-    slots_free_now = models.PositiveIntegerField(help_text="Machines the built floor could take today.")
-
-    class Meta:
-        ordering = ["quote", "rank"]
-        constraints = [
-            models.UniqueConstraint(fields=["quote", "rank"], name="quoteoption_rank_unique"),
-            models.UniqueConstraint(fields=["quote", "site"], name="quoteoption_site_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"#{self.rank} {self.site.slug} from {self.available_from} at {self.rate_usd_per_kwh}"

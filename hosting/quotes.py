@@ -19,7 +19,7 @@ from django.utils import timezone
 from capacity import ledger, planner
 from capacity.models import Reservation, Site
 from hosting import pricing, services
-from hosting.models import Contract, Quote, QuoteOption, TermDiscount
+from hosting.models import Contract, Quote, TermDiscount
 
 log = logging.getLogger(__name__)
 
@@ -92,24 +92,51 @@ def attach_public_figures(sites: list[Site], now: dt.datetime | None = None) -> 
     return sites
 
 
+@dataclass(frozen=True)
+class Option:
+    """One site's answer to a demand: from when, at what price, on how much of the floor."""
+
+    site: Site
+    available_from: dt.date
+    rate_usd_per_kwh: Decimal
+    monthly_usd: Decimal
+    setup_usd: Decimal
+    circuits: int
+    slots: int
+    slots_free_now: int
+
+    def as_json(self, rank: int) -> dict:
+        return {
+            "rank": rank,
+            "site": self.site.slug,
+            "available_from": self.available_from.isoformat(),
+            "rate_usd_per_kwh": str(self.rate_usd_per_kwh),
+            "monthly_usd": str(self.monthly_usd),
+            "setup_usd": str(self.setup_usd),
+            "circuits": self.circuits,
+            "slots": self.slots,
+            "slots_free_now": self.slots_free_now,
+        }
+
+
 def price_options(
     demand: Demand, sites: list[Site], timelines: dict[int, ledger.Timeline], floors: dict[int, planner.Floor]
-) -> list[QuoteOption]:
-    """One unsaved option per site that can take the whole term within the horizon, best first."""
+) -> list[Option]:
+    """One option per site that can take the whole term within the horizon, best first:
+    the earliest date, then the lowest monthly price."""
     discounts = list(TermDiscount.objects.values_list("min_term_months", "discount_pct"))
     pct = pricing.discount_pct(discounts, demand.term_months)
+    term, horizon = demand.term, demand.horizon
     options = []
     for site in sites:
         timeline = timelines[site.pk]
-        available_from = timeline.earliest_fit(
-            demand.it_kw, max(demand.start_on, timeline.start), demand.term, until=demand.horizon
-        )
+        available_from = timeline.earliest_fit(demand.it_kw, max(demand.start_on, timeline.start), term, until=horizon)
         if available_from is None:
             continue
         rate = pricing.rate_usd_per_kwh(site.pricing.list_rate_usd_per_kwh, pct)
         floor = floors[site.pk]
         options.append(
-            QuoteOption(
+            Option(
                 site=site,
                 available_from=available_from,
                 rate_usd_per_kwh=rate,
@@ -121,17 +148,14 @@ def price_options(
             )
         )
     options.sort(key=lambda o: (o.available_from, o.monthly_usd, o.site.slug))
-    for rank, option in enumerate(options, start=1):
-        option.rank = rank
     return options
 
 
-def _save_options(quote: Quote, options: list[QuoteOption], now: dt.datetime) -> None:
-    for option in options:
-        option.quote = quote
-    QuoteOption.objects.bulk_create(options)
+def _priced(quote: Quote, options: list[Option], now: dt.datetime) -> None:
+    quote.options = [option.as_json(rank) for rank, option in enumerate(options, start=1)]
     quote.status = Quote.Status.PRICED
     quote.valid_until = now + dt.timedelta(hours=settings.QUOTE_VALID_HOURS)
+    quote.waitlisted_at = None
 
 
 def request_quote(quote: Quote, *, now: dt.datetime | None = None) -> Quote:
@@ -139,17 +163,13 @@ def request_quote(quote: Quote, *, now: dt.datetime | None = None) -> Quote:
     now = now or timezone.now()
     sites = matching(candidate_sites(), region=quote.region, country=quote.country, site=quote.site)
     options = price_options(Demand.of(quote), sites, ledger.availability(sites, now), planner.floors(sites))
-    with transaction.atomic():
-        quote.created_at = now
-        if options:
-            quote.status = Quote.Status.PRICED
-            quote.save()
-            _save_options(quote, options, now)
-            quote.save(update_fields=["status", "valid_until"])
-        else:
-            quote.status = Quote.Status.WAITLISTED
-            quote.waitlisted_at = now
-            quote.save()
+    quote.created_at = now
+    if options:
+        _priced(quote, options, now)
+    else:
+        quote.status = Quote.Status.WAITLISTED
+        quote.waitlisted_at = now
+    quote.save(force_insert=True)
     return quote
 
 
@@ -195,7 +215,7 @@ def accept(quote: Quote, *, site_slug: str, tenant, now: dt.datetime | None = No
             raise QuoteRefused("quote_waitlisted", "This quote has no option yet; it is on the waitlist.")
         hold_counts = locked.hold is not None and Reservation.objects.active(now).filter(pk=locked.hold_id).exists()
         if locked.status == Quote.Status.ACCEPTED and hold_counts:
-            held_site = locked.accepted_option.site
+            held_site = locked.accepted_site
             if held_site.slug != site_slug or locked.tenant_id != tenant.pk:
                 raise QuoteRefused(
                     "quote_accepted",
@@ -207,14 +227,16 @@ def accept(quote: Quote, *, site_slug: str, tenant, now: dt.datetime | None = No
             raise QuoteRefused(
                 "quote_expired", f"This quote expired at {locked.valid_until:%Y-%m-%d %H:%M} UTC; ask for a new one."
             )
-        option = locked.options.select_related("site").filter(site__slug=site_slug).first()
+        option = locked.option_at(site_slug)
         if option is None:
             raise ValidationError({"site": f"{site_slug!r} is not one of this quote's options."})
+        site = Site.objects.get(slug=site_slug)
+        starts_on = dt.date.fromisoformat(option["available_from"])
         hold = ledger.reserve(
-            option.site,
+            site,
             it_kw=locked.it_kw,
-            starts_on=option.available_from,
-            ends_on=option.available_from + relativedelta(months=locked.term_months),
+            starts_on=starts_on,
+            ends_on=starts_on + relativedelta(months=locked.term_months),
             kind=Reservation.Kind.HOLD,
             expires_at=now + dt.timedelta(hours=settings.HOLD_HOURS),
             reference=locked.reference,
@@ -222,9 +244,9 @@ def accept(quote: Quote, *, site_slug: str, tenant, now: dt.datetime | None = No
         )
         locked.status = Quote.Status.ACCEPTED
         locked.tenant = tenant
-        locked.accepted_option = option
+        locked.accepted_site = site
         locked.hold = hold
-        locked.save(update_fields=["status", "tenant", "accepted_option", "hold"])
+        locked.save(update_fields=["status", "tenant", "accepted_site", "hold"])
     return locked
 
 
@@ -234,20 +256,20 @@ def contract_from_quote(quote: Quote, *, by=None, now: dt.datetime | None = None
     with transaction.atomic():
         locked = (
             Quote.objects.select_for_update(of=("self",))
-            .select_related("hold", "accepted_option", "tenant")
+            .select_related("hold", "accepted_site", "tenant")
             .get(pk=quote.pk)
         )
         if locked.status != Quote.Status.ACCEPTED:
             raise QuoteRefused(
                 "quote_not_accepted", f"Only an accepted quote becomes a contract (this one is {locked.status})."
             )
-        option = locked.accepted_option
+        option = locked.option_at(locked.accepted_site.slug)
         contract = Contract.objects.create(
             tenant=locked.tenant,
-            site_id=option.site_id,
+            site=locked.accepted_site,
             it_kw=locked.it_kw,
             machine_count=locked.machines,
-            rate_usd_per_kwh=option.rate_usd_per_kwh,
+            rate_usd_per_kwh=Decimal(option["rate_usd_per_kwh"]),
             starts_on=locked.hold.starts_on,
             ends_on=locked.hold.ends_on,
             reservation=locked.hold,
@@ -292,9 +314,8 @@ def promote_waitlist(now: dt.datetime | None = None) -> list[Quote]:
                 book.phases,
                 [*book.bookings, ledger.Booking(best.available_from, best.available_from + demand.term, demand.it_kw)],
             )
-            _save_options(quote, options, now)
-            quote.waitlisted_at = None
-            quote.save(update_fields=["status", "valid_until", "waitlisted_at"])
+            _priced(quote, options, now)
+            quote.save(update_fields=["options", "status", "valid_until", "waitlisted_at"])
             promoted.append(quote)
         for quote in promoted:
             transaction.on_commit(lambda q=quote: notify_priced(q))
@@ -304,11 +325,10 @@ def promote_waitlist(now: dt.datetime | None = None) -> list[Quote]:
 def notify_priced(quote: Quote) -> None:
     """Tell the requester their waitlisted quote now has options. A mail server that is
     down loses the e-mail, not the promotion (the quote shows its options either way)."""
-    options = quote.options.select_related("site").order_by("rank")
     lines = [
-        f"  #{o.rank} {o.site.name}: from {o.available_from}, {o.rate_usd_per_kwh} USD/kWh, "
-        f"{o.monthly_usd:,} USD/month, setup {o.setup_usd:,} USD"
-        for o in options
+        f"  #{o['rank']} {o['site']}: from {o['available_from']}, {o['rate_usd_per_kwh']} USD/kWh, "
+        f"{Decimal(o['monthly_usd']):,} USD/month, setup {Decimal(o['setup_usd']):,} USD"
+        for o in quote.options
     ]
     send_mail(
         subject=f"Haven: capacity found for your request of {quote.it_kw:,} kW",

@@ -113,6 +113,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Holds expire without an event; this also catches a promotion whose trigger was lost.
     "promote-waitlist": {"task": "hosting.promote_waitlist", "schedule": 15 * 60},

@@ -22,7 +22,6 @@ from hosting.models import (
     MachineModel,
     Membership,
     Quote,
-    QuoteOption,
     SitePricing,
     Tenant,
     TermDiscount,
@@ -60,9 +59,8 @@ MODELS = [
     SitePricing,
     TermDiscount,
     Quote,
-    QuoteOption,
 ]
-READ_ONLY = {MachineEvent, Quote, QuoteOption}  # written by the system, never added by hand
+READ_ONLY = {MachineEvent, Quote}  # written by the system, never added by hand
 
 
 def admin_url(model, view="changelist", *args):

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from capacity.models import Reservation, Site
-from hosting.models import Contract, Machine, MachineModel, Quote, QuoteOption
+from hosting.models import Contract, Machine, MachineModel, Quote
 from hosting.quotes import waitlist_position
 
 MAX_MACHINES = 2_000_000  # more than the whole 2021 migration asked any single host for
@@ -128,22 +128,23 @@ class QuoteRequestSerializer(serializers.Serializer):
         return attrs
 
 
-class QuoteOptionSerializer(serializers.ModelSerializer):
-    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+class QuoteOptionSerializer(serializers.Serializer):
+    """One site's offer (the shape of each entry of a quote's `options`)."""
 
-    class Meta:
-        model = QuoteOption
-        fields = [
-            "rank",
-            "site",
-            "available_from",
-            "rate_usd_per_kwh",
-            "monthly_usd",
-            "setup_usd",
-            "circuits",
-            "slots",
-            "slots_free_now",
-        ]
+    rank = serializers.IntegerField()
+    site = serializers.SlugField()
+    available_from = serializers.DateField()
+    rate_usd_per_kwh = serializers.DecimalField(max_digits=8, decimal_places=5)
+    monthly_usd = serializers.DecimalField(max_digits=14, decimal_places=2)
+    setup_usd = serializers.DecimalField(max_digits=14, decimal_places=2)
+    circuits = serializers.IntegerField(help_text="Circuits of the site's standard design the machines fill.")
+    slots = serializers.IntegerField()
+    slots_free_now = serializers.IntegerField(help_text="Machines the built floor could take today.")
+
+
+@extend_schema_field(QuoteOptionSerializer(many=True))
+class OptionsField(serializers.JSONField):
+    """The stored snapshot, served as is: it was written in exactly this shape."""
 
 
 class HoldSerializer(serializers.ModelSerializer):
@@ -158,7 +159,7 @@ class HoldSerializer(serializers.ModelSerializer):
 class QuoteSerializer(serializers.ModelSerializer):
     machine_model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    options = QuoteOptionSerializer(many=True, read_only=True)
+    options = OptionsField(read_only=True)
     waitlist_position = serializers.SerializerMethodField()
     hold = HoldSerializer(read_only=True, allow_null=True)
     tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)

@@ -12,7 +12,7 @@ from capacity.models import EnergizationPhase, Site
 from hosting import quotes
 from hosting.api import filters, serializers
 from hosting.api.throttles import QuoteThrottle
-from hosting.models import Contract, Machine, MachineModel, Quote, QuoteOption
+from hosting.models import Contract, Machine, MachineModel, Quote
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid request: `errors` lists each field's problems."),
@@ -72,9 +72,7 @@ class MachineModelViewSet(viewsets.ReadOnlyModelViewSet):
     ),
 )
 class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    queryset = Quote.objects.select_related("machine_model", "site", "tenant", "hold__site").prefetch_related(
-        Prefetch("options", queryset=QuoteOption.objects.select_related("site").order_by("rank"))
-    )
+    queryset = Quote.objects.select_related("machine_model", "site", "tenant", "hold__site")
     serializer_class = serializers.QuoteSerializer
     filterset_class = filters.QuoteFilter
     ordering_fields = ["created_at"]
@@ -128,7 +126,7 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
                 site=data.get("site"),
             )
         )
-        return Response(self.get_serializer(self.queryset.get(pk=quote.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(quote).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Hold an option's capacity",

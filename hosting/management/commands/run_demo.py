@@ -13,7 +13,7 @@ from hosting.demo import DEMO_PASSWORD
 
 
 class Command(BaseCommand):
-    help = "Run Haven with demo data: web on http://127.0.0.1:8000 and a Celery worker. Ctrl-C stops both."
+    help = "Run Haven with demo data: web on http://127.0.0.1:8000 and a Celery worker (with beat). Ctrl-C stops both."
 
     def add_arguments(self, parser):
         parser.add_argument("--addrport", default="127.0.0.1:8000")
@@ -40,7 +40,19 @@ class Command(BaseCommand):
         processes = [
             subprocess.Popen([python, "manage.py", "runserver", addrport, "--noreload"]),  # noqa: S603 - our own argv
             subprocess.Popen(  # noqa: S603 - our own argv
-                [python, "-m", "celery", "-A", "hosting", "worker", "--loglevel", "info", "--concurrency", "2"]
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "hosting",
+                    "worker",
+                    "--beat",
+                    "--loglevel",
+                    "info",
+                    "--concurrency",
+                    "2",
+                ]
             ),
         ]
         stopping = False

@@ -1,0 +1,402 @@
+"""`make bench`: datasets at the scale of the 2021 migration, and the measurements on them.
+
+Seeding bypasses the ledger's per-row locks for speed (COPY into PostgreSQL) but builds
+only what the ledger would accept; `seed` checks every site is within budget and every
+circuit within its 80 % limit before it returns.
+"""
+
+import datetime as dt
+import logging
+import random
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from capacity import ledger, planner
+from capacity.layout import HallLayout
+from capacity.models import Circuit, EnergizationPhase, PowerFeed, Rack, Reservation, Site
+from hosting import catalog
+from hosting.models import ApiToken, Contract, MachineModel, Membership, SitePricing, Tenant, TermDiscount
+
+MACHINE = "antminer-s19-pro"  # 3,250 W: what fills the floors
+PUE = Decimal("1.05")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A dataset: `sites` alike, each with `mw_now` energized and `mw_later` in six months."""
+
+    name: str
+    sites: int
+    mw_now: Decimal
+    mw_later: Decimal
+    hall: HallLayout
+    machines_per_site: int
+    contracts_per_site: int
+    future_per_site: int
+    holds_per_site: int
+    quote_machines: tuple[int, int]  # requests fit at every site, so both datasets price 20 options
+
+
+SCALES = {
+    # The Siberian operator's problem: 20 sites, 2.5 GW, 760 k slots, 500 k machines live.
+    "large": Scale("large", 20, Decimal(100), Decimal(25), HallLayout(feeds=54), 25_000, 125, 50, 20, (50, 2_000)),
+    # The same 20 sites at 10 MW in all: the same quote work per site, 230 × less data.
+    "small": Scale(
+        "small", 20, Decimal("0.4"), Decimal("0.1"), HallLayout(feeds=1, racks_per_feed=5), 100, 5, 2, 1, (1, 8)
+    ),
+}
+
+
+def _copy(table: str, columns: list[str], rows) -> None:
+    """COPY rows into a table: PostgreSQL's bulk path, ~10× an INSERT batch."""
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def seed(scale: Scale, log=print) -> dict:
+    """Build the dataset from an empty, migrated database; return what was built."""
+    started = time.perf_counter()
+    rng = random.Random(2021)
+    today = timezone.localdate()
+    catalog.load(MachineModel)
+    model = MachineModel.objects.get(slug=MACHINE)
+    watts = model.nameplate_power_w
+    TermDiscount.objects.bulk_create(
+        [TermDiscount(min_term_months=m, discount_pct=Decimal(p)) for m, p in ((12, 3), (24, 6), (36, 10))]
+    )
+    with transaction.atomic():
+        sites = Site.objects.bulk_create(
+            Site(slug=f"{scale.name}-{i:02d}", name=f"Site {i:02d}", country="RU", region="Siberia", pue=PUE)
+            for i in range(scale.sites)
+        )
+        EnergizationPhase.objects.bulk_create(
+            phase
+            for site in sites
+            for phase in (
+                EnergizationPhase(
+                    site=site, name="Phase 1", energized_on=today - relativedelta(years=2), mw=scale.mw_now
+                ),
+                EnergizationPhase(
+                    site=site, name="Phase 2", energized_on=today + relativedelta(months=6), mw=scale.mw_later
+                ),
+            )
+        )
+        SitePricing.objects.bulk_create(
+            SitePricing(site=s, list_rate_usd_per_kwh=Decimal("0.045") + Decimal(i) / 10_000, setup_usd_per_machine=50)
+            for i, s in enumerate(sites)
+        )
+        _build_floors(sites, scale.hall)
+    log(f"  floors: {time.perf_counter() - started:.0f} s")
+
+    tenants = Tenant.objects.bulk_create(
+        Tenant(name=f"Tenant {i:03d}", slug=f"tenant-{i:03d}", contact_email=f"t{i}@example.com") for i in range(200)
+    )
+    for site in sites:
+        _book_site(site, scale, tenants, model, rng, today)
+    _place_machines(sites, scale, model)
+    log(f"  bookings and machines: {time.perf_counter() - started:.0f} s")
+
+    user = get_user_model().objects.create_user("bench", "bench@example.com")
+    Membership.objects.create(tenant=tenants[0], user=user)
+    _, key = ApiToken.issue(user, "benchmark")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    _verify(sites, today)
+    return {
+        "scale": scale.name,
+        "sites": len(sites),
+        "gw": float(scale.sites * (scale.mw_now + scale.mw_later) / 1000),
+        "slots": _count("capacity_slot"),
+        "machines": _count("hosting_machine"),
+        "reservations": _count("capacity_reservation"),
+        "token": key,
+        "watts": watts,
+        "quote_machines": scale.quote_machines,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _count(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - our own table names
+        return cursor.fetchone()[0]
+
+
+def _build_floors(sites: list[Site], hall: HallLayout) -> None:
+    feeds = PowerFeed.objects.bulk_create(
+        PowerFeed(site=site, name=f"T{f + 1:03d}", rating_kva=hall.feed_kva)
+        for site in sites
+        for f in range(hall.feeds)
+    )
+    racks, circuits = [], []
+    for n, feed in enumerate(feeds):
+        row = f"{chr(ord('A') + n % hall.feeds % 26)}{n % hall.feeds // 26 + 1}"
+        for r in range(hall.racks_per_feed):
+            racks.append(Rack(site_id=feed.site_id, feed=feed, row=row, name=f"{row}-R{r + 1:02d}"))
+            circuits.extend(
+                Circuit(
+                    feed=feed,
+                    name=f"{row}-R{r + 1:02d}-C{c + 1}",
+                    voltage_v=hall.voltage_v,
+                    phases=hall.phases,
+                    breaker_amps=hall.breaker_amps,
+                    power_factor=hall.power_factor,
+                )
+                for c in range(hall.circuits_per_rack)
+            )
+    Rack.objects.bulk_create(racks, batch_size=10_000)
+    Circuit.objects.bulk_create(circuits, batch_size=10_000)
+    per_rack = hall.circuits_per_rack
+    _copy(
+        "capacity_slot",
+        ["rack_id", "position", "circuit_id", "allocated_w"],
+        (
+            (rack.pk, c * hall.slots_per_circuit + s + 1, circuits[i * per_rack + c].pk, 0)
+            for i, rack in enumerate(racks)
+            for c in range(per_rack)
+            for s in range(hall.slots_per_circuit)
+        ),
+    )
+
+
+def _book_site(site, scale, tenants, model, rng, today) -> None:
+    """Contracts that cover today (their machines are live), later ones after phase 2, holds."""
+    it_now = scale.mw_now * 1000 / PUE
+    it_later = (scale.mw_now + scale.mw_later) * 1000 / PUE
+    per_contract = scale.machines_per_site // scale.contracts_per_site
+    current_kw = Decimal(per_contract * model.nameplate_power_w) / 1000
+    committed_now = current_kw * scale.contracts_per_site
+    future_kw = (Decimal("0.8") * (it_later - committed_now) / scale.future_per_site).quantize(Decimal("0.001"))
+    hold_kw = (Decimal("0.5") * (it_now - committed_now) / scale.holds_per_site).quantize(Decimal("0.001"))
+    phase_2 = today + relativedelta(months=6)
+    bookings = []  # (kW, starts, ends, is a current contract with live machines)
+    for _ in range(scale.contracts_per_site):
+        starts = today - relativedelta(months=rng.randint(1, 24), days=rng.randint(0, 27))
+        ends = today + relativedelta(months=rng.randint(1, 36), days=rng.randint(1, 27))
+        bookings.append((current_kw, starts, ends, True))
+    for _ in range(scale.future_per_site):
+        starts = phase_2 + relativedelta(days=rng.randint(0, 180))
+        bookings.append((future_kw, starts, starts + relativedelta(months=rng.choice((12, 24, 36))), False))
+    expires = timezone.now() + dt.timedelta(days=3)
+    holds = [
+        Reservation(
+            site=site,
+            it_kw=hold_kw,
+            starts_on=today + dt.timedelta(days=30),
+            ends_on=today + relativedelta(months=13),
+            kind="hold",
+            expires_at=expires,
+            reference=f"quote:bench-{site.pk}-{i}",
+        )
+        for i in range(scale.holds_per_site)
+    ]
+    firm = Reservation.objects.bulk_create(
+        Reservation(site=site, it_kw=kw, starts_on=s, ends_on=e, kind="firm", reference="bench")
+        for kw, s, e, _ in bookings
+    )
+    Reservation.objects.bulk_create(holds)
+    contracts = Contract.objects.bulk_create(
+        Contract(
+            tenant=tenants[(site.pk * 7 + n) % len(tenants)],
+            site=site,
+            it_kw=r.it_kw,
+            machine_count=max(1, int(r.it_kw * 1000 // model.nameplate_power_w)),
+            rate_usd_per_kwh=Decimal("0.045"),
+            starts_on=r.starts_on,
+            ends_on=r.ends_on,
+            status="active" if booking[3] else "signed",
+            reservation=r,
+        )
+        for n, (r, booking) in enumerate(zip(firm, bookings, strict=True))
+    )
+    for contract in contracts:
+        Reservation.objects.filter(pk=contract.reservation_id).update(reference=contract.reference)
+    site.bench_current = [c for c, b in zip(contracts, bookings, strict=True) if b[3]]
+
+
+def _mac(n: int) -> str:
+    return ":".join(f"{b:02x}" for b in (2, (n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255, 0))
+
+
+def _place_machines(sites, scale, model) -> None:
+    """Live machines in the first slots of each site, their slots marked occupied."""
+    per_contract = scale.machines_per_site // scale.contracts_per_site
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM hosting_machine")
+        next_id = cursor.fetchone()[0] + 1
+    now = timezone.now()
+    rows = []
+    for site in sites:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT s.id FROM capacity_slot s JOIN capacity_rack r ON r.id = s.rack_id "
+                "WHERE r.site_id = %s ORDER BY r.name, s.position LIMIT %s",
+                [site.pk, per_contract * scale.contracts_per_site],
+            )
+            slot_ids = [r[0] for r in cursor.fetchall()]
+        for n, slot_id in enumerate(slot_ids):
+            contract = site.bench_current[n // per_contract]
+            mid = next_id + len(rows)
+            rows.append(
+                (mid, contract.tenant_id, contract.pk, model.pk, f"B{mid:09d}", _mac(mid), slot_id, "live", now, now)
+            )
+    _copy(
+        "hosting_machine",
+        [
+            "id",
+            "tenant_id",
+            "contract_id",
+            "model_id",
+            "serial",
+            "mac",
+            "slot_id",
+            "status",
+            "status_changed_at",
+            "created_at",
+        ],
+        rows,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('hosting_machine', 'id'), (SELECT max(id) FROM hosting_machine))"
+        )
+        cursor.execute(
+            "UPDATE capacity_slot s SET occupant = 'machine:' || m.id, allocated_w = %s "
+            "FROM hosting_machine m WHERE m.slot_id = s.id",
+            [model.nameplate_power_w],
+        )
+
+
+def _verify(sites, today) -> None:
+    """What the ledger would have refused must not be in the dataset."""
+    books = ledger.load_books(sites)
+    over = [s.slug for s in sites if books[s.pk].over_budget(today - relativedelta(years=2)) is not None]
+    assert not over, f"seeded over budget: {over}"
+    floors = planner.load_floors(sites)
+    for floor in floors.values():
+        assert all(c.load_w <= c.usable_w for c in floor.circuits), "a seeded circuit is over its 80 % limit"
+        assert all(room >= 0 for room in floor.feed_room_va.values()), "a seeded feed is over its rating"
+
+
+# --------------------------------------------------------------------------------------
+# The planner at the scale of the demand: 1.5 M machines
+# --------------------------------------------------------------------------------------
+
+
+def measure_planner(log=print) -> dict:
+    """Read the large dataset's floors from PostgreSQL; then plan 1.5 M machines of
+    1,650 W (2.5 GW ÷ 1.5 M — the 2021 demand) onto a greenfield floor built for them
+    (1.69 M slots on 52,800 circuits), in memory: `plan` is pure."""
+    sites = list(Site.objects.all())
+    started = time.perf_counter()
+    floors = planner.load_floors(sites)
+    load_s = time.perf_counter() - started
+    circuits = sum(len(f.circuits) for f in floors.values())
+
+    hall = HallLayout(feeds=1, racks_per_feed=24, slots_per_circuit=32)  # 1,536 slots a feed
+    usable = ledger.circuit_usable_w(hall.voltage_v, hall.breaker_amps, hall.phases, hall.power_factor)
+    feeds = 1_100  # 2.75 MVA of transformers for 2.5 GW of IT at PF 0.95, with a little spare
+    rooms = [
+        planner.CircuitRoom(f * 100 + c, f, usable, 0, hall.power_factor, hall.phases, 32, 32)
+        for f in range(feeds)
+        for c in range(hall.racks_per_feed * hall.circuits_per_rack)
+    ]
+    greenfield = planner.Floor(0, rooms, {f: Decimal(hall.feed_kva * 1000) for f in range(feeds)})
+    demand = 1_500_000
+    started = time.perf_counter()
+    plan = planner.plan(greenfield, 1_650, demand)
+    plan_s = time.perf_counter() - started
+    log(f"  planned {plan.placed:,} of {demand:,} on {len(rooms):,} circuits in {plan_s:.1f} s")
+    return {
+        "floors_load_s": round(load_s, 2),
+        "floors_circuits": circuits,
+        "plan_machines": demand,
+        "plan_placed": plan.placed,
+        "plan_circuits": len(rooms),
+        "plan_slots": len(rooms) * 32,
+        "plan_s": round(plan_s, 2),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Load: concurrent clients against a running server
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Latencies:
+    samples_ms: list[float]
+    errors: int = 0
+    options: int = 0  # quote options returned in all, to show both datasets did the same work
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.samples_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def summary(self) -> dict:
+        return {
+            "n": len(self.samples_ms),
+            "errors": self.errors,
+            "options_per_quote": round(self.options / len(self.samples_ms), 1),
+            "p50_ms": round(statistics.median(self.samples_ms), 2),
+            "p99_ms": round(self.pct(0.99), 2),
+            "mean_ms": round(statistics.fmean(self.samples_ms), 2),
+        }
+
+
+def quote_body(rng: random.Random, models: list[str], machines: tuple[int, int]) -> dict:
+    return {
+        "machine_model": rng.choice(models),
+        "quantity": rng.randint(*machines),
+        "start_on": (timezone.localdate() + dt.timedelta(days=rng.randint(1, 90))).isoformat(),
+        "term_months": rng.choice((12, 24, 36)),
+    }
+
+
+def hammer(
+    base_url: str, token: str, kind: str, requests: int, clients: int, seed: int = 0, machines=(50, 2_000)
+) -> Latencies:
+    """`requests` calls of one kind from `clients` threads, each with a keep-alive connection."""
+    import httpx
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    models = [m["slug"] for m in catalog.MACHINE_MODELS]
+    latencies = Latencies([])
+    lock = threading.Lock()
+    per_client = requests // clients
+
+    def run(n: int) -> None:
+        rng = random.Random(seed * 1000 + n)
+        headers = {"Authorization": f"Token {token}"}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+            for _ in range(per_client):
+                started = time.perf_counter()
+                options = 0
+                if kind == "quote":
+                    response = http.post("/api/v1/quotes/", json=quote_body(rng, models, machines))
+                    ok = response.status_code == 201
+                    options = len(response.json().get("options", [])) if ok else 0
+                else:
+                    response = http.get("/api/v1/machine-models/antminer-s19/")
+                    ok = response.status_code == 200
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    latencies.samples_ms.append(elapsed)
+                    latencies.errors += not ok
+                    latencies.options += options
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
