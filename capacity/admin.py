@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from capacity import ledger
 from capacity.adminutils import LedgerSavedAdmin, PageFiguresAdmin, run_each
-from capacity.models import Circuit, EnergizationPhase, PowerFeed, Rack, Reservation, Site, Slot
+from capacity.models import Circuit, EnergizationPhase, Pdu, PowerFeed, Rack, Reservation, Site, Slot
 
 # --- Sites and phases ----------------------------------------------------------------
 
@@ -155,11 +155,11 @@ class PowerFeedAdmin(LedgerSavedAdmin):
 
 @admin.register(Circuit)
 class CircuitAdmin(LedgerSavedAdmin):
-    list_display = ("name", "feed", "voltage_v", "phases", "breaker_amps", "power_factor", "load")
+    list_display = ("name", "feed", "voltage_v", "phases", "breaker_amps", "power_factor", "load", "pdu")
     list_filter = ("feed__site", "phases", "voltage_v")
-    list_select_related = ("feed__site",)
+    list_select_related = ("feed__site", "pdu__site")
     search_fields = ("name", "feed__name", "feed__site__slug")
-    autocomplete_fields = ("feed",)
+    autocomplete_fields = ("feed", "pdu")
     readonly_fields = ("load",)
 
     def get_queryset(self, request):
@@ -181,7 +181,7 @@ class CircuitAdmin(LedgerSavedAdmin):
 
 class SlotInline(admin.TabularInline):
     model = Slot
-    fields = ("position", "circuit", "allocated_w", "occupant")
+    fields = ("position", "circuit", "outlet", "allocated_w", "occupant")
     readonly_fields = ("allocated_w", "occupant")
     autocomplete_fields = ("circuit",)
     extra = 0
@@ -220,7 +220,7 @@ class OccupiedFilter(admin.SimpleListFilter):
 
 @admin.register(Slot)
 class SlotAdmin(PageFiguresAdmin):
-    list_display = ("__str__", "rack", "position", "circuit", "allocated_w", "occupant")
+    list_display = ("__str__", "rack", "position", "circuit", "outlet", "allocated_w", "occupant")
     list_filter = (OccupiedFilter, "rack__site")
     list_select_related = ("rack__site", "circuit__feed__site")
     search_fields = ("rack__name", "occupant")
@@ -292,3 +292,19 @@ class ReservationAdmin(LedgerSavedAdmin):
     @admin.action(description="Release selected reservations", permissions=["change"])
     def release_reservations(self, request, queryset):
         run_each(self, request, queryset, ledger.release, "Reservations released")
+
+
+@admin.register(Pdu)
+class PduAdmin(PageFiguresAdmin):
+    list_display = ("name", "site", "host", "port", "profile", "circuit_count")
+    list_filter = ("site", "profile")
+    list_select_related = ("site",)
+    search_fields = ("name", "host", "site__slug")
+    autocomplete_fields = ("site",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(circuit_count=Count("circuits"))
+
+    @admin.display(description="circuits", ordering="circuit_count")
+    def circuit_count(self, pdu):
+        return pdu.circuit_count

@@ -127,6 +127,31 @@ class PowerFeed(models.Model):
         return self.rating_kva * 1000
 
 
+class Pdu(models.Model):
+    """A metered power distribution unit on a site's private network, read over SNMP."""
+
+    class Profile(models.TextChoices):
+        APC_RPDU2 = "apc-rpdu2", "APC rPDU2 (PowerNet-MIB)"
+        RARITAN_PX2 = "raritan-px2", "Raritan PX2 (PDU2-MIB)"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="pdus")
+    name = models.CharField(max_length=100)
+    host = models.GenericIPAddressField(protocol="IPv4")
+    port = models.PositiveIntegerField(default=161, validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    community = models.CharField(max_length=64, default="public")
+    profile = models.CharField(max_length=20, choices=Profile.choices, default=Profile.APC_RPDU2)
+
+    class Meta:
+        ordering = ["site", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "name"], name="pdu_name_unique_per_site"),
+            models.UniqueConstraint(fields=["host", "port"], name="pdu_address_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site.slug}/{self.name}"
+
+
 class CircuitQuerySet(models.QuerySet):
     def with_load(self) -> "CircuitQuerySet":
         """Annotate `load_w`: the watts allocated to the circuit's slots."""
@@ -152,6 +177,14 @@ class Circuit(models.Model):
         decimal_places=2,
         default=Decimal("0.95"),
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("1.00"))],
+    )
+    pdu = models.ForeignKey(
+        Pdu,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="circuits",
+        help_text="The metered PDU this circuit feeds; empty when its outlets are not metered.",
     )
 
     objects = CircuitQuerySet.as_manager()
@@ -219,6 +252,9 @@ class Slot(models.Model):
     circuit = models.ForeignKey(Circuit, on_delete=models.PROTECT, related_name="slots")
     allocated_w = models.PositiveIntegerField("allocated W", default=0)
     occupant = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    outlet = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Outlet number on the circuit's PDU; empty when unmetered."
+    )
 
     class Meta:
         ordering = ["rack", "position"]

@@ -10,15 +10,21 @@ from django.utils.html import format_html, format_html_join
 from capacity.adminutils import PageFiguresAdmin, describe, run_each
 from capacity.ledger import LedgerError
 from hosting import quotes, services
+from hosting.commissioning import runs
 from hosting.lifecycle import ContractStatus, IllegalTransition, MachineStatus
 from hosting.models import (
     ApiToken,
+    CheckResult,
+    CommissioningBatch,
+    CommissioningPolicy,
     Contract,
     Machine,
     MachineEvent,
     MachineModel,
     Membership,
     Quote,
+    Sample,
+    SelfTestRun,
     SitePricing,
     Tenant,
     TermDiscount,
@@ -191,6 +197,7 @@ class MachineAdmin(PageFiguresAdmin):
         _move(MachineStatus.IN_TRANSIT, "Mark in transit"),
         _move(MachineStatus.RECEIVED, "Mark received (unracks a racked machine)"),
         "rack",
+        "commission",
         _move(MachineStatus.RMA, "Send for RMA"),
         _move(MachineStatus.RETURNED, "Mark returned to the tenant"),
     ]
@@ -198,6 +205,15 @@ class MachineAdmin(PageFiguresAdmin):
     @admin.display(description="site", ordering="contract__site__slug")
     def site(self, machine):
         return machine.contract.site.slug
+
+    @admin.action(description="Commission: run the self-test (one batch)", permissions=["change"])
+    def commission(self, request, queryset):
+        try:
+            batch = runs.start_batch(list(queryset), label="admin selection", by=request.user)
+        except (*REFUSALS, ValidationError) as exc:
+            self.message_user(request, describe(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Self-tests queued: batch {batch}.", messages.SUCCESS)
 
     @admin.action(description="Rack into free slots (the planner spreads the load)", permissions=["change"])
     def rack(self, request, queryset):
@@ -352,3 +368,117 @@ class QuoteAdmin(PageFiguresAdmin):
             "Contracts signed",
             REFUSALS,
         )
+
+
+# --- commissioning ---------------------------------------------------------------------------
+
+
+@admin.register(CommissioningPolicy)
+class CommissioningPolicyAdmin(PageFiguresAdmin):
+    list_display = (
+        "site",
+        "burn_in_s",
+        "sample_interval_s",
+        "probe_timeout_s",
+        "min_fan_rpm",
+        "unmetered",
+        "max_concurrent_tests",
+        "max_tests_per_circuit",
+        "commission_when_racked",
+    )
+    list_select_related = ("site",)
+    autocomplete_fields = ("site",)
+
+
+class CheckResultInline(admin.TabularInline):
+    model = CheckResult
+    fields = ("name", "passed", "reasons", "measurements")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class SampleInline(admin.TabularInline):
+    model = Sample
+    fields = (
+        "seq",
+        "taken_at",
+        "reachable",
+        "hashrate_ths",
+        "power_w",
+        "outlet_w",
+        "inlet_temp_c",
+        "boards",
+        "fans_rpm",
+        "errors",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SelfTestRun)
+class SelfTestRunAdmin(PageFiguresAdmin):
+    """Evidence: read-only. Re-run a failed machine with the Machine action "Commission"."""
+
+    list_display = ("__str__", "machine", "status", "attempt", "batch", "created_at", "finished_at")
+    list_filter = ("status",)
+    list_select_related = ("machine", "batch")
+    search_fields = ("=machine__serial",)
+    date_hierarchy = "created_at"
+    inlines = [CheckResultInline, SampleInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CommissioningBatch)
+class CommissioningBatchAdmin(PageFiguresAdmin):
+    list_display = ("__str__", "source", "tenant", "contract", "created_at", "queued", "testing", "passed", "failed")
+    list_filter = ("source",)
+    list_select_related = ("tenant", "contract__tenant", "contract__site")
+    search_fields = ("label", "tenant__name")
+
+    def get_queryset(self, request):
+        S = SelfTestRun.Status
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_queued=Count("runs", filter=Q(runs__status__in=[S.PENDING, S.DISPATCHED])),
+                n_testing=Count("runs", filter=Q(runs__status=S.RUNNING)),
+                n_passed=Count("runs", filter=Q(runs__status=S.PASSED)),
+                n_failed=Count("runs", filter=Q(runs__status=S.FAILED)),
+            )
+        )
+
+    @admin.display(ordering="n_queued")
+    def queued(self, batch):
+        return batch.n_queued
+
+    @admin.display(ordering="n_testing")
+    def testing(self, batch):
+        return batch.n_testing
+
+    @admin.display(ordering="n_passed")
+    def passed(self, batch):
+        return batch.n_passed
+
+    @admin.display(ordering="n_failed")
+    def failed(self, batch):
+        return batch.n_failed
+
+    def has_add_permission(self, request):
+        return False

@@ -2,7 +2,8 @@
 
 Hash rate and wall power are the vendors' stock-firmware ratings; hashboards, chips per
 board and fans are the counts pyasic (0.79) expects of the same model when it reads a
-miner, so commissioning compares like with like. `max_chip_temp_c` is Haven's default
+miner, and `pyasic_model` the model name it reports, so commissioning compares like with
+like. `max_chip_temp_c` is Haven's default
 commissioning limit, a few degrees under the firmware's own over-temperature cut-off;
 staff may tighten it per model.
 """
@@ -14,6 +15,7 @@ PYASIC = "pyasic 0.79 device model {cls}: {boards} hashboards × {chips} chips, 
 MACHINE_MODELS = [
     {
         "slug": "antminer-s19",
+        "pyasic_model": "S19",
         "vendor": "bitmain",
         "name": "Antminer S19",
         "nominal_hashrate_ths": Decimal("95"),
@@ -27,6 +29,7 @@ MACHINE_MODELS = [
     },
     {
         "slug": "antminer-s19-pro",
+        "pyasic_model": "S19 Pro",
         "vendor": "bitmain",
         "name": "Antminer S19 Pro",
         "nominal_hashrate_ths": Decimal("110"),
@@ -40,6 +43,7 @@ MACHINE_MODELS = [
     },
     {
         "slug": "antminer-s19j-pro",
+        "pyasic_model": "S19j Pro",
         "vendor": "bitmain",
         "name": "Antminer S19j Pro",
         "nominal_hashrate_ths": Decimal("104"),
@@ -53,6 +57,7 @@ MACHINE_MODELS = [
     },
     {
         "slug": "antminer-s19-xp",
+        "pyasic_model": "S19 XP",
         "vendor": "bitmain",
         "name": "Antminer S19 XP",
         "nominal_hashrate_ths": Decimal("140"),
@@ -66,6 +71,7 @@ MACHINE_MODELS = [
     },
     {
         "slug": "antminer-s21",
+        "pyasic_model": "S21",
         "vendor": "bitmain",
         "name": "Antminer S21",
         "nominal_hashrate_ths": Decimal("200"),
@@ -79,6 +85,7 @@ MACHINE_MODELS = [
     },
     {
         "slug": "whatsminer-m30s-plus-plus",
+        "pyasic_model": "M30S++ VG40",
         "vendor": "microbt",
         "name": "Whatsminer M30S++",
         "nominal_hashrate_ths": Decimal("112"),
@@ -92,6 +99,7 @@ MACHINE_MODELS = [
     },
     {
         "slug": "whatsminer-m50",
+        "pyasic_model": "M50 VH50",
         "vendor": "microbt",
         "name": "Whatsminer M50",
         "nominal_hashrate_ths": Decimal("114"),
@@ -105,6 +113,7 @@ MACHINE_MODELS = [
     },
     {
         "slug": "avalon-a1246",
+        "pyasic_model": "Avalon 1246",
         "vendor": "canaan",
         "name": "Avalon A1246",
         "nominal_hashrate_ths": Decimal("90"),
@@ -120,7 +129,11 @@ MACHINE_MODELS = [
 
 
 def load(machine_model_class) -> None:
-    """Create or update the catalog's entries (by slug); other models are left alone."""
+    """Create or update the catalog's entries (by slug); other models are left alone.
+
+    Takes the model class a migration gives it, so only the fields that class has are set.
+    """
+    known = {f.name for f in machine_model_class._meta.get_fields()}
     for entry in MACHINE_MODELS:
-        fields = {k: v for k, v in entry.items() if k != "slug"}
+        fields = {k: v for k, v in entry.items() if k != "slug" and k in known}
         machine_model_class.objects.update_or_create(slug=entry["slug"], defaults=fields)

@@ -16,10 +16,21 @@ from django.utils import timezone
 
 from capacity import ledger
 from capacity.layout import HallLayout, build_hall
-from capacity.models import EnergizationPhase, Site, Slot
+from capacity.models import Circuit, EnergizationPhase, Pdu, Site, Slot
 from hosting import quotes, services
+from hosting.commissioning import fleet
 from hosting.lifecycle import MachineStatus as S
-from hosting.models import Contract, Machine, MachineModel, Membership, Quote, SitePricing, Tenant, TermDiscount
+from hosting.models import (
+    CommissioningPolicy,
+    Contract,
+    Machine,
+    MachineModel,
+    Membership,
+    Quote,
+    SitePricing,
+    Tenant,
+    TermDiscount,
+)
 
 DEMO_PASSWORD = "haven-demo-2021"  # noqa: S105 - printed on purpose; demo only
 
@@ -101,10 +112,11 @@ class DemoTenant:
     contracts: list[DemoContract]
 
 
+# Live and failed ones predate Haven (imported); the racked ones are commissioned by the
+# emulated fleet when `make demo` starts.
 FLOOR_MIX = {
     S.LIVE: 18,
-    S.TESTING: 3,
-    S.RACKED: 4,
+    S.RACKED: 7,
     S.FAILED: 2,
     S.RECEIVED: 4,
     S.IN_TRANSIT: 5,
@@ -279,7 +291,7 @@ def _walk(machine, steps: list[str], free_slots, staff, now) -> None:
     for step in steps:
         when += dt.timedelta(days=1)
         if step == S.RACKED:
-            machine = services.rack_machine(machine, next(free_slots), by=staff, now=when)
+            machine = services.rack_machine(machine, next(free_slots), by=staff, now=when, commission=False)
         else:
             reason = {S.FAILED: "hashboard 2 not detected", S.RMA: "sent to vendor for repair"}.get(step, "")
             machine = services.transition(machine, step, by=staff, reason=reason, now=when)
@@ -357,6 +369,37 @@ def seed_quotes(today: dt.date, log) -> None:
     log("quotes: one priced, one waitlisted (Kazakhstan is full)")
 
 
+def seed_commissioning(log) -> None:
+    """Seconds-long self-tests, IPs for the machines on the floor and metered PDUs for their
+    circuits, so that the emulated fleet (manage.py emulate_fleet) stands behind them."""
+    for i, site in enumerate(Site.objects.order_by("slug")):
+        CommissioningPolicy.objects.get_or_create(
+            site=site, defaults={"burn_in_s": 20, "sample_interval_s": 5, "probe_timeout_s": 5}
+        )
+        machines = list(
+            Machine.objects.filter(contract__site=site, status__in=fleet.ON_THE_FLOOR, ip__isnull=True)
+            .select_related("slot")
+            .order_by("pk")
+        )
+        first = Machine.objects.filter(contract__site=site, ip__isnull=False).count() + 1
+        for n, machine in enumerate(machines, start=first):
+            machine.ip = f"127.{10 + i}.{n >> 8}.{n & 255}"
+            machine.save(update_fields=["ip"])
+            circuit = Circuit.objects.get(pk=machine.slot.circuit_id)  # fresh: an earlier turn may have wired it
+            if circuit.pdu_id is None:
+                number = Pdu.objects.filter(site=site).count() + 1
+                host = f"127.{60 + i}.{number >> 8}.{number & 255}"
+                circuit.pdu = Pdu.objects.create(site=site, name=f"PDU {circuit.name}", host=host, port=16100)
+                circuit.save(update_fields=["pdu"])
+            slot = machine.slot
+            slot.outlet = slot.position - min(s.position for s in circuit.slots.all()) + 1
+            slot.save(update_fields=["outlet"])
+    log(
+        f"commissioning: policies, {Machine.objects.filter(ip__isnull=False).count()} machines on the network, "
+        f"{Pdu.objects.count()} metered PDUs"
+    )
+
+
 def seed(log=print) -> None:
     today = timezone.localdate()
     seed_sites(today, log)
@@ -365,3 +408,4 @@ def seed(log=print) -> None:
     seed_tenants(today, users["staff"], users["tenant"], log)
     seed_holds(today, log)
     seed_quotes(today, log)
+    seed_commissioning(log)

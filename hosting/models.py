@@ -87,6 +87,21 @@ class MachineModel(models.Model):
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("50"))],
     )
     max_chip_temp_c = models.DecimalField("max chip °C", max_digits=4, decimal_places=1)
+    max_board_temp_c = models.DecimalField("max board (PCB) °C", max_digits=4, decimal_places=1, default=Decimal("85"))
+    hashrate_tolerance_pct = models.DecimalField(
+        "hashrate tolerance %",
+        max_digits=4,
+        decimal_places=1,
+        default=Decimal("5.0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("50"))],
+        help_text="Burn-in passes at (100 − this) % of nominal hashrate or more.",
+    )
+    burn_in_s = models.PositiveIntegerField(
+        "burn-in s", null=True, blank=True, help_text="Overrides the site's burn-in window for this model."
+    )
+    pyasic_model = models.CharField(
+        max_length=50, blank=True, help_text="What pyasic reports as the model of such a miner (identity check)."
+    )
     hashboards = models.PositiveSmallIntegerField()
     chips_per_board = models.PositiveSmallIntegerField()
     fans = models.PositiveSmallIntegerField()
@@ -383,3 +398,207 @@ class Quote(models.Model):
 
     def is_expired(self, now=None) -> bool:
         return self.valid_until is not None and (now or timezone.now()) >= self.valid_until
+
+
+# --------------------------------------------------------------------------------------
+# Commissioning: the gate a machine passes before it goes live
+# --------------------------------------------------------------------------------------
+
+
+class CommissioningPolicy(models.Model):
+    """How a site commissions machines: burn-in length, limits, what to do when unmetered."""
+
+    class Unmetered(models.TextChoices):
+        ACCEPT_NAMEPLATE = "accept", "accept on nameplate"
+        FAIL = "fail", "fail the power check"
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="commissioning_policy")
+    burn_in_s = models.PositiveIntegerField(
+        "burn-in s", default=900, help_text="Hashing self-test window; 0 takes a single sample."
+    )
+    sample_interval_s = models.DecimalField(
+        "sample every s", max_digits=7, decimal_places=2, default=Decimal("60"), validators=[MinValueValidator(0)]
+    )
+    probe_timeout_s = models.DecimalField(
+        "probe timeout s", max_digits=5, decimal_places=2, default=Decimal("10"), validators=[MinValueValidator(0.1)]
+    )
+    power_tolerance_pct = models.DecimalField(
+        "power tolerance %",
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="Overrides each model's tolerance of nameplate watts at this site.",
+    )
+    min_fan_rpm = models.PositiveIntegerField("min fan RPM", default=1000)
+    unmetered = models.CharField(
+        "when the outlet is not metered",
+        max_length=6,
+        choices=Unmetered.choices,
+        default=Unmetered.ACCEPT_NAMEPLATE,
+        help_text="…and the miner reports no watts of its own.",
+    )
+    max_concurrent_tests = models.PositiveIntegerField(default=200, validators=[MinValueValidator(1)])
+    max_tests_per_circuit = models.PositiveIntegerField(
+        default=8, validators=[MinValueValidator(1)], help_text="Staggered power-on: at most this many per circuit."
+    )
+    commission_when_racked = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "commissioning policies"
+
+    def __str__(self) -> str:
+        return f"commissioning at {self.site}"
+
+    @classmethod
+    def for_site(cls, site: Site) -> "CommissioningPolicy":
+        """The site's policy, or the defaults (unsaved) where it has none."""
+        try:
+            return site.commissioning_policy
+        except cls.DoesNotExist:
+            return cls(site=site)
+
+
+class CommissioningBatch(models.Model):
+    """Machines commissioned together (a packing list, a contract, a staff selection)."""
+
+    class Source(models.TextChoices):
+        PACKING_LIST = "packing_list", "packing list"
+        CONTRACT = "contract", "contract"
+        SELECTION = "selection", "staff selection"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="batches")
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, null=True, blank=True, related_name="batches")
+    label = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantOwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "commissioning batches"
+
+    def __str__(self) -> str:
+        return self.label or f"batch {str(self.id)[:8]}"
+
+
+class SelfTestRunQuerySet(TenantOwnedQuerySet):
+    def visible_to(self, user) -> "SelfTestRunQuerySet":
+        if user.is_staff:
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(machine__tenant__memberships__user=user)
+
+    def open(self) -> "SelfTestRunQuerySet":
+        return self.filter(status__in=SelfTestRun.OPEN)
+
+
+class SelfTestRun(models.Model):
+    """One commissioning of one machine: its checks, their measurements, one verdict."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending (waiting for its turn)"
+        DISPATCHED = "dispatched", "dispatched to the site's worker"
+        RUNNING = "running", "running"
+        PASSED = "passed", "passed"
+        FAILED = "failed", "failed"
+
+    OPEN = (Status.PENDING, Status.DISPATCHED, Status.RUNNING)
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="self_tests")
+    batch = models.ForeignKey(CommissioningBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempt = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker started it.")
+    token = models.CharField(
+        max_length=32, blank=True, editable=False, help_text="Which worker's attempt owns the run now."
+    )
+    reasons = models.JSONField(default=list, blank=True, help_text="Why it failed, every reason.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SelfTestRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # A machine is under one test at a time: a second request joins the open one.
+            models.UniqueConstraint(
+                fields=["machine"],
+                condition=Q(status__in=["pending", "dispatched", "running"]),
+                name="selftestrun_one_open_per_machine",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["passed", "failed"], finished_at__isnull=False)
+                | Q(status__in=["pending", "dispatched", "running"], finished_at__isnull=True),
+                name="selftestrun_finished_iff_verdict",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="selftestrun_status")]
+
+    def __str__(self) -> str:
+        return f"self-test #{self.pk} of {self.machine.serial}: {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.PASSED, self.Status.FAILED)
+
+
+class CheckResult(models.Model):
+    """One check of a run (identity, power, hashing, thermal): pass or fail, why, and what was measured."""
+
+    class Name(models.TextChoices):
+        IDENTITY = "identity", "identity and reachability"
+        POWER = "power", "power"
+        HASHING = "hashing", "hashing self-test"
+        THERMAL = "thermal", "thermal"
+
+    run = models.ForeignKey(SelfTestRun, on_delete=models.CASCADE, related_name="checks")
+    name = models.CharField(max_length=10, choices=Name.choices)
+    passed = models.BooleanField()
+    reasons = models.JSONField(default=list, blank=True)
+    measurements = models.JSONField(default=dict, blank=True, help_text="Values with their units in the keys.")
+
+    class Meta:
+        ordering = ["run", "pk"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="checkresult_one_per_check")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'pass' if self.passed else 'fail'}"
+
+
+class Sample(models.Model):
+    """One reading of a miner during burn-in, as it came in."""
+
+    run = models.ForeignKey(SelfTestRun, on_delete=models.CASCADE, related_name="samples")
+    seq = models.PositiveIntegerField()
+    taken_at = models.DateTimeField()
+    reachable = models.BooleanField(default=True)
+    hashrate_ths = models.DecimalField("TH/s", max_digits=9, decimal_places=3, null=True, blank=True)
+    power_w = models.PositiveIntegerField("miner-reported W", null=True, blank=True)
+    boards = models.JSONField(
+        default=list, blank=True, help_text="Per board: hashrate_ths, chips, chip_temp_c, board_temp_c."
+    )
+    fans_rpm = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    outlet_w = models.PositiveIntegerField("PDU outlet W", null=True, blank=True)
+    circuit_w = models.PositiveIntegerField("PDU total W", null=True, blank=True)
+    inlet_temp_c = models.DecimalField("inlet °C", max_digits=5, decimal_places=1, null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="sample_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"sample {self.seq} of run {self.run_id}"

@@ -114,8 +114,13 @@ def transition(
     return locked
 
 
-def rack_machine(machine: Machine, slot: Slot, *, by=None, reason: str = "", now: dt.datetime | None = None) -> Machine:
-    """Put a received machine into a free slot of its contract's site, within circuit limits."""
+def rack_machine(
+    machine: Machine, slot: Slot, *, by=None, reason: str = "", now: dt.datetime | None = None, commission=None
+) -> Machine:
+    """Put a received machine into a free slot of its contract's site, within circuit limits.
+
+    Then, once committed, commission it if asked (`commission=True`) or if the site's
+    policy says so (`None`)."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = Machine.objects.select_for_update().select_related("model", "contract").get(pk=machine.pk)
@@ -126,10 +131,13 @@ def rack_machine(machine: Machine, slot: Slot, *, by=None, reason: str = "", now
         ledger.assign_slot(slot.pk, watts=locked.model.nameplate_power_w, occupant=locked.occupant_ref)
         locked.slot_id = slot.pk
         _record(locked, MachineStatus.RACKED, by=by, reason=reason or f"racked in {slot}", now=now, fields=["slot"])
+        transaction.on_commit(lambda: commission_racked([locked.pk], by=by, when=commission))
     return locked
 
 
-def rack_machines(machines, *, by=None, reason: str = "", now: dt.datetime | None = None) -> list[Machine]:
+def rack_machines(
+    machines, *, by=None, reason: str = "", now: dt.datetime | None = None, commission=None
+) -> list[Machine]:
     """Rack received machines into free slots the planner chooses, spreading the load.
 
     All or none: if the built floor cannot take every machine, nothing moves and the
@@ -173,4 +181,20 @@ def rack_machines(machines, *, by=None, reason: str = "", now: dt.datetime | Non
             machine.status = MachineStatus.RACKED
             machine.status_changed_at = now
         Machine.objects.bulk_update(locked, ["slot", "status", "status_changed_at"])
+        ids = [m.pk for m in locked]
+        transaction.on_commit(lambda: commission_racked(ids, by=by, when=commission))
     return locked
+
+
+def commission_racked(machine_ids, *, by=None, when=None) -> None:
+    """Queue just-racked machines for their self-test: always (`when=True`), never
+    (`False`), or as each site's policy says (`None`)."""
+    from hosting.commissioning import runs
+    from hosting.models import CommissioningPolicy
+
+    if when is False:
+        return
+    machines = Machine.objects.filter(pk__in=machine_ids, status=MachineStatus.RACKED).select_related("contract__site")
+    chosen = [m for m in machines if when or CommissioningPolicy.for_site(m.contract.site).commission_when_racked]
+    if chosen:
+        runs.request(chosen, by=by)

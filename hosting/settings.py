@@ -95,7 +95,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL is not None:
     CELERY_BROKER_URL = env_url("REDIS_URL", REDIS_URL, schemes=("redis", "rediss"))
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # Unacknowledged messages come back after this long: longer than any task runs.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT_S", 3600)}
 else:
     _broker_dir = VAR_DIR / "celery" / "broker"
     _broker_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,18 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Holds expire without an event; this also catches a promotion whose trigger was lost.
     "promote-waitlist": {"task": "hosting.promote_waitlist", "schedule": 15 * 60},
+    # Commissioning's outbox and watchdog: pending runs are sent, orphaned ones handed out again.
+    "sweep-commissioning": {"task": "hosting.sweep_commissioning", "schedule": 60},
 }
+# Tasks without a queue of their own (the site's) go to the central default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+
+# --- Commissioning --------------------------------------------------------------------
+# A running self-test whose heartbeat is older than this is taken to have lost its worker.
+COMMISSIONING_STALE_AFTER_S = env_int("COMMISSIONING_STALE_AFTER_S", 180, minimum=2)
+COMMISSIONING_HEARTBEAT_S = max(1, COMMISSIONING_STALE_AFTER_S // 4)
+COMMISSIONING_CHUNK = env_int("COMMISSIONING_CHUNK", 50, minimum=1)  # runs per task message
+COMMISSIONING_CONCURRENCY = env_int("COMMISSIONING_CONCURRENCY", 64, minimum=1)  # miners at once per process
 
 # --- Cache (API throttling counters) ------------------------------------------------------
 if REDIS_URL is not None:

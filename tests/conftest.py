@@ -16,10 +16,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
     # A transactional test flushes every table when it ends, the migration-seeded catalog
     # too; with --reuse-db that empty state would outlive the run. Put the catalog back.
     with django_db_blocker.unblock():
+        from django.db import connection
+
         from hosting import catalog
         from hosting.models import MachineModel
 
         catalog.load(MachineModel)
+        # What transactional tests restore (serialized_rollback) must include it too.
+        connection._test_serialized_contents = connection.creation.serialize_db_to_string()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -57,3 +61,23 @@ def _fresh_caches():
     yield
     ledger.forget_cached()
     planner.forget_cached()
+
+
+@pytest.fixture
+def floor(db):
+    """A site with one rack and two 415 V 100 A three-phase circuits at PF 0.95 (54,628 W
+    usable: 16 S19s each), and a contract there."""
+    from decimal import Decimal
+
+    from tests.factories import CircuitFactory, ContractFactory, RackFactory, SlotFactory
+
+    rack = RackFactory()
+    circuits = [
+        CircuitFactory(feed=rack.feed, voltage_v=415, phases=3, breaker_amps=100, power_factor=Decimal("0.95"))
+        for _ in range(2)
+    ]
+    slots = [
+        SlotFactory(rack=rack, circuit=c, position=i * 16 + n + 1) for i, c in enumerate(circuits) for n in range(16)
+    ]
+    contract = ContractFactory(site=rack.site)
+    return {"site": rack.site, "rack": rack, "circuits": circuits, "slots": slots, "contract": contract}

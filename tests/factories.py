@@ -151,3 +151,17 @@ class MachineFactory(DjangoModelFactory):
     model = factory.LazyFunction(machine_model)
     serial = factory.Sequence(lambda n: f"SN{n:08d}")
     mac = factory.Sequence(lambda n: f"02:00:00:{(n >> 16) & 255:02x}:{(n >> 8) & 255:02x}:{n & 255:02x}")
+
+
+def racked(floor, n: int, circuit: int = 0, **fields):
+    """n machines racked (not yet commissioned) on one of a `floor` fixture's circuits."""
+    from hosting import services
+    from hosting.lifecycle import MachineStatus
+
+    slots = [s for s in floor["slots"] if s.circuit_id == floor["circuits"][circuit].pk and s.occupant is None]
+    machines = []
+    for slot in slots[:n]:
+        machine = MachineFactory(contract=floor["contract"], status=MachineStatus.RECEIVED, **fields)
+        machines.append(services.rack_machine(machine, slot, commission=False))
+        slot.refresh_from_db()
+    return machines

@@ -6,6 +6,7 @@ process with its own connection, exactly as an on-site worker is.
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -50,9 +51,13 @@ def purge(queues: Sequence[str]) -> None:
 
 @contextmanager
 def celery_worker(
-    queues: Sequence[str] = ("celery",), concurrency: int = 1, extra_env: dict[str, str] | None = None
+    queues: Sequence[str] = ("celery",),
+    concurrency: int = 1,
+    extra_env: dict[str, str] | None = None,
+    purge_first: bool = False,
 ) -> Iterator[Worker]:
-    purge(queues)
+    if purge_first:
+        purge(queues)
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -65,24 +70,33 @@ def celery_worker(
         "--loglevel", "INFO", "--queues", ",".join(queues), "--concurrency", str(concurrency),
         "--without-heartbeat", "--without-mingle", "--without-gossip", "--hostname", f"test-{os.getpid()}@%h",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: a test may kill the whole worker
+    )
     log: list[str] = []
     threading.Thread(target=lambda: log.extend(iter(process.stdout.readline, "")), daemon=True).start()
     worker = Worker(process, log)
     deadline = time.monotonic() + 60
     while not any(" ready." in line for line in log):
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             raise RuntimeError("the Celery worker did not start:\n" + worker.output())
         time.sleep(0.1)
     try:
         yield worker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def wait_for(predicate, timeout_s: float = 30, interval_s: float = 0.1, what: str = "condition"):

@@ -12,12 +12,24 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from capacity.models import Reservation, Site
-from hosting.models import Contract, Machine, MachineModel, Quote
+from hosting.commissioning import runs
+from hosting.lifecycle import MachineStatus
+from hosting.models import (
+    CheckResult,
+    CommissioningBatch,
+    Contract,
+    Machine,
+    MachineModel,
+    Quote,
+    Sample,
+    SelfTestRun,
+)
 from hosting.quotes import waitlist_position
 
 MAX_MACHINES = 2_000_000  # more than the whole 2021 migration asked any single host for
 MAX_IT_KW = Decimal("5000000")  # 5 GW
 MAX_START_YEARS = 10
+MAX_BATCH = 20_000  # machines in one commissioning batch
 
 
 class SlugChoiceField(serializers.SlugRelatedField):
@@ -234,3 +246,102 @@ class MachineSerializer(serializers.ModelSerializer):
         model = Machine
         fields = ["id", "serial", "mac", "ip", "model", "contract", "site", "slot", "status", "status_changed_at"]
         read_only_fields = fields
+
+
+class CheckResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CheckResult
+        fields = ["name", "passed", "reasons", "measurements"]
+        read_only_fields = fields
+
+
+class SampleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Sample
+        fields = [
+            "seq",
+            "taken_at",
+            "reachable",
+            "hashrate_ths",
+            "power_w",
+            "outlet_w",
+            "circuit_w",
+            "inlet_temp_c",
+            "boards",
+            "fans_rpm",
+            "errors",
+        ]
+        read_only_fields = fields
+
+
+class SelfTestRunSerializer(serializers.ModelSerializer):
+    """A self-test with its evidence: every check's verdict and measurements, every sample."""
+
+    checks = CheckResultSerializer(many=True, read_only=True)
+    samples = SampleSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = SelfTestRun
+        fields = [
+            "id",
+            "machine",
+            "batch",
+            "status",
+            "attempt",
+            "reasons",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "checks",
+            "samples",
+        ]
+        read_only_fields = fields
+
+
+class RunAcceptedSerializer(serializers.Serializer):
+    run = serializers.IntegerField(help_text="The self-test run (a second request joins the open one).")
+    status = serializers.CharField()
+    machine = serializers.IntegerField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    testing = serializers.IntegerField()
+    passed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = CommissioningBatch
+        fields = ["id", "source", "label", "tenant", "contract", "created_at", "progress"]
+        read_only_fields = fields
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, batch: CommissioningBatch) -> dict:
+        return runs.progress(batch.runs.all())
+
+
+class BatchRequestSerializer(serializers.Serializer):
+    """Staff: commission these machines, or every racked or failed machine of a contract."""
+
+    machines = serializers.PrimaryKeyRelatedField(queryset=Machine.objects.all(), many=True, required=False)
+    contract = serializers.PrimaryKeyRelatedField(queryset=Contract.objects.all(), required=False)
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict) -> dict:
+        if bool(attrs.get("machines")) == bool(attrs.get("contract")):
+            raise serializers.ValidationError("Give machines (a list of ids) or a contract, not both.")
+        if attrs.get("contract") is not None:
+            attrs["machines"] = list(
+                attrs["contract"].machines.filter(status__in=[MachineStatus.RACKED, MachineStatus.FAILED])
+            )
+            if not attrs["machines"]:
+                raise serializers.ValidationError({"contract": ["It has no racked or failed machine to commission."]})
+        if len(attrs["machines"]) > MAX_BATCH:
+            raise serializers.ValidationError({"machines": [f"At most {MAX_BATCH:,} machines a batch."]})
+        return attrs

@@ -10,6 +10,7 @@ router.register("machine-models", views.MachineModelViewSet)
 router.register("quotes", views.QuoteViewSet)
 router.register("contracts", views.ContractViewSet)
 router.register("machines", views.MachineViewSet)
+router.register("commissioning/batches", views.BatchViewSet)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

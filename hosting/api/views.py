@@ -12,7 +12,8 @@ from capacity.models import EnergizationPhase, Site
 from hosting import quotes
 from hosting.api import filters, serializers
 from hosting.api.throttles import QuoteThrottle
-from hosting.models import Contract, Machine, MachineModel, Quote
+from hosting.commissioning import runs
+from hosting.models import CommissioningBatch, Contract, Machine, MachineModel, Quote
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid request: `errors` lists each field's problems."),
@@ -174,13 +175,67 @@ class ContractViewSet(TenantScopedMixin, mixins.CreateModelMixin, viewsets.ReadO
         return Response(self.get_serializer(contract).data, status=status.HTTP_201_CREATED)
 
 
+class CommissionMixin:
+    """Machine actions of commissioning: start a self-test (staff), read the evidence."""
+
+    @extend_schema(
+        summary="Staff: commission a racked (or failed, for a re-run) machine",
+        request=None,
+        responses={202: serializers.RunAcceptedSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    def commission(self, request, pk=None):
+        machine = self.get_object()
+        (run,) = runs.request([machine], by=request.user)
+        return Response({"run": run.pk, "status": run.status, "machine": machine.pk}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="The machine's self-tests with every check's measurements and verdict")
+    @action(detail=True, methods=["get"], url_path="self-tests", serializer_class=serializers.SelfTestRunSerializer)
+    def self_tests(self, request, pk=None):
+        machine = self.get_object()
+        queryset = machine.self_tests.prefetch_related("checks", "samples").order_by("-created_at", "-pk")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializers.SelfTestRunSerializer(page, many=True).data)
+
+
 @extend_schema_view(
     list=extend_schema(summary="Your machines"),
     retrieve=extend_schema(summary="One of your machines", responses={200: serializers.MachineSerializer, **ERRORS}),
 )
-class MachineViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+class MachineViewSet(CommissionMixin, TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Machine.objects.select_related("model", "contract__site", "slot__rack__site").order_by("serial")
     serializer_class = serializers.MachineSerializer
     filterset_class = filters.MachineFilter
     search_fields = ["=serial", "mac"]
     ordering_fields = ["serial", "status_changed_at"]
+
+
+class BatchViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Commissioning batches and their progress (queued, testing, passed, failed)."""
+
+    queryset = CommissioningBatch.objects.select_related("tenant").order_by("-created_at")
+    serializer_class = serializers.BatchSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [permissions.IsAdminUser()]
+        return super().get_permissions()
+
+    @extend_schema(
+        summary="Staff: commission a selection of machines or a contract's",
+        request=serializers.BatchRequestSerializer,
+        responses={201: serializers.BatchSerializer, **ERRORS},
+    )
+    def create(self, request, *args, **kwargs):
+        form = serializers.BatchRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        batch = runs.start_batch(
+            form.validated_data["machines"],
+            contract=form.validated_data.get("contract"),
+            label=form.validated_data["label"],
+            by=request.user,
+        )
+        return Response(self.get_serializer(batch).data, status=status.HTTP_201_CREATED)

@@ -9,7 +9,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from capacity.models import Site
+from hosting.commissioning import runs
 from hosting.demo import DEMO_PASSWORD
+from hosting.lifecycle import MachineStatus
+from hosting.models import Machine
 
 
 class Command(BaseCommand):
@@ -33,12 +37,16 @@ class Command(BaseCommand):
                 f"  tenant login    tenant / {DEMO_PASSWORD}  (member of Northern Hash Ltd)\n"
                 f"  database        {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
                 f" · broker {settings.CELERY_BROKER_URL.split('@')[-1]}\n"
-                "Ctrl-C stops the web server and the worker.\n"
+                "Ctrl-C stops the web server, the worker and the emulated fleet.\n"
             )
         )
         python = sys.executable
+        queues = ",".join(["celery", *(runs.queue_for(slug) for slug in Site.objects.values_list("slug", flat=True))])
         processes = [
-            subprocess.Popen([python, "manage.py", "runserver", addrport, "--noreload"]),  # noqa: S603 - our own argv
+            # The miners and PDUs behind the demo sites; about one machine in four has a fault.
+            subprocess.Popen([python, "manage.py", "emulate_fleet", "--fault-every", "4"]),  # noqa: S603
+            subprocess.Popen([python, "manage.py", "runserver", addrport, "--noreload"]),  # noqa: S603
+            # One worker stands in for every site's on-site worker (all their queues) and beat.
             subprocess.Popen(  # noqa: S603 - our own argv
                 [
                     python,
@@ -48,6 +56,8 @@ class Command(BaseCommand):
                     "hosting",
                     "worker",
                     "--beat",
+                    "-Q",
+                    queues,
                     "--loglevel",
                     "info",
                     "--concurrency",
@@ -55,6 +65,11 @@ class Command(BaseCommand):
                 ]
             ),
         ]
+        time.sleep(2)  # let the fleet come up before its self-tests start
+        waiting = Machine.objects.filter(status=MachineStatus.RACKED, ip__isnull=False)
+        if waiting.exists():
+            batch = runs.start_batch(list(waiting), label="demo: racked machines")
+            self.stdout.write(f"Commissioning {batch.runs.count()} racked machine(s) against the emulated fleet.")
         stopping = False
 
         def stop(*_):

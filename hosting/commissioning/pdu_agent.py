@@ -1,0 +1,269 @@
+"""An emulated metered PDU: an SNMP v1/v2c agent over UDP whose readings follow the emulated miners.
+
+Built on pysnmp's low-level message API (``pysnmp.proto.api`` + pyasn1 BER) on an asyncio datagram
+endpoint: every request is decoded, answered from values computed at that moment, and encoded
+back — no MIB tree, no SNMP engine. It answers GetRequest, GetNextRequest and GetBulkRequest (and
+refuses SetRequest) for the OIDs of its profile (``snmp_profiles.PROFILES``) plus sysDescr,
+sysUpTime and sysName. A request with another community is dropped, as real agents do.
+
+Readings: outlet watts = ``source.power_w(ip)`` of the miner on that outlet (0 for an empty
+outlet), outlet amps = watts / the profile's nominal volts, device power = the sum of the outlets,
+and the inlet temperature sensor reads ``PduSpec.inlet_temp_c``. Values are encoded as the
+profile's raw integers (``round(value / scale)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pyasn1.codec.ber import decoder, encoder
+from pyasn1.error import PyAsn1Error
+from pysnmp.proto import api
+
+from hosting.commissioning.snmp_profiles import MEASUREMENTS, PROFILES
+
+log = logging.getLogger(__name__)
+
+_SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
+_SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+_SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
+
+_NO_SUCH_NAME = 2  # SNMPv1 errorStatus
+_GEN_ERR = 5
+_NOT_WRITABLE = 17  # SNMPv2 errorStatus
+_READ_ONLY = 4  # SNMPv1 errorStatus for a set on a read-only agent
+_MAX_BULK_VARBINDS = 256
+
+
+class PowerSource(Protocol):
+    def power_w(self, ip: str) -> float: ...
+
+
+@dataclass
+class PduSpec:
+    host: str  # 127.x.y.z
+    port: int  # e.g. 16100 (161 needs root; taken as given)
+    community: str = "public"
+    profile: str = "apc-rpdu2"  # a key of snmp_profiles.PROFILES
+    inlet_temp_c: float = 25.0
+    outlets: dict[int, str] = field(default_factory=dict)  # outlet number → miner ip
+    name: str = ""  # sysName; "" → "pdu-<host>"
+    outlet_count: int = 24  # metered outlets on the strip; unwired ones read 0 W
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown PDU profile {self.profile!r}; known: {sorted(PROFILES)}")
+        self.outlets = {int(k): str(v) for k, v in self.outlets.items()}
+        if any(k < 1 for k in self.outlets):
+            raise ValueError("outlets are numbered from 1")
+
+
+def _oid_tuple(dotted: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in dotted.strip(".").split("."))
+
+
+class PduAgent:
+    """Serves one ``PduSpec`` on UDP, reading power from ``source`` (a ``Fleet``)."""
+
+    def __init__(self, spec: PduSpec, source: PowerSource):
+        self.spec = spec
+        self.source = source
+        self.prof = PROFILES[spec.profile]
+        self._transport: asyncio.DatagramTransport | None = None
+        self._t0 = time.monotonic()
+        self._getters: dict[tuple[int, ...], Callable[[], object]] = {}
+        self.n_outlets = max(spec.outlet_count, max(spec.outlets, default=0))
+        self._build()
+
+    # -- readings --------------------------------------------------------------------------
+
+    def outlet_power_w(self, outlet: int) -> float:
+        ip = self.spec.outlets.get(outlet)
+        if ip is None:
+            return 0.0
+        try:
+            return float(self.source.power_w(ip))
+        except KeyError:
+            return 0.0
+
+    def device_power_w(self) -> float:
+        return sum(self.outlet_power_w(o) for o in self.spec.outlets)
+
+    def readings(self) -> dict[str, float]:
+        """Current readings in units (watts, amperes, °C), e.g. for logs and tests."""
+        volts = float(self.prof["nominal_volts"])
+        out: dict[str, float] = {"device_power_w": self.device_power_w(), "inlet_temp_c": self.spec.inlet_temp_c}
+        for o in sorted(self.spec.outlets):
+            w = self.outlet_power_w(o)
+            out[f"outlet_power_w.{o}"] = w
+            out[f"outlet_current_a.{o}"] = w / volts
+        return out
+
+    # -- OID table -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        prof = self.prof
+        v2 = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
+        syntax = v2.Gauge32 if prof.get("syntax") == "Gauge32" else v2.Integer32
+        volts = float(prof["nominal_volts"])
+        getters: dict[tuple[int, ...], Callable[[], object]] = {}
+
+        def raw(value: float, scale: float):
+            return syntax(max(0, min(2147483647, round(value / scale))))
+
+        for measurement in MEASUREMENTS:
+            template, scale = prof[measurement]
+            if "{outlet}" in template:
+                for o in range(1, self.n_outlets + 1):
+                    oid = _oid_tuple(template.format(outlet=o))
+                    if measurement == "outlet_power_w":
+                        getters[oid] = lambda o=o, s=scale: raw(self.outlet_power_w(o), s)
+                    else:
+                        getters[oid] = lambda o=o, s=scale: raw(self.outlet_power_w(o) / volts, s)
+            else:
+                oid = _oid_tuple(template)
+                if measurement == "device_power_w":
+                    getters[oid] = lambda s=scale: raw(self.device_power_w(), s)
+                elif measurement == "inlet_temp_c":
+                    getters[oid] = lambda s=scale: raw(self.spec.inlet_temp_c, s)
+        for dotted, value in prof.get("static", {}).items():
+            getters[_oid_tuple(dotted)] = lambda v=value: syntax(v)
+        for template, value in prof.get("static_per_outlet", {}).items():
+            for o in range(1, self.n_outlets + 1):
+                getters[_oid_tuple(template.format(outlet=o))] = lambda v=value: syntax(v)
+        descr = f"{prof.get('description', self.spec.profile)} (Haven emulator)"
+        name = self.spec.name or f"pdu-{self.spec.host}"
+        getters[_SYS_DESCR] = lambda: v2.OctetString(descr)
+        getters[_SYS_UPTIME] = lambda: v2.TimeTicks(int((time.monotonic() - self._t0) * 100) % 4294967296)
+        getters[_SYS_NAME] = lambda: v2.OctetString(name)
+        self._getters = getters
+        self._sorted = sorted(getters)
+        self._columns = {oid[:-1] for oid in getters}
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._t0 = time.monotonic()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: _SnmpProtocol(self), local_addr=(self.spec.host, self.spec.port)
+        )
+
+    async def stop(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+            await asyncio.sleep(0)
+
+    def handle(self, data: bytes) -> bytes | None:
+        """Answer one SNMP message (None: drop it)."""
+        try:
+            version = int(api.decodeMessageVersion(data))
+            p_mod = api.PROTOCOL_MODULES[version]
+        except (PyAsn1Error, KeyError, ValueError):
+            return None
+        try:
+            req_msg, _ = decoder.decode(data, asn1Spec=p_mod.Message())
+        except PyAsn1Error:
+            return None
+        if str(p_mod.apiMessage.get_community(req_msg)) != self.spec.community:
+            return None
+        req_pdu = p_mod.apiMessage.get_pdu(req_msg)
+        rsp_msg = p_mod.apiMessage.get_response(req_msg)
+        rsp_pdu = p_mod.apiMessage.get_pdu(rsp_msg)
+        v2 = version == api.SNMP_VERSION_2C
+        req_binds = p_mod.apiPDU.get_varbinds(req_pdu)
+        out: list[tuple[object, object]] = []
+        error = (0, 0)
+        try:
+            if req_pdu.isSameTypeWith(p_mod.GetRequestPDU()):
+                for i, (oid, _) in enumerate(req_binds):
+                    key = tuple(oid)
+                    getter = self._getters.get(key)
+                    if getter is not None:
+                        out.append((oid, getter()))
+                    elif v2:
+                        missing = p_mod.NoSuchInstance("") if key[:-1] in self._columns else p_mod.NoSuchObject("")
+                        out.append((oid, missing))
+                    else:
+                        error = error if error[0] else (_NO_SUCH_NAME, i + 1)
+                        out.append((oid, p_mod.null))
+            elif req_pdu.isSameTypeWith(p_mod.GetNextRequestPDU()):
+                for i, (oid, _) in enumerate(req_binds):
+                    nxt = self._next(tuple(oid))
+                    if nxt is not None:
+                        out.append((p_mod.ObjectIdentifier(nxt), self._getters[nxt]()))
+                    elif v2:
+                        out.append((oid, p_mod.EndOfMibView("")))
+                    else:
+                        error = error if error[0] else (_NO_SUCH_NAME, i + 1)
+                        out.append((oid, p_mod.null))
+            elif v2 and req_pdu.isSameTypeWith(p_mod.GetBulkRequestPDU()):
+                out = self._bulk(p_mod, req_pdu, req_binds)
+            elif req_pdu.isSameTypeWith(p_mod.SetRequestPDU()):
+                error = (_NOT_WRITABLE if v2 else _READ_ONLY, 1)
+                out = list(req_binds)
+            else:
+                return None
+        except Exception:  # a broken getter must not kill the agent
+            log.exception("pdu agent %s:%s: request failed", self.spec.host, self.spec.port)
+            error = (_GEN_ERR, 1)
+            out = list(req_binds)
+        if error[0]:
+            out = list(req_binds) if not v2 or error[0] in (_NOT_WRITABLE, _GEN_ERR) else out
+            p_mod.apiPDU.set_error_status(rsp_pdu, error[0])
+            p_mod.apiPDU.set_error_index(rsp_pdu, error[1])
+        p_mod.apiPDU.set_varbinds(rsp_pdu, out)
+        return encoder.encode(rsp_msg)
+
+    def _next(self, oid: tuple[int, ...]) -> tuple[int, ...] | None:
+        i = bisect.bisect_right(self._sorted, oid)
+        return self._sorted[i] if i < len(self._sorted) else None
+
+    def _bulk(self, p_mod, req_pdu, req_binds) -> list[tuple[object, object]]:
+        non_rep = max(0, int(p_mod.apiBulkPDU.get_non_repeaters(req_pdu)))
+        max_rep = max(0, int(p_mod.apiBulkPDU.get_max_repetitions(req_pdu)))
+        out: list[tuple[object, object]] = []
+        for oid, _ in req_binds[:non_rep]:
+            nxt = self._next(tuple(oid))
+            out.append((p_mod.ObjectIdentifier(nxt), self._getters[nxt]()) if nxt else (oid, p_mod.EndOfMibView("")))
+        repeaters = [tuple(oid) for oid, _ in req_binds[non_rep:]]
+        for _ in range(max_rep):
+            if not repeaters or len(out) >= _MAX_BULK_VARBINDS:
+                break
+            row_done = True
+            for j, cur in enumerate(repeaters):
+                nxt = self._next(cur) if cur is not None else None
+                if nxt is None:
+                    out.append((p_mod.ObjectIdentifier(cur or ()), p_mod.EndOfMibView("")))
+                    repeaters[j] = cur
+                else:
+                    out.append((p_mod.ObjectIdentifier(nxt), self._getters[nxt]()))
+                    repeaters[j] = nxt
+                    row_done = False
+            if row_done:
+                break
+        return out
+
+
+class _SnmpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, agent: PduAgent):
+        self.agent = agent
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        reply = self.agent.handle(data)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+    def error_received(self, exc):
+        log.debug("pdu agent %s: %s", self.agent.spec.host, exc)

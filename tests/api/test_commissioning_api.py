@@ -1,0 +1,139 @@
+"""The commissioning API: staff start self-tests and batches; tenants read their own evidence."""
+
+import pytest
+from django.utils import timezone
+
+from hosting.commissioning import checks, pipeline, runs
+from hosting.models import CommissioningPolicy, SelfTestRun
+from tests.api.conftest import client_for
+from tests.factories import ContractFactory, MachineFactory, MembershipFactory, StaffFactory, racked
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_api():
+    return client_for(StaffFactory())
+
+
+@pytest.fixture
+def owner_api(floor):
+    return client_for(MembershipFactory(tenant=floor["contract"].tenant).user)
+
+
+@pytest.fixture
+def stranger_api():
+    return client_for(MembershipFactory().user)
+
+
+@pytest.fixture(autouse=True)
+def _policy(floor):
+    CommissioningPolicy.objects.create(site=floor["site"], burn_in_s=0, sample_interval_s=0, probe_timeout_s=1)
+
+
+def test_staff_commission_a_machine_and_asking_again_joins_the_run(floor, staff_api):
+    (machine,) = racked(floor, 1)
+    first = staff_api.post(f"/api/v1/machines/{machine.pk}/commission/")
+    assert first.status_code == 202, first.json()
+    assert first.json()["status"] == "pending"
+    again = staff_api.post(f"/api/v1/machines/{machine.pk}/commission/")
+    assert again.json()["run"] == first.json()["run"]
+    assert SelfTestRun.objects.count() == 1
+
+
+def test_a_machine_not_ready_for_testing_is_refused_with_409(floor, staff_api):
+    machine = MachineFactory(contract=floor["contract"])  # announced, not racked
+    response = staff_api.post(f"/api/v1/machines/{machine.pk}/commission/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "illegal_transition"
+
+
+def test_tenants_cannot_start_a_self_test(floor, owner_api):
+    (machine,) = racked(floor, 1)
+    assert owner_api.post(f"/api/v1/machines/{machine.pk}/commission/").status_code == 403
+
+
+def finished_run(machine, passed=False):
+    (run,) = runs.request([machine])
+    runs.dispatch(machine.contract.site_id)
+    token, _ = runs.claim([run.pk])
+    outcomes = [
+        checks.Outcome("identity", True, (), {"model": "S19"}),
+        checks.Outcome("hashing", passed, () if passed else ("1 of 3 hashboards missing",), {"boards_seen": 2}),
+    ]
+    reading = checks.Reading(timezone.now(), True, 73.4, (checks.Board(0, 36.7, 76, 70.0, 60.0),), (5400,) * 4)
+    runs.finish([pipeline.Result(run.pk, outcomes, [reading])], token)
+    return run
+
+
+def test_a_tenant_reads_its_machines_evidence_and_nobody_elses(floor, owner_api, stranger_api):
+    (machine,) = racked(floor, 1)
+    run = finished_run(machine)
+    response = owner_api.get(f"/api/v1/machines/{machine.pk}/self-tests/")
+    assert response.status_code == 200
+    (body,) = response.json()["results"]
+    assert (body["id"], body["status"]) == (run.pk, "failed")
+    assert body["reasons"] == ["hashing: 1 of 3 hashboards missing"]
+    checks_by_name = {c["name"]: c for c in body["checks"]}
+    assert checks_by_name["hashing"]["measurements"] == {"boards_seen": 2}
+    assert body["samples"][0]["boards"][0]["chips"] == 76
+    assert body["samples"][0]["hashrate_ths"] == "73.400"
+    assert stranger_api.get(f"/api/v1/machines/{machine.pk}/self-tests/").status_code == 404
+
+
+def test_staff_start_a_batch_for_a_contract_and_follow_its_progress(floor, staff_api, owner_api, stranger_api):
+    machines = racked(floor, 3)
+    response = staff_api.post("/api/v1/commissioning/batches/", {"contract": floor["contract"].pk}, format="json")
+    assert response.status_code == 201, response.json()
+    batch = response.json()
+    assert batch["progress"] == {"total": 3, "queued": 3, "testing": 0, "passed": 0, "failed": 0}
+    assert batch["tenant"] == floor["contract"].tenant.slug
+    run = SelfTestRun.objects.filter(machine=machines[0]).get()
+    runs.dispatch(floor["site"].pk)
+    token, _ = runs.claim([run.pk])
+    runs.finish(
+        [pipeline.Result(run.pk, [checks.Outcome("identity", True)], [])], token
+    )  # one passes, the others still queued
+    progress = owner_api.get(f"/api/v1/commissioning/batches/{batch['id']}/").json()["progress"]
+    assert progress == {"total": 3, "queued": 2, "testing": 0, "passed": 1, "failed": 0}
+    assert stranger_api.get(f"/api/v1/commissioning/batches/{batch['id']}/").status_code == 404
+
+
+def test_a_batch_of_chosen_machines(floor, staff_api):
+    machines = racked(floor, 2)
+    response = staff_api.post(
+        "/api/v1/commissioning/batches/", {"machines": [m.pk for m in machines], "label": "bay 4"}, format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["progress"]["total"] == 2
+    assert response.json()["label"] == "bay 4"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"machines": []}, {"machines": [999999]}, {"contract": 999999}],
+)
+def test_bad_batch_requests_are_field_errors(floor, staff_api, body):
+    response = staff_api.post("/api/v1/commissioning/batches/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+def test_both_machines_and_a_contract_is_refused(floor, staff_api):
+    (machine,) = racked(floor, 1)
+    body = {"machines": [machine.pk], "contract": floor["contract"].pk}
+    assert staff_api.post("/api/v1/commissioning/batches/", body, format="json").status_code == 400
+
+
+def test_a_contract_with_nothing_racked_is_refused(staff_api):
+    contract = ContractFactory()
+    response = staff_api.post("/api/v1/commissioning/batches/", {"contract": contract.pk}, format="json")
+    assert response.status_code == 400
+    assert "contract" in response.json()["errors"]
+
+
+def test_tenants_cannot_start_batches(floor, owner_api):
+    (machine,) = racked(floor, 1)
+    assert (
+        owner_api.post("/api/v1/commissioning/batches/", {"machines": [machine.pk]}, format="json").status_code == 403
+    )
