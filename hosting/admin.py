@@ -429,7 +429,7 @@ class SelfTestRunAdmin(PageFiguresAdmin):
 
     list_display = ("__str__", "machine", "status", "attempt", "batch", "created_at", "finished_at")
     list_filter = ("status",)
-    list_select_related = ("machine", "batch")
+    list_select_related = ("machine__model", "batch")
     search_fields = ("=machine__serial",)
     date_hierarchy = "created_at"
     inlines = [CheckResultInline, SampleInline]

@@ -9,19 +9,24 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from capacity import ledger
-from capacity.models import Circuit, EnergizationPhase, PowerFeed, Rack, Reservation, Site, Slot
+from capacity.models import Circuit, EnergizationPhase, Pdu, PowerFeed, Rack, Reservation, Site, Slot
 from hosting import quotes, services
+from hosting.commissioning import checks, pipeline, runs
 from hosting.lifecycle import ContractStatus, MachineStatus
 from hosting.models import (
     ApiToken,
+    CommissioningBatch,
+    CommissioningPolicy,
     Contract,
     Machine,
     MachineEvent,
     MachineModel,
     Membership,
     Quote,
+    SelfTestRun,
     SitePricing,
     Tenant,
     TermDiscount,
@@ -59,8 +64,12 @@ MODELS = [
     SitePricing,
     TermDiscount,
     Quote,
+    Pdu,
+    CommissioningPolicy,
+    CommissioningBatch,
+    SelfTestRun,
 ]
-READ_ONLY = {MachineEvent, Quote}  # written by the system, never added by hand
+READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun}  # written by the system, never added by hand
 
 
 def admin_url(model, view="changelist", *args):
@@ -79,13 +88,22 @@ def grow(n: int) -> None:
             Quote(contact_email="a@example.com", it_kw=Decimal("1"), start_on=dt.date.today(), term_months=1, site=site)
         )
         rack = RackFactory(site=site)
-        circuit = CircuitFactory(feed=rack.feed, voltage_v=415, phases=3, breaker_amps=100)
+        pdu = Pdu.objects.create(site=site, name="PDU", host=f"127.77.{Pdu.objects.count()}.1", port=16100)
+        circuit = CircuitFactory(feed=rack.feed, voltage_v=415, phases=3, breaker_amps=100, pdu=pdu)
         contract = services.sign_contract(ContractFactory(site=site, it_kw=Decimal("10")))
         ApiToken.issue(MembershipFactory(tenant=contract.tenant).user, "grown")
+        CommissioningPolicy.objects.create(site=site)
+        machines = []
         for position in (1, 2):
-            slot = SlotFactory(rack=rack, circuit=circuit, position=position)
+            slot = SlotFactory(rack=rack, circuit=circuit, position=position, outlet=position)
             machine = MachineFactory(contract=contract, status=MachineStatus.RECEIVED)
-            services.rack_machine(machine, slot)
+            machines.append(services.rack_machine(machine, slot, commission=False))
+        runs.start_batch(machines, label="grown")
+        runs.dispatch(site.pk)
+        token, claimed = runs.claim(list(SelfTestRun.objects.filter(machine__in=machines).values_list("pk", flat=True)))
+        reading = checks.Reading(timezone.now(), True, 110.0, (checks.Board(0, 36.6, 114, 70.0, 60.0),), (5400,) * 4)
+        outcome = checks.Outcome("hashing", True, (), {"samples": 1})
+        runs.finish([pipeline.Result(claimed[0].pk, [outcome], [reading])], token)
 
 
 @pytest.fixture

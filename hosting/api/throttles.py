@@ -1,7 +1,31 @@
-from rest_framework.throttling import SimpleRateThrottle
+"""Throttles that fail open: if the cache holding their counters is down, requests go
+through (and it is logged) rather than every API call failing with it."""
+
+import logging
+
+from rest_framework import throttling
+
+log = logging.getLogger(__name__)
 
 
-class QuoteThrottle(SimpleRateThrottle):
+class FailOpen:
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # the cache (Redis) is unreachable
+            log.warning("throttle %s skipped: its cache is unreachable", type(self).__name__, exc_info=True)
+            return True
+
+
+class AnonRateThrottle(FailOpen, throttling.AnonRateThrottle):
+    pass
+
+
+class UserRateThrottle(FailOpen, throttling.UserRateThrottle):
+    pass
+
+
+class QuoteThrottle(FailOpen, throttling.SimpleRateThrottle):
     """Quote requests per client IP; a token holder gets its own, higher allowance."""
 
     def get_rate(self):

@@ -85,6 +85,12 @@ class Outcome:
     measurements: dict = field(default_factory=dict)
 
 
+def _n(value: Decimal | int) -> str:
+    """A limit as people write it: 95, 5.5, 110 — not 95.0 or 110.00."""
+    text = f"{Decimal(value):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _round(value: float | None, places: int = 1) -> float | None:
     return None if value is None else round(value, places)
 
@@ -144,7 +150,7 @@ def power(expected: Expected, readings: Sequence[Reading]) -> Outcome:
             reasons.append("no power reading: the outlet is not metered and the miner reports no watts")
     elif not float(low) <= watts <= float(high):
         reasons.append(
-            f"draws {watts:,.0f} W, outside {expected.nameplate_w:,} W ±{expected.power_tolerance_pct} % "
+            f"draws {watts:,.0f} W, outside {expected.nameplate_w:,} W ±{_n(expected.power_tolerance_pct)} % "
             f"({float(low):,.0f}–{float(high):,.0f} W)"
         )
     if circuit and max(circuit) > expected.circuit_usable_w:
@@ -187,7 +193,7 @@ def hashing(expected: Expected, readings: Sequence[Reading]) -> Outcome:
         shown = "no hashrate" if average is None else f"{average:,.2f} TH/s"
         reasons.append(
             f"averaged {shown}, under {float(floor):,.2f} TH/s "
-            f"({100 - expected.hashrate_tolerance_pct} % of {expected.nominal_hashrate_ths} TH/s)"
+            f"({_n(100 - expected.hashrate_tolerance_pct)} % of {_n(expected.nominal_hashrate_ths)} TH/s)"
         )
     present = min(_present(r) for r in answered)
     if present < expected.hashboards:
@@ -237,13 +243,13 @@ def thermal(expected: Expected, readings: Sequence[Reading]) -> Outcome:
     if not chip:
         reasons.append("the miner reports no chip temperatures")
     elif max(chip) > expected.max_chip_temp_c:
-        reasons.append(f"chips reached {max(chip):.0f} °C, over the {expected.max_chip_temp_c} °C limit")
+        reasons.append(f"chips reached {max(chip):.0f} °C, over the {_n(expected.max_chip_temp_c)} °C limit")
     if board and max(board) > expected.max_board_temp_c:
-        reasons.append(f"boards reached {max(board):.0f} °C, over the {expected.max_board_temp_c} °C limit")
+        reasons.append(f"boards reached {max(board):.0f} °C, over the {_n(expected.max_board_temp_c)} °C limit")
     if min(spinning) < expected.fans:
         reasons.append(f"only {min(spinning)} of {expected.fans} fans spin at {expected.min_fan_rpm:,} RPM or more")
     if inlet and max(inlet) > expected.max_ambient_c:
-        reasons.append(f"inlet air reached {max(inlet):.0f} °C, over the site's {expected.max_ambient_c} °C")
+        reasons.append(f"inlet air reached {max(inlet):.0f} °C, over the site's {_n(expected.max_ambient_c)} °C")
     return Outcome("thermal", not reasons, tuple(reasons), measured)
 
 
