@@ -5,6 +5,7 @@ only what the ledger would accept; `seed` checks every site is within budget and
 circuit within its 80 % limit before it returns.
 """
 
+import asyncio
 import datetime as dt
 import logging
 import random
@@ -23,7 +24,7 @@ from capacity import ledger, planner
 from capacity.layout import HallLayout
 from capacity.models import Circuit, EnergizationPhase, PowerFeed, Rack, Reservation, Site
 from hosting import catalog
-from hosting.models import ApiToken, Contract, MachineModel, Membership, SitePricing, Tenant, TermDiscount
+from hosting.models import ApiToken, Contract, Machine, MachineModel, Membership, SitePricing, Tenant, TermDiscount
 
 MACHINE = "antminer-s19-pro"  # 3,250 W: what fills the floors
 PUE = Decimal("1.05")
@@ -400,3 +401,132 @@ def hammer(
     for t in threads:
         t.join()
     return latencies
+
+
+# --------------------------------------------------------------------------------------
+# Commissioning at scale: the pipeline against a bare pyasic sweep of the same fleet
+# --------------------------------------------------------------------------------------
+
+COMMISSIONING_MODEL = "antminer-s19-pro"  # stock Antminer: the costly one to read (RPC + web UI)
+
+
+def fleet_ip(index: int) -> str:
+    """A loopback address per emulated miner, never .0 or .255."""
+    return f"127.{100 + index // 62_500}.{(index % 62_500) // 250}.{index % 250 + 1}"
+
+
+def seed_commissioning(n: int, log=print) -> dict:
+    """n racked S19 Pros at one site, each with an IP and a metered outlet (a PDU per
+    circuit), and a zero-length burn-in: one sample each."""
+    from capacity.layout import build_hall
+    from capacity.models import Pdu, Slot
+    from hosting.models import CommissioningPolicy
+
+    started = time.perf_counter()
+    catalog.load(MachineModel)
+    model = MachineModel.objects.get(slug=COMMISSIONING_MODEL)
+    site = Site.objects.create(slug="bench", name="Bench site", country="RU", pue=PUE)
+    EnergizationPhase.objects.create(site=site, name="P1", energized_on=timezone.localdate(), mw=Decimal(n * 4 / 1000))
+    hall = HallLayout(feeds=-(-n // (22 * 2 * 16)))
+    build_hall(site, hall)
+    CommissioningPolicy.objects.create(
+        site=site, burn_in_s=0, sample_interval_s=0, probe_timeout_s=10, max_concurrent_tests=n,
+        max_tests_per_circuit=16, commission_when_racked=False,
+    )  # fmt: skip
+    circuits = list(Circuit.objects.filter(feed__site=site).order_by("pk"))
+    pdus = Pdu.objects.bulk_create(
+        Pdu(site=site, name=f"PDU {c.name}", host=f"127.200.{i // 250}.{i % 250 + 1}", port=16100)
+        for i, c in enumerate(circuits)
+    )
+    for circuit, pdu in zip(circuits, pdus, strict=True):
+        circuit.pdu = pdu
+    Circuit.objects.bulk_update(circuits, ["pdu"], batch_size=5000)
+    tenant = Tenant.objects.create(name="Bench tenant", slug="bench", contact_email="bench@example.com")
+    contract = Contract.objects.create(
+        tenant=tenant, site=site, it_kw=Decimal(n * model.nameplate_power_w) / 1000, machine_count=n,
+        rate_usd_per_kwh=Decimal("0.045"), starts_on=timezone.localdate(), status="draft",
+    )  # fmt: skip
+    slots = list(
+        Slot.objects.filter(rack__site=site).order_by("circuit_id", "position").values_list("pk", "circuit_id")[:n]
+    )
+    now = timezone.now()
+    outlet_of, seen = {}, {}
+    for slot_id, circuit_id in slots:
+        seen[circuit_id] = seen.get(circuit_id, 0) + 1
+        outlet_of[slot_id] = seen[circuit_id]
+    _copy(
+        "hosting_machine",
+        ["tenant_id", "contract_id", "model_id", "serial", "mac", "ip", "slot_id", "status", "status_changed_at",
+         "created_at"],
+        ((tenant.pk, contract.pk, model.pk, f"C{i:08d}", _mac(i + 1), fleet_ip(i), slot_id, "racked", now, now)
+         for i, (slot_id, _) in enumerate(slots)),
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE capacity_slot s SET occupant = 'machine:' || m.id, allocated_w = %s "
+            "FROM hosting_machine m WHERE m.slot_id = s.id",
+            [model.nameplate_power_w],
+        )
+    Slot.objects.bulk_update(
+        [Slot(pk=slot_id, outlet=outlet) for slot_id, outlet in outlet_of.items()], ["outlet"], batch_size=5000
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    log(f"  commissioning dataset: {n:,} racked {model.name}s on {len(circuits):,} circuits / PDUs")
+    return {"machines": n, "pdus": len(pdus), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def reset_commissioning() -> None:
+    """Back to every machine racked, no self-test yet: each measurement starts the same."""
+    from hosting.models import MachineEvent, SelfTestRun
+
+    SelfTestRun.objects.all().delete()
+    MachineEvent.objects.all().delete()
+    Machine.objects.update(status="racked")
+
+
+def measure_commissioning(log=print) -> dict:
+    """Commission every machine (one batch) and wait for the last verdict; the workers are
+    already consuming the site's queue."""
+    from hosting.commissioning import runs
+    from hosting.models import SelfTestRun
+
+    reset_commissioning()
+    machines = list(Machine.objects.all())
+    started = timezone.now()
+    batch = runs.start_batch(machines, label="bench")
+    total = len(machines)
+    while True:
+        progress = runs.progress(batch.runs.all())
+        if progress["passed"] + progress["failed"] == total:
+            break
+        time.sleep(0.5)
+    last = SelfTestRun.objects.order_by("-finished_at").values_list("finished_at", flat=True).first()
+    seconds = (last - started).total_seconds()
+    log(f"  commissioned {total:,} in {seconds:.1f} s: {progress['passed']:,} passed, {progress['failed']:,} failed")
+    return {"machines": total, "seconds": round(seconds, 2), "passed": progress["passed"], "failed": progress["failed"]}
+
+
+async def _sweep(ips: list[str], concurrency: int) -> int:
+    import pyasic
+
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(ip: str) -> bool:
+        async with gate:
+            miner = await pyasic.get_miner(ip)
+            if miner is None:
+                return False
+            data = await asyncio.wait_for(miner.get_data(), 30)
+            return data.hashrate is not None
+
+    return sum(await asyncio.gather(*(one(ip) for ip in ips)))
+
+
+def sweep(ips: list[str], concurrency: int) -> dict:
+    """A bare pyasic sweep: detect each miner and read all it has (get_data), on uvloop."""
+    import uvloop
+
+    started = time.perf_counter()
+    ok = uvloop.run(_sweep(ips, concurrency))
+    return {"miners": len(ips), "ok": ok, "seconds": round(time.perf_counter() - started, 2)}

@@ -4,6 +4,7 @@ side by side, print the figures and the ratios against their targets."""
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ TARGETS = {
     "quote_p99_over_get_p99": 3.0,
     "quote_large_over_small": 1.3,
     "plan_1_5m_s": 30.0,
+    "sweep_over_pipeline": 1.5,  # commissioning's miners/s at least ⅔ of a bare pyasic sweep's
 }
 
 
@@ -29,16 +31,31 @@ class Command(BaseCommand):
         parser.add_argument("--reseed", action="store_true", help="rebuild the datasets even if they exist")
         parser.add_argument("--requests", type=int, default=3000, help="requests per kind per dataset")
         parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
-        parser.add_argument("--stage", choices=["seed", "planner"], help=argparse_hidden())
+        parser.add_argument("--only", choices=["quotes", "commissioning"], help="run one part only")
+        parser.add_argument("--machines", type=int, default=10_000, help="emulated miners to commission")
+        parser.add_argument(
+            "--stage",
+            choices=["seed", "planner", "seed-commissioning", "commission", "sweep"],
+            help=argparse_hidden(),
+        )
         parser.add_argument("--scale", choices=sorted(benchmark.SCALES), help=argparse_hidden())
+        parser.add_argument("--shard", type=int, default=0, help=argparse_hidden())
+        parser.add_argument("--shards", type=int, default=1, help=argparse_hidden())
 
-    def handle(self, *args, stage=None, scale=None, **options):
-        if stage == "seed":  # inside a subprocess whose DATABASE_URL is the dataset's
-            result = benchmark.seed(benchmark.SCALES[scale], log=self.stdout.write)
-            self.stdout.write("RESULT " + json.dumps(result))
-            return
-        if stage == "planner":
-            self.stdout.write("RESULT " + json.dumps(benchmark.measure_planner(log=self.stdout.write)))
+    def handle(self, *args, stage=None, scale=None, shard=0, shards=1, **options):
+        # Stages run inside subprocesses whose DATABASE_URL is the dataset's.
+        log = self.stdout.write
+        stages = {
+            "seed": lambda: benchmark.seed(benchmark.SCALES[scale], log=log),
+            "planner": lambda: benchmark.measure_planner(log=log),
+            "seed-commissioning": lambda: benchmark.seed_commissioning(options["machines"], log=log),
+            "commission": lambda: benchmark.measure_commissioning(log=log),
+            "sweep": lambda: benchmark.sweep(
+                [benchmark.fleet_ip(i) for i in range(options["machines"])][shard::shards], concurrency=75
+            ),
+        }
+        if stage:
+            self.stdout.write("RESULT " + json.dumps(stages[stage]()))
             return
         Bench(self, **options).run()
 
@@ -50,12 +67,14 @@ def argparse_hidden():
 
 
 class Bench:
-    def __init__(self, command, *, quick, reseed, requests, clients, **_):
+    def __init__(self, command, *, quick, reseed, requests, clients, only, machines, **_):
         self.out = command.stdout
         self.style = command.style
         self.reseed = reseed
         self.requests = 300 if quick else requests
         self.clients = clients
+        self.only = only
+        self.machines = 2_000 if quick else machines
         self.base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
         self.state = Path(settings.VAR_DIR) / "bench"
         self.state.mkdir(parents=True, exist_ok=True)
@@ -152,6 +171,27 @@ class Bench:
         return benchmark.hammer(url, dataset["token"], kind, requests, self.clients, seed, machines)
 
     def run(self) -> None:
+        if self.only != "commissioning":
+            self.quotes()
+        if self.only != "quotes":
+            self.commissioning()
+
+    def commissioning(self) -> None:
+        result = CommissioningBench(self).run()
+        (self.state / "commissioning-results.json").write_text(json.dumps(result, indent=2))
+        self.log("")
+        self.log(
+            f"bare sweep   {result['sweep_per_s']:>8} miners/s  ({result['sweep_ok']:,} read in {result['sweep_s']} s)"
+        )
+        self.log(
+            f"pipeline     {result['pipeline_per_s']:>8} miners/s  ({result['pipeline_passed']:,} passed, "
+            f"{result['pipeline_failed']:,} failed in {result['pipeline_s']} s)"
+        )
+        ok = result["ratio"] <= TARGETS["sweep_over_pipeline"]
+        line = f"{'sweep ÷ pipeline':28} {result['ratio']:8.2f}   target ≤ 1.5   {'OK' if ok else 'MISSED'}"
+        self.log(self.style.SUCCESS(line) if ok else self.style.ERROR(line))
+
+    def quotes(self) -> None:
         data = {scale: self.dataset(scale) for scale in ("large", "small")}
         servers = {
             "large": ("http://127.0.0.1:8101", self.serve("large", 8101)),
@@ -224,3 +264,114 @@ class Bench:
             f"\n(also: quote p50 large ÷ small = {ratios['quote_large_over_small_p50']:.2f}); "
             f"figures in {self.state / 'results.json'}"
         )
+
+
+class CommissioningBench:
+    """10,000 emulated stock Antminers: commissioned by on-site workers, against a bare
+    pyasic sweep of the same fleet, both using both cores, in the same run."""
+
+    def __init__(self, bench: "Bench"):
+        self.bench = bench
+        self.n = bench.machines
+        self.redis = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+    def env(self) -> dict:
+        return {
+            **self.bench.env("commissioning"),
+            "REDIS_URL": self.redis,
+            "COMMISSIONING_CONCURRENCY": "75",
+            "COMMISSIONING_CHUNK": "100",
+        }
+
+    def stage(self, *args: str) -> dict:
+        result = subprocess.run(  # noqa: S603 - our own argv
+            [sys.executable, "manage.py", "bench", *args, "--machines", str(self.n)],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode:
+            raise CommandError(f"bench {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return json.loads(result.stdout.split("RESULT ", 1)[1])
+
+    def dataset(self) -> dict:
+        marker = self.bench.state / "commissioning.json"
+        if marker.exists() and not self.bench.reseed and json.loads(marker.read_text())["machines"] == self.n:
+            return json.loads(marker.read_text())
+        self.bench.log(f"dataset commissioning: {self.n:,} racked machines")
+        self.bench.psql("DROP DATABASE IF EXISTS haven_bench_commissioning WITH (FORCE)")
+        self.bench.psql("CREATE DATABASE haven_bench_commissioning")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=self.env(), check=True
+        )
+        result = self.stage("--stage", "seed-commissioning")
+        marker.write_text(json.dumps(result))
+        return result
+
+    def spawn(self, *argv: str, log: str) -> subprocess.Popen:
+        out = open(self.bench.state / log, "w")  # noqa: SIM115 - closed with the process
+        return subprocess.Popen(argv, env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
+
+    def wait_listening(self, hosts_ports, timeout_s=120) -> None:
+        import socket
+
+        deadline = time.monotonic() + timeout_s
+        for host, port in hosts_ports:
+            while True:
+                try:
+                    socket.create_connection((host, port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise CommandError(f"nothing listens on {host}:{port}") from None
+                    time.sleep(0.2)
+
+    def run(self) -> dict:
+        self.dataset()
+        cores = os.cpu_count() or 2
+        emulator = self.spawn(sys.executable, "manage.py", "emulate_fleet", "--processes", str(cores), log="fleet.log")
+        worker = None
+        try:
+            last = benchmark.fleet_ip(self.n - 1)
+            self.wait_listening([(benchmark.fleet_ip(0), 4028), (last, 4028), (last, 80)])
+            self.bench.log(f"commissioning: a bare pyasic sweep of {self.n:,} miners, {cores} processes …")
+            started = time.perf_counter()
+            sweeps = [
+                subprocess.Popen(  # noqa: S603
+                    [sys.executable, "manage.py", "bench", "--stage", "sweep", "--shard", str(i), "--shards",
+                     str(cores), "--machines", str(self.n)],
+                    env=self.env(), stdout=subprocess.PIPE, text=True,
+                )
+                for i in range(cores)
+            ]  # fmt: skip
+            outputs = [p.communicate()[0] for p in sweeps]
+            sweep_s = time.perf_counter() - started
+            swept = sum(json.loads(o.split("RESULT ", 1)[1])["ok"] for o in outputs)
+            self.bench.log(f"  swept {swept:,} of {self.n:,} in {sweep_s:.1f} s")
+            worker = self.spawn(
+                sys.executable, "-m", "celery", "-A", "hosting", "worker", "-Q", "site.bench", "--concurrency",
+                str(cores), "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip",
+                log="worker.log",
+            )  # fmt: skip
+            time.sleep(5)  # the worker connects and forks its pool
+            self.bench.log(f"commissioning: the pipeline, one on-site worker × {cores} processes …")
+            pipeline = self.stage("--stage", "commission")
+        finally:
+            for process in (worker, emulator):
+                if process is not None and process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=30)
+        sweep_rate = self.n / sweep_s
+        pipeline_rate = pipeline["machines"] / pipeline["seconds"]
+        return {
+            "machines": self.n,
+            "sweep_s": round(sweep_s, 1),
+            "sweep_ok": swept,
+            "sweep_per_s": round(sweep_rate, 1),
+            "pipeline_s": pipeline["seconds"],
+            "pipeline_passed": pipeline["passed"],
+            "pipeline_failed": pipeline["failed"],
+            "pipeline_per_s": round(pipeline_rate, 1),
+            "ratio": round(sweep_rate / pipeline_rate, 2),
+        }
