@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from hosting import services
 from hosting.commissioning import checks, pipeline, runs
 from hosting.lifecycle import IllegalTransition, MachineStatus
 from hosting.models import CheckResult, Machine, MachineEvent, Sample, SelfTestRun
@@ -175,3 +176,17 @@ def test_progress_counts_for_the_bar(floor, policy):
     token, claimed = runs.claim([r.pk for r in SelfTestRun.objects.filter(status=S.DISPATCHED)][:3])
     runs.finish([result_for(claimed[0], True), result_for(claimed[1], False)], token)
     assert runs.progress(batch.runs.all()) == {"total": 4, "queued": 1, "testing": 1, "passed": 1, "failed": 1}
+
+
+def test_a_machine_is_commissioned_when_racked_if_the_site_says_so(floor, policy, django_capture_on_commit_callbacks):
+    machine = MachineFactory(contract=floor["contract"], status=MachineStatus.RECEIVED)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.rack_machine(machine, floor["slots"][0])
+    assert SelfTestRun.objects.get(machine=machine).status in (S.PENDING, S.DISPATCHED)
+    assert Machine.objects.get(pk=machine.pk).status == MachineStatus.TESTING
+    policy.commission_when_racked = False
+    policy.save()
+    other = MachineFactory(contract=floor["contract"], status=MachineStatus.RECEIVED)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.rack_machine(other, floor["slots"][1])
+    assert Machine.objects.get(pk=other.pk).status == MachineStatus.RACKED

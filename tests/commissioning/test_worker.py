@@ -118,6 +118,9 @@ def test_every_fault_mode_through_a_real_worker(floor):
             assert any(EXPECTED_REASON[fault] in r for r in run.reasons), (fault, run.reasons)
         assert set(run.checks.values_list("name", flat=True)) == {"identity", "power", "hashing", "thermal"}
     assert runs.progress(batch.runs.all()) == {"total": 13, "queued": 0, "testing": 0, "passed": 2, "failed": 11}
+    # The hung miner spent its timeouts on its own: the healthy ones' verdicts were stored first.
+    finished_at = {fault: m.self_tests.get().finished_at for m, (_, fault) in zip(machines, CASES, strict=True)}
+    assert finished_at[None] < finished_at["hung"]
 
 
 def test_a_duplicate_enqueue_makes_one_run_and_one_verdict(floor):
