@@ -302,9 +302,7 @@ class CommissioningBench:
         self.bench.log(f"dataset commissioning: {self.n:,} racked machines")
         self.bench.psql("DROP DATABASE IF EXISTS haven_bench_commissioning WITH (FORCE)")
         self.bench.psql("CREATE DATABASE haven_bench_commissioning")
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=self.env(), check=True
-        )
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=self.env(), check=True)
         result = self.stage("--stage", "seed-commissioning")
         marker.write_text(json.dumps(result))
         return result
