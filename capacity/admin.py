@@ -8,24 +8,18 @@ from django.db.models import Count
 from django.utils import timezone
 
 from capacity import ledger
-from capacity.adminutils import LedgerSavedAdmin, PageFiguresAdmin, run_each
+from capacity.adminutils import LedgerSavedAdmin, PageFiguresAdmin, ReadOnlyInline, run_each
 from capacity.models import Circuit, EnergizationPhase, Pdu, PowerFeed, Rack, Reservation, Site, Slot
 
 # --- Sites and phases ----------------------------------------------------------------
 
 
-class PhaseInline(admin.TabularInline):
+class PhaseInline(ReadOnlyInline):
     """Read-only here: phases change through their own admin, which checks the ledger."""
 
     model = EnergizationPhase
     fields = ("name", "energized_on", "mw")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Site)

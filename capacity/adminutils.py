@@ -59,6 +59,32 @@ class PageFiguresAdmin(admin.ModelAdmin):
         """Attach figures to the rows about to be shown; override to batch-load them."""
 
 
+class ReadOnlyAdmin(PageFiguresAdmin):
+    """Evidence and history: shown, never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on their parent's page, changed elsewhere (or never)."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 class LedgerCheckedForm(forms.ModelForm):
     """Runs the ledger's check for the edited object while the form validates.
 

@@ -7,7 +7,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from capacity.adminutils import PageFiguresAdmin, describe, run_each
+from capacity.adminutils import PageFiguresAdmin, ReadOnlyAdmin, ReadOnlyInline, describe, run_each
 from capacity.ledger import LedgerError
 from hosting import quotes, services
 from hosting.commissioning import runs
@@ -156,16 +156,10 @@ class ContractAdmin(PageFiguresAdmin):
         run_each(self, request, queryset, services.end_contract, "Ended", REFUSALS)
 
 
-class MachineEventInline(admin.TabularInline):
+class MachineEventInline(ReadOnlyInline):
     model = MachineEvent
     fields = ("at", "from_status", "to_status", "by", "reason")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("-at", "-pk")
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 def _move(to_status: str, description: str):
@@ -226,7 +220,7 @@ class MachineAdmin(PageFiguresAdmin):
 
 
 @admin.register(MachineEvent)
-class MachineEventAdmin(PageFiguresAdmin):
+class MachineEventAdmin(ReadOnlyAdmin):
     """The lifecycle history is evidence: read-only."""
 
     list_display = ("machine", "from_status", "to_status", "at", "by", "reason")
@@ -234,15 +228,6 @@ class MachineEventAdmin(PageFiguresAdmin):
     list_select_related = ("machine__model", "by")
     search_fields = ("=machine__serial",)
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- API tokens, pricing, quotes --------------------------------------------------------------
@@ -390,18 +375,12 @@ class CommissioningPolicyAdmin(PageFiguresAdmin):
     autocomplete_fields = ("site",)
 
 
-class CheckResultInline(admin.TabularInline):
+class CheckResultInline(ReadOnlyInline):
     model = CheckResult
     fields = ("name", "passed", "reasons", "measurements")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class SampleInline(admin.TabularInline):
+class SampleInline(ReadOnlyInline):
     model = Sample
     fields = (
         "seq",
@@ -415,16 +394,10 @@ class SampleInline(admin.TabularInline):
         "fans_rpm",
         "errors",
     )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SelfTestRun)
-class SelfTestRunAdmin(PageFiguresAdmin):
+class SelfTestRunAdmin(ReadOnlyAdmin):
     """Evidence: read-only. Re-run a failed machine with the Machine action "Commission"."""
 
     list_display = ("__str__", "machine", "status", "attempt", "batch", "created_at", "finished_at")
@@ -433,15 +406,6 @@ class SelfTestRunAdmin(PageFiguresAdmin):
     search_fields = ("=machine__serial",)
     date_hierarchy = "created_at"
     inlines = [CheckResultInline, SampleInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CommissioningBatch)

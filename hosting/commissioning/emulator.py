@@ -1039,8 +1039,8 @@ def _rpc_reply(m: _Miner, raw: bytes) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-class _RpcProtocol(asyncio.Protocol):
-    """One JSON command per connection, answered then closed (cgminer style)."""
+class _Connection(asyncio.Protocol):
+    """A connection to one emulated miner, tracked so that faults can cut it."""
 
     __slots__ = ("buf", "m", "t")
 
@@ -1055,6 +1055,12 @@ class _RpcProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.m.conns.discard(self.t)
+
+
+class _RpcProtocol(_Connection):
+    """One JSON command per connection, answered then closed (cgminer style)."""
+
+    __slots__ = ()
 
     def data_received(self, data: bytes) -> None:
         if "hung" in self.m.profile.faults:
@@ -1073,22 +1079,10 @@ class _RpcProtocol(asyncio.Protocol):
         return False
 
 
-class _HttpProtocol(asyncio.Protocol):
+class _HttpProtocol(_Connection):
     """Just enough HTTP/1.1 (keep-alive, Content-Length bodies) for lighttpd's Antminer UI."""
 
-    __slots__ = ("buf", "m", "t")
-
-    def __init__(self, m: _Miner):
-        self.m = m
-        self.t: asyncio.Transport | None = None
-        self.buf = b""
-
-    def connection_made(self, transport):
-        self.t = transport
-        self.m.conns.add(transport)
-
-    def connection_lost(self, exc):
-        self.m.conns.discard(self.t)
+    __slots__ = ()
 
     def data_received(self, data: bytes) -> None:
         if "hung" in self.m.profile.faults:
