@@ -35,6 +35,7 @@ REFUSALS = (IllegalTransition, services.ServiceError)
 admin.site.site_header = "Haven — hosting staff"
 admin.site.site_title = "Haven"
 admin.site.index_title = "Capacity, contracts and machines"
+admin.site.site_url = "/staff/"  # "View site": the staff dashboards
 
 
 class MembershipInline(admin.TabularInline):

@@ -1,9 +1,10 @@
-"""Top-level URLs: the staff admin, the API (v1) and a liveness probe."""
+"""Top-level URLs: the tenant portal, the staff admin and dashboards, the API (v1), a liveness probe."""
 
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
 from django.views.decorators.http import require_GET
+from django.views.generic import RedirectView
 
 
 @require_GET
@@ -13,7 +14,10 @@ def healthz(request):
 
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="portal:dashboard"), name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("hosting.api.urls")),
+    path("portal/", include("hosting.portal.urls")),
+    path("staff/", include("hosting.staff.urls")),
     path("healthz", healthz, name="healthz"),
 ]

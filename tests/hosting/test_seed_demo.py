@@ -5,7 +5,7 @@ from io import StringIO
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from django.contrib.auth import authenticate
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -109,8 +109,10 @@ def test_seed_demo_builds_the_2021_world_and_is_idempotent():
     assert any(m.faults for m in miners)
     assert sorted(Quote.objects.values_list("status", flat=True)) == ["priced", "waitlisted"]
 
-    staff = authenticate(username="staff", password=DEMO_PASSWORD)
-    tenant = authenticate(username="tenant", password=DEMO_PASSWORD)
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=["staff", "tenant"])}
+    staff, tenant = users["staff"], users["tenant"]
+    assert staff.check_password(DEMO_PASSWORD)
+    assert tenant.check_password(DEMO_PASSWORD)
     assert staff.is_staff
     assert not tenant.is_staff
     assert tenant.tenants.get().slug == "northern-hash"

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from hosting.staff import views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+]
