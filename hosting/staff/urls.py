@@ -6,4 +6,11 @@ app_name = "staff"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("forecast/", views.forecast, name="forecast"),
+    path("forecast/<slug:slug>/", views.forecast, name="site_forecast"),
+    path("racks/", views.racks, name="racks"),
+    path("racks/<int:pk>/", views.rack, name="rack"),
+    path("waitlist/", views.waitlist, name="waitlist"),
+    path("holds/", views.holds, name="holds"),
+    path("intake/", views.intake, name="intake"),
 ]

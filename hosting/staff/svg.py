@@ -1,0 +1,424 @@
+"""Server-rendered SVG for the staff dashboards: small functions from figures to markup.
+
+No JavaScript and no chart library: each chart is a string of SVG elements whose text is
+escaped here, returned as one safe string for a template to place inline. Steps are drawn
+as steps (horizontal, then vertical), because the capacity figures are step functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from hosting.staff.figures import CircuitLoad, Forecast, SlotCell
+
+SVG_NS = "http://www.w3.org/2000/svg"
+INK = "#1d2430"
+MUTED = "#5b6675"
+LINE = "#d9dee5"
+
+SERIES = {
+    "budget": ("#1d2430", "energized budget"),
+    "committed": ("#9ecae1", "committed (reserved IT kW × PUE)"),
+    "live": ("#2171b5", "live draw (live machines × PUE)"),
+    "waitlisted": ("#fdae6b", "waitlisted demand, stacked on committed"),
+}
+
+STATUS_COLOURS = {
+    "racked": "#d4a72c",
+    "testing": "#8250df",
+    "live": "#2da44e",
+    "failed": "#cf222e",
+}
+OTHER_STATUS = "#57606a"
+EMPTY = "#eaeef2"
+UNMEASURED = "#c9d1d9"
+# Cold → hot: blue, pale yellow, red (a diverging scale readable by most colour-blind eyes).
+HEAT_STOPS = ((0.0, (44, 123, 182)), (0.5, (255, 255, 191)), (1.0, (215, 25, 28)))
+LOAD_COLOURS = {"ok": "#2da44e", "warn": "#d4a72c", "high": "#cf222e"}
+
+
+# --------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------
+
+
+def _n(value: float) -> str:
+    """A coordinate: one decimal, no trailing zeros."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def attrs(**kwargs) -> str:
+    """` key="value"` pairs, escaped; trailing underscores dropped, other underscores → dashes."""
+    parts = []
+    for key, value in kwargs.items():
+        if value is None:
+            continue
+        name = key.rstrip("_").replace("_", "-")
+        parts.append(f' {name}="{escape(_n(value) if isinstance(value, float) else value)}"')
+    return "".join(parts)
+
+
+def el(tag: str, *children: str, **kwargs) -> str:
+    inner = "".join(children)
+    return f"<{tag}{attrs(**kwargs)}>{inner}</{tag}>" if inner else f"<{tag}{attrs(**kwargs)}/>"
+
+
+def text(x: float, y: float, content: str, **kwargs) -> str:
+    return f"<text{attrs(x=float(x), y=float(y), **kwargs)}>{escape(content)}</text>"
+
+
+def title(content: str) -> str:
+    return f"<title>{escape(content)}</title>"
+
+
+def document(width: int, height: int, label: str, *body: str, css_class: str = "") -> SafeString:
+    """A standalone <svg> element: every piece of text in `body` was escaped when built."""
+    head = f"<svg{attrs(xmlns=SVG_NS, width=str(width), height=str(height), viewBox=f'0 0 {width} {height}')}"
+    head += f'{attrs(class_=css_class or None, role="img")} aria-label="{escape(label)}">'
+    return mark_safe(head + title(label) + "".join(body) + "</svg>")  # noqa: S308 - all text escaped above
+
+
+@dataclass(frozen=True)
+class Linear:
+    """Maps [d0, d1] onto [r0, r1]."""
+
+    d0: float
+    d1: float
+    r0: float
+    r1: float
+
+    def __call__(self, value: float) -> float:
+        if self.d1 == self.d0:
+            return self.r0
+        return self.r0 + (float(value) - self.d0) * (self.r1 - self.r0) / (self.d1 - self.d0)
+
+
+@dataclass(frozen=True)
+class Dates:
+    """Maps days in [start, end] onto [r0, r1]."""
+
+    start: dt.date
+    end: dt.date
+    r0: float
+    r1: float
+
+    def __call__(self, day: dt.date) -> float:
+        span = (self.end - self.start).days or 1
+        return self.r0 + (day - self.start).days * (self.r1 - self.r0) / span
+
+
+def nice_ticks(high: float, count: int = 5) -> list[float]:
+    """0 and round steps (1, 2, 2.5, 5 × 10ⁿ) up to at least `high`."""
+    high = float(high)
+    if high <= 0:
+        return [0.0, 1.0]
+    raw = high / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    n = math.ceil(high / step - 1e-9)
+    return [round(i * step, 10) for i in range(n + 1)]
+
+
+def fmt_tick(value: float) -> str:
+    return f"{value:,.1f}".removesuffix(".0") if value % 1 else f"{value:,.0f}"
+
+
+def step_line(xs: Sequence[float], ys: Sequence[float], x_end: float) -> str:
+    """Path data: each value held until the next x, then a vertical step."""
+    if not xs:
+        return ""
+    d = [f"M{_n(xs[0])} {_n(ys[0])}"]
+    for i in range(1, len(xs)):
+        d.append(f"H{_n(xs[i])}V{_n(ys[i])}")
+    d.append(f"H{_n(x_end)}")
+    return "".join(d)
+
+
+def step_band(xs: Sequence[float], lows: Sequence[float], highs: Sequence[float], x_end: float) -> str:
+    """Path data of the area between two step functions (forward on top, back on the bottom)."""
+    if not xs:
+        return ""
+    top = step_line(xs, highs, x_end)
+    back = [f"V{_n(lows[-1])}"]
+    for i in range(len(xs) - 1, 0, -1):
+        back.append(f"H{_n(xs[i])}V{_n(lows[i - 1])}")
+    back.append(f"H{_n(xs[0])}Z")
+    return top + "".join(back)
+
+
+def legend(x: float, y: float, entries: Sequence[tuple[str, str]], *, line_for: str = "", spacing=None) -> str:
+    """Swatches in a row: (colour, label); the entry labelled `line_for` shows as a line."""
+    parts = []
+    cursor = x
+    for colour, label in entries:
+        if label == line_for:
+            parts.append(
+                el("line", x1=cursor, y1=y + 5.0, x2=cursor + 14.0, y2=y + 5.0, stroke=colour, stroke_width="2.5")
+            )
+        else:
+            parts.append(el("rect", x=cursor, y=float(y), width="12", height="10", fill=colour))
+        parts.append(text(cursor + 18, y + 9, label))
+        cursor += spacing or 32 + 6.0 * len(label)
+    return el("g", *parts, class_="legend")
+
+
+# --------------------------------------------------------------------------------------
+# The capacity forecast
+# --------------------------------------------------------------------------------------
+
+
+def forecast_chart(fc: Forecast, *, width: int = 1100, height: int = 400) -> SafeString:
+    """Budget as a step line; committed as an area with live draw darker inside it; the
+    waitlist stacked on committed. Facility MW up, months across."""
+    left, right, top, bottom = 64, 16, 56, 40
+    x = Dates(fc.start, fc.end, left, width - right)
+    ticks = nice_ticks(float(fc.peak_kw) / 1000 * 1.05)
+    y = Linear(0, ticks[-1], height - bottom, top)
+    pts = fc.points
+    xs = [x(p.day) for p in pts]
+    x_end = x(fc.end)
+    base = [y(0)] * len(pts)
+    committed = [y(p.committed_mw) for p in pts]
+    stacked = [y(p.demand_mw) for p in pts]
+    live = [y(p.live_mw) for p in pts]
+    budget = [y(p.budget_mw) for p in pts]
+
+    grid = []
+    for tick in ticks:
+        grid.append(el("line", x1=float(left), y1=y(tick), x2=float(width - right), y2=y(tick), stroke=LINE))
+        grid.append(text(left - 6, y(tick) + 4, fmt_tick(tick), text_anchor="end"))
+    months = []
+    for i, day in enumerate(_month_ticks(fc.start, fc.end)):
+        months.append(el("line", x1=x(day), y1=y(0), x2=x(day), y2=y(0) + 4, stroke=MUTED))
+        if i % 3 == 0:
+            months.append(text(x(day), y(0) + 16, day.strftime("%b %Y"), text_anchor="middle"))
+    axes = [
+        el("line", x1=float(left), y1=y(0), x2=float(width - right), y2=y(0), stroke=MUTED),
+        el("line", x1=float(left), y1=float(top), x2=float(left), y2=y(0), stroke=MUTED),
+        text(14, (top + height - bottom) / 2, "MW (facility = IT × PUE)", text_anchor="middle",
+             transform=f"rotate(-90 14 {_n((top + height - bottom) / 2)})"),
+        text(width - right, height - 6, "month", text_anchor="end"),
+    ]  # fmt: skip
+    series = [
+        el("path", d=step_band(xs, base, committed, x_end), fill=SERIES["committed"][0], class_="committed"),
+        el("path", d=step_band(xs, base, live, x_end), fill=SERIES["live"][0], class_="live"),
+        el("path", d=step_band(xs, committed, stacked, x_end), fill=SERIES["waitlisted"][0], class_="waitlisted",
+           fill_opacity="0.85"),
+        el("path", d=step_line(xs, budget, x_end), fill="none", stroke=SERIES["budget"][0], stroke_width="2.5",
+           class_="budget"),
+    ]  # fmt: skip
+    key = legend(
+        left,
+        10,
+        [SERIES[k] for k in ("budget", "committed", "live", "waitlisted")],
+        line_for=SERIES["budget"][1],
+    )
+    note = text(left, 42, "Facility MW: IT kW × the site's PUE. Live draw: nameplate W of today's live machines.")
+    label = f"Capacity forecast, {fc.name}: {fc.start:%Y-%m-%d} to {fc.end:%Y-%m-%d}"
+    return document(width, height, label, *grid, *series, *axes, *months, key, note, css_class="forecast-chart")
+
+
+def _month_ticks(start: dt.date, end: dt.date) -> list[dt.date]:
+    day = start.replace(day=1)
+    out = []
+    while day <= end:
+        if day >= start:
+            out.append(day)
+        day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Rack elevation
+# --------------------------------------------------------------------------------------
+
+
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(c):02x}" for c in rgb)
+
+
+def heat_colour(temp_c: float, cold_c: float, hot_c: float) -> str:
+    """Where `temp_c` falls between cold and hot (clamped), on the blue→yellow→red scale."""
+    span = (hot_c - cold_c) or 1.0
+    t = min(1.0, max(0.0, (float(temp_c) - cold_c) / span))
+    for (t0, c0), (t1, c1) in itertools.pairwise(HEAT_STOPS):
+        if t <= t1:
+            f = (t - t0) / (t1 - t0)
+            return _hex(tuple(a + (b - a) * f for a, b in zip(c0, c1, strict=True)))
+    return _hex(HEAT_STOPS[-1][1])
+
+
+def status_colour(status: str) -> str:
+    return STATUS_COLOURS.get(status, OTHER_STATUS) if status else EMPTY
+
+
+def _ink_on(fill: str) -> str:
+    """Dark or white text, whichever reads on `fill`."""
+    r, g, b = (int(fill[i : i + 2], 16) for i in (1, 3, 5))
+    return INK if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#ffffff"
+
+
+def cell_fill(cell: SlotCell, colour: str, cold_c: float, hot_c: float) -> str:
+    """The fill of a slot: by machine status, or by temperature (a pattern when unmeasured)."""
+    if cell.empty:
+        return EMPTY
+    if colour == "temperature":
+        return "url(#unmeasured)" if cell.temp_c is None else heat_colour(cell.temp_c, cold_c, hot_c)
+    return status_colour(cell.status)
+
+
+ROW_H = 18
+ROWS_PER_COLUMN = 40
+CELL_W = 290
+
+
+def rack_elevation(
+    cells: Sequence[SlotCell], *, name: str, colour: str = "status", cold_c: float = 40.0, hot_c: float = 95.0
+) -> SafeString:
+    """The rack's slots top to bottom in position order (more columns past 40 slots), each
+    a rectangle linking to its machine, with a tooltip; a legend for the chosen colouring."""
+    columns = max(1, math.ceil(len(cells) / ROWS_PER_COLUMN))
+    rows = min(len(cells), ROWS_PER_COLUMN) or 1
+    legend_h = 44
+    width = max(columns * (CELL_W + 40), 420)
+    height = legend_h + rows * ROW_H + 8
+    defs = el(
+        "defs",
+        el(
+            "pattern",
+            el("rect", width="6", height="6", fill=UNMEASURED),
+            el("path", d="M0 6L6 0", stroke="#8c959f", stroke_width="1.2"),
+            id="unmeasured",
+            width="6",
+            height="6",
+            patternUnits="userSpaceOnUse",
+        ),
+        el(
+            "linearGradient",
+            *(el("stop", offset=f"{t:.0%}", stop_color=_hex(c)) for t, c in HEAT_STOPS),
+            id="heat",
+        ),
+    )
+    body = []
+    for i, cell in enumerate(cells):
+        col, row = divmod(i, ROWS_PER_COLUMN)
+        x0 = col * (CELL_W + 40)
+        y0 = legend_h + row * ROW_H
+        fill = cell_fill(cell, colour, cold_c, hot_c)
+        body.append(text(x0 + 28, y0 + 13, str(cell.position), text_anchor="end"))
+        rect = el(
+            "rect",
+            x=float(x0 + 34),
+            y=float(y0 + 1),
+            width=str(CELL_W - 34),
+            height=str(ROW_H - 2),
+            rx="2",
+            fill=fill,
+            stroke="#ffffff",
+            class_="slot",
+            data_position=str(cell.position),
+            data_status=cell.status or "empty",
+        )
+        if cell.empty:
+            body.append(el("g", title(cell.tooltip), rect, class_="slot-empty"))
+            continue
+        label = cell.serial + " · " + (cell.status if colour == "status" else _temp_label(cell.temp_c))
+        ink = INK if fill.startswith("url(") else _ink_on(fill)
+        body.append(
+            el(
+                "a",
+                title(cell.tooltip),
+                rect,
+                text(x0 + 40, y0 + 13, label, style=f"fill:{ink}"),
+                href=cell.href,
+                data_machine=str(cell.machine_id),
+            )
+        )
+    key = _status_legend() if colour == "status" else _heat_legend(cold_c, hot_c)
+    label = f"Rack {name}: {len(cells)} slots coloured by {'machine status' if colour == 'status' else 'temperature'}"
+    return document(width, height, label, defs, key, *body, css_class="rack-elevation")
+
+
+def _temp_label(temp_c: float | None) -> str:
+    return "not measured" if temp_c is None else f"{temp_c:.0f} °C"
+
+
+def _status_legend() -> str:
+    entries = [(c, s) for s, c in STATUS_COLOURS.items()] + [(EMPTY, "empty")]
+    return legend(0, 8, entries, spacing=76)
+
+
+def _heat_legend(cold_c: float, hot_c: float) -> str:
+    mid = (cold_c + hot_c) / 2
+    return el(
+        "g",
+        text(0, 17, "max chip °C"),
+        el("rect", x=80.0, y=8.0, width="160", height="12", fill="url(#heat)", class_="heat-scale"),
+        text(80, 34, f"{cold_c:.0f}", text_anchor="start"),
+        text(160, 34, f"{mid:.0f}", text_anchor="middle"),
+        text(240, 34, f"{hot_c:.0f}+", text_anchor="end"),
+        el("rect", x=256.0, y=8.0, width="12", height="12", fill="url(#unmeasured)"),
+        text(274, 18, "not measured"),
+        el("rect", x=360.0, y=8.0, width="12", height="12", fill=EMPTY),
+        text(378, 18, "empty"),
+        class_="legend",
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Circuit load bars
+# --------------------------------------------------------------------------------------
+
+
+def load_bars(loads: Sequence[CircuitLoad], *, width: int = 420) -> SafeString:
+    """One bar per circuit: allocated W against usable W (the 80 % continuous limit is 100 %)."""
+    row_h, label_w, legend_h = 34, 110, 24
+    bar_w = width - label_w - 8
+    height = legend_h + max(1, len(loads)) * row_h
+    parts = [
+        legend(
+            0,
+            4,
+            [
+                (LOAD_COLOURS["ok"], "< 75 %"),
+                (LOAD_COLOURS["warn"], "75–90 %"),
+                (LOAD_COLOURS["high"], "≥ 90 % of usable"),
+            ],
+            spacing=80,
+        )
+    ]
+    for i, load in enumerate(loads):
+        y0 = legend_h + i * row_h
+        share = min(float(load.fraction), 1.0)
+        summary = f"{load.load_w:,} / {load.usable_w:,} W ({float(load.fraction):.0%})"
+        parts.append(
+            el(
+                "g",
+                title(f"circuit {load.name}: {summary} of usable (80 % continuous-load limit)"),
+                text(0, y0 + 13, load.name),
+                el("rect", x=float(label_w), y=float(y0 + 2), width=str(bar_w), height="14", fill=EMPTY, rx="2"),
+                el(
+                    "rect",
+                    x=float(label_w),
+                    y=float(y0 + 2),
+                    width=bar_w * share,
+                    height="14",
+                    fill=LOAD_COLOURS[load.level],
+                    rx="2",
+                    class_=f"load {load.level}",
+                ),
+                text(label_w, y0 + 29, summary),
+                class_="circuit",
+            )
+        )
+    if not loads:
+        parts.append(text(0, legend_h + 14, "No circuits feed this rack's slots."))
+    return document(width, height, "Circuit load against usable watts", *parts, css_class="load-bars")
