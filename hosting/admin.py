@@ -417,17 +417,7 @@ class CommissioningBatchAdmin(PageFiguresAdmin):
     search_fields = ("label", "tenant__name")
 
     def get_queryset(self, request):
-        S = SelfTestRun.Status
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                n_queued=Count("runs", filter=Q(runs__status__in=[S.PENDING, S.DISPATCHED])),
-                n_testing=Count("runs", filter=Q(runs__status=S.RUNNING)),
-                n_passed=Count("runs", filter=Q(runs__status=S.PASSED)),
-                n_failed=Count("runs", filter=Q(runs__status=S.FAILED)),
-            )
-        )
+        return super().get_queryset(request).with_progress()
 
     @admin.display(ordering="n_queued")
     def queued(self, batch):

@@ -174,6 +174,27 @@ class Contract(models.Model):
             raise ValidationError({"ends_on": "The term must end after it starts."})
 
 
+class Shipment(models.Model):
+    """A tenant's packing list for a contract: the machines on their way to the site."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="shipments")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="shipments")
+    reference = models.CharField(max_length=100, blank=True, help_text="The tenant's own shipment reference.")
+    tracking_number = models.CharField(max_length=100, blank=True, help_text="Carrier tracking; set = in transit.")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantOwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.reference or self.tracking_number or f"shipment #{self.pk}"
+
+
 class Machine(models.Model):
     """One physical miner a tenant sends us, from packing list to live (or back)."""
 
@@ -186,6 +207,8 @@ class Machine(models.Model):
     slot = models.OneToOneField(Slot, on_delete=models.PROTECT, null=True, blank=True, related_name="machine")
     status = models.CharField(max_length=12, choices=MachineStatus.choices, default=MachineStatus.ANNOUNCED)
     status_changed_at = models.DateTimeField(default=timezone.now)
+    shipment = models.ForeignKey(Shipment, on_delete=models.SET_NULL, null=True, blank=True, related_name="machines")
+    notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = TenantOwnedQuerySet.as_manager()
@@ -459,6 +482,17 @@ class CommissioningPolicy(models.Model):
             return cls(site=site)
 
 
+class CommissioningBatchQuerySet(TenantOwnedQuerySet):
+    def with_progress(self) -> "CommissioningBatchQuerySet":
+        """Annotate each batch with its runs counted by stage (see SelfTestRun.STAGES)."""
+        return self.annotate(
+            **{
+                f"n_{stage}": models.Count("runs", filter=Q(runs__status__in=statuses))
+                for stage, statuses in SelfTestRun.STAGES.items()
+            }
+        )
+
+
 class CommissioningBatch(models.Model):
     """Machines commissioned together (a packing list, a contract, a staff selection)."""
 
@@ -471,13 +505,14 @@ class CommissioningBatch(models.Model):
     source = models.CharField(max_length=12, choices=Source.choices)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="batches")
     contract = models.ForeignKey(Contract, on_delete=models.PROTECT, null=True, blank=True, related_name="batches")
+    shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="batches")
     label = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = TenantOwnedQuerySet.as_manager()
+    objects = CommissioningBatchQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -485,6 +520,16 @@ class CommissioningBatch(models.Model):
 
     def __str__(self) -> str:
         return self.label or f"batch {str(self.id)[:8]}"
+
+    @property
+    def progress(self) -> dict:
+        """For a progress bar: total, queued, testing, passed, failed (needs with_progress())."""
+        counts = {stage: getattr(self, f"n_{stage}") for stage in SelfTestRun.STAGES}
+        return {"total": sum(counts.values()), **counts}
+
+    @property
+    def done(self) -> bool:
+        return self.n_queued == 0 and self.n_testing == 0
 
 
 class SelfTestRunQuerySet(TenantOwnedQuerySet):
@@ -510,6 +555,13 @@ class SelfTestRun(models.Model):
         FAILED = "failed", "failed"
 
     OPEN = (Status.PENDING, Status.DISPATCHED, Status.RUNNING)
+    # How a progress bar groups them.
+    STAGES = {
+        "queued": (Status.PENDING, Status.DISPATCHED),
+        "testing": (Status.RUNNING,),
+        "passed": (Status.PASSED,),
+        "failed": (Status.FAILED,),
+    }
 
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="self_tests")
     batch = models.ForeignKey(CommissioningBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")

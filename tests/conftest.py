@@ -26,7 +26,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
         connection._test_serialized_contents = connection.creation.serialize_db_to_string()
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
+    # Browser tests last: Playwright's sync API keeps an event loop running in the main
+    # thread until the session ends, and tests that call asyncio.run() must come before.
+    items.sort(key=lambda item: "tests/browser/" in str(item.path))
+    _skip_postgres_only(items)
+
+
+def _skip_postgres_only(items):
     from django.conf import settings
 
     if "postgresql" in settings.DATABASES["default"]["ENGINE"]:

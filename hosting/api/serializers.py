@@ -12,7 +12,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from capacity.models import Reservation, Site
-from hosting.commissioning import runs
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
     CheckResult,
@@ -323,7 +322,9 @@ class BatchSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, batch: CommissioningBatch) -> dict:
-        return runs.progress(batch.runs.all())
+        if not hasattr(batch, "n_queued"):  # just created: read its counts
+            batch = CommissioningBatch.objects.with_progress().get(pk=batch.pk)
+        return batch.progress
 
 
 class BatchRequestSerializer(serializers.Serializer):

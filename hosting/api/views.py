@@ -213,7 +213,7 @@ class MachineViewSet(CommissionMixin, TenantScopedMixin, viewsets.ReadOnlyModelV
 class BatchViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Commissioning batches and their progress (queued, testing, passed, failed)."""
 
-    queryset = CommissioningBatch.objects.select_related("tenant").order_by("-created_at")
+    queryset = CommissioningBatch.objects.with_progress().select_related("tenant").order_by("-created_at")
     serializer_class = serializers.BatchSerializer
 
     def get_queryset(self):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -376,25 +376,24 @@ def _settle_machines(runs: Sequence[SelfTestRun], now: dt.datetime) -> None:
 
 
 def progress(runs) -> dict:
-    """Counts for a progress bar: queued (pending or dispatched), testing, passed, failed."""
-    counts = defaultdict(int, runs.order_by().values("status").annotate(n=Count("pk")).values_list("status", "n"))
-    return {
-        "total": sum(counts.values()),
-        "queued": counts[S.PENDING] + counts[S.DISPATCHED],
-        "testing": counts[S.RUNNING],
-        "passed": counts[S.PASSED],
-        "failed": counts[S.FAILED],
-    }
+    """Counts for a progress bar: total, and runs by stage (SelfTestRun.STAGES)."""
+    by_status = dict(runs.order_by().values("status").annotate(n=Count("pk")).values_list("status", "n"))
+    counts = {stage: sum(by_status.get(s, 0) for s in statuses) for stage, statuses in SelfTestRun.STAGES.items()}
+    return {"total": sum(counts.values()), **counts}
 
 
-def start_batch(machines, *, contract=None, label: str = "", by=None) -> CommissioningBatch:
-    """Commission machines together, all or none, under one batch that shows their progress."""
+def start_batch(machines, *, contract=None, shipment=None, label: str = "", by=None) -> CommissioningBatch:
+    """Commission machines together, all or none, under one batch that shows their progress:
+    a packing list's (`shipment`), a contract's, or any selection."""
     machines = list(machines)
     tenants = {m.tenant_id for m in machines}
+    Source = CommissioningBatch.Source
+    source = Source.PACKING_LIST if shipment else Source.CONTRACT if contract else Source.SELECTION
     with transaction.atomic():
         batch = CommissioningBatch.objects.create(
-            source=CommissioningBatch.Source.CONTRACT if contract else CommissioningBatch.Source.SELECTION,
-            contract=contract,
+            source=source,
+            shipment=shipment,
+            contract=contract or (shipment.contract if shipment else None),
             tenant_id=tenants.pop() if len(tenants) == 1 else None,
             label=label,
             created_by=by,

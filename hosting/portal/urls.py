@@ -9,4 +9,13 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.dashboard, name="dashboard"),
+    path("machines/", views.machines, name="machines"),
+    path("machines/<int:pk>/", views.machine, name="machine"),
+    path("contracts/<int:pk>/", views.contract, name="contract"),
+    path("batches/<uuid:pk>/progress/", views.batch_progress, name="batch-progress"),
+    path("quotes/", views.quotes_list, name="quotes"),
+    path("quotes/<uuid:pk>/", views.quote, name="quote"),
+    path("quotes/<uuid:pk>/accept/", views.quote_accept, name="quote-accept"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
 ]

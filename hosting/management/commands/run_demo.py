@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import defaultdict
 
 from django.conf import settings
 from django.core.management import call_command
@@ -66,10 +67,14 @@ class Command(BaseCommand):
             ),
         ]
         time.sleep(2)  # let the fleet come up before its self-tests start
-        waiting = Machine.objects.filter(status=MachineStatus.RACKED, ip__isnull=False)
-        if waiting.exists():
-            batch = runs.start_batch(list(waiting), label="demo: racked machines")
-            self.stdout.write(f"Commissioning {batch.runs.count()} racked machine(s) against the emulated fleet.")
+        waiting = Machine.objects.filter(status=MachineStatus.RACKED, ip__isnull=False).select_related("contract")
+        by_contract = defaultdict(list)
+        for machine in waiting:
+            by_contract[machine.contract].append(machine)
+        for contract, machines in by_contract.items():  # a batch per contract: each tenant sees its own
+            runs.start_batch(machines, contract=contract, label=f"contract #{contract.pk}: racked machines")
+        if by_contract:
+            self.stdout.write(f"Commissioning {len(waiting)} racked machine(s) against the emulated fleet.")
         stopping = False
 
         def stop(*_):

@@ -1,0 +1,213 @@
+"""Packing lists: a tenant's CSV of the machines it ships for a contract, checked as a whole.
+
+Every row is checked (unknown model, malformed or duplicated MAC, serial or IP, more
+machines than the contract's kW allow) and every problem reported with its line; only a
+list with no problem is imported, in one transaction — all or nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from hosting.fields import normalize_mac
+from hosting.lifecycle import ContractStatus, MachineStatus
+from hosting.models import Contract, Machine, MachineEvent, MachineModel, Shipment
+
+COLUMNS = ("serial", "mac", "model")
+OPTIONAL = ("ip", "notes")
+MAX_ROWS = 20_000
+MAX_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int  # 1 is the header; 0 means the file as a whole
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "the file"
+        return f"{where}, {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+
+
+@dataclass
+class Row:
+    line: int
+    serial: str
+    mac: str
+    model: str
+    ip: str = ""
+    notes: str = ""
+    machine_model: MachineModel | None = field(default=None, repr=False)
+
+
+class PackingListInvalid(ValidationError):
+    """The list was refused; `problems` says where and why, line by line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__([str(p) for p in problems])
+
+
+def parse(data: bytes) -> tuple[list[Row], list[Problem]]:
+    """Rows from CSV bytes (UTF-8, header row naming the columns, any order)."""
+    if len(data) > MAX_BYTES:
+        return [], [Problem(0, "", f"is larger than {MAX_BYTES // (1024 * 1024)} MB")]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], [Problem(0, "", "is not UTF-8 text (export the sheet as CSV UTF-8)")]
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        return [], [Problem(1, "", f"the header lacks {', '.join(missing)} (needs: {', '.join(COLUMNS)})")]
+    reader.fieldnames = header
+    rows = []
+    for record in reader:
+        values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+        if not any(values.values()):
+            continue  # a blank line
+        rows.append(Row(reader.line_num, *(values.get(c, "") for c in (*COLUMNS, *OPTIONAL))))
+        if len(rows) > MAX_ROWS:
+            return [], [Problem(0, "", f"has more than {MAX_ROWS:,} machines; split it")]
+    if not rows:
+        return [], [Problem(0, "", "lists no machine")]
+    return rows, []
+
+
+def _models_by_name() -> dict[str, MachineModel]:
+    names = {}
+    for model in MachineModel.objects.all():
+        for name in (model.slug, model.name, model.pyasic_model):
+            if name:
+                names[name.casefold()] = model
+    return names
+
+
+def check(contract: Contract, rows: list[Row]) -> list[Problem]:
+    """Every problem of every row, and of the list as a whole; sets each row's machine model."""
+    problems: list[Problem] = []
+    if contract.status not in (ContractStatus.SIGNED, ContractStatus.ACTIVE):
+        problems.append(Problem(0, "", f"contract #{contract.pk} is {contract.status}: it takes no machines"))
+    models = _models_by_name()
+    serials = Counter(r.serial for r in rows)
+    ips = Counter(r.ip for r in rows if r.ip)
+    macs: Counter = Counter()
+    for row in rows:
+        if not row.serial:
+            problems.append(Problem(row.line, "serial", "is empty"))
+        elif serials[row.serial] > 1:
+            problems.append(Problem(row.line, "serial", f"{row.serial} appears {serials[row.serial]} times"))
+        try:
+            row.mac = normalize_mac(row.mac)
+            macs[row.mac] += 1
+        except ValidationError:
+            problems.append(Problem(row.line, "mac", f"{row.mac or '(empty)'} is not a MAC address"))
+        row.machine_model = models.get(row.model.casefold())
+        if row.machine_model is None:
+            problems.append(Problem(row.line, "model", f"{row.model or '(empty)'} is not in the catalog"))
+        if row.ip:
+            try:
+                ipaddress.IPv4Address(row.ip)
+            except ValueError:
+                problems.append(Problem(row.line, "ip", f"{row.ip} is not an IPv4 address"))
+            else:
+                if ips[row.ip] > 1:
+                    problems.append(Problem(row.line, "ip", f"{row.ip} appears {ips[row.ip]} times"))
+    for row in rows:
+        if row.mac in macs and macs[row.mac] > 1:
+            problems.append(Problem(row.line, "mac", f"{row.mac} appears {macs[row.mac]} times"))
+    taken = Machine.objects.filter(Q(serial__in=list(serials)) | Q(mac__in=list(macs))).values_list("serial", "mac")
+    taken_serials = {s for s, _ in taken}
+    taken_macs = {m for _, m in taken}
+    for row in rows:
+        if row.serial in taken_serials:
+            problems.append(Problem(row.line, "serial", f"{row.serial} is already registered"))
+        if row.mac in taken_macs:
+            problems.append(Problem(row.line, "mac", f"{row.mac} is already registered"))
+    problems.extend(_within_contract(contract, rows))
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def _within_contract(contract: Contract, rows: list[Row]) -> list[Problem]:
+    """The contract's kW bound the nameplate watts of all its machines still with us."""
+    if any(r.machine_model is None for r in rows):
+        return []  # said already; the total would be meaningless
+    present = (
+        contract.machines.exclude(status=MachineStatus.RETURNED).aggregate(w=Sum("model__nameplate_power_w"))["w"] or 0
+    )
+    adding = sum(r.machine_model.nameplate_power_w for r in rows)
+    allowed = int(contract.it_kw * 1000)
+    if present + adding <= allowed:
+        return []
+    return [
+        Problem(
+            0,
+            "",
+            f"{len(rows):,} machines draw {adding / 1000:,.1f} kW at nameplate; with the {present / 1000:,.1f} kW "
+            f"already on contract #{contract.pk} that is {(present + adding - allowed) / 1000:,.1f} kW more than "
+            f"its {contract.it_kw:,} kW",
+        )
+    ]
+
+
+def import_list(
+    contract: Contract, data: bytes, *, reference: str = "", tracking_number: str = "", by=None
+) -> Shipment:
+    """Check the whole list and, only if nothing is wrong, register its machines: announced,
+    or in transit when a tracking number is given. Raises PackingListInvalid otherwise."""
+    rows, problems = parse(data)
+    if not problems:
+        problems = check(contract, rows)
+    if problems:
+        raise PackingListInvalid(problems)
+    status = MachineStatus.IN_TRANSIT if tracking_number else MachineStatus.ANNOUNCED
+    now = timezone.now()
+    with transaction.atomic():
+        Contract.objects.select_for_update().get(pk=contract.pk)  # one list at a time per contract
+        problems = _within_contract(contract, rows)  # re-checked under the lock
+        if problems:
+            raise PackingListInvalid(problems)
+        shipment = Shipment.objects.create(
+            contract=contract,
+            tenant=contract.tenant,
+            reference=reference,
+            tracking_number=tracking_number,
+            uploaded_by=by,
+            created_at=now,
+        )
+        machines = Machine.objects.bulk_create(
+            Machine(
+                tenant=contract.tenant,
+                contract=contract,
+                model=r.machine_model,
+                serial=r.serial,
+                mac=r.mac,
+                ip=r.ip or None,
+                notes=r.notes,
+                shipment=shipment,
+                status=status,
+                status_changed_at=now,
+                created_at=now,
+            )
+            for r in rows
+        )
+        if status == MachineStatus.IN_TRANSIT:
+            MachineEvent.objects.bulk_create(
+                MachineEvent(
+                    machine=m, from_status=MachineStatus.ANNOUNCED, to_status=status, at=now, by=by,
+                    reason=f"packing list {shipment}: tracking {tracking_number}",
+                )
+                for m in machines
+            )  # fmt: skip
+    return shipment

@@ -1,0 +1,66 @@
+import datetime as dt
+
+from django import forms
+from django.utils import timezone
+from django_countries import countries
+from django_countries.fields import LazyTypedChoiceField
+
+from capacity.models import Site
+from hosting.lifecycle import MachineStatus
+from hosting.models import MachineModel
+
+
+class MachineFilter(forms.Form):
+    """The machines table's filters (all optional)."""
+
+    q = forms.CharField(required=False, label="Serial or MAC", max_length=64)
+    status = forms.ChoiceField(required=False, choices=[("", "any status"), *MachineStatus.choices])
+    model = forms.ModelChoiceField(
+        required=False, queryset=MachineModel.objects.order_by("name"), to_field_name="slug", empty_label="any model"
+    )
+    site = forms.ModelChoiceField(
+        required=False, queryset=Site.objects.order_by("name"), to_field_name="slug", empty_label="any site"
+    )
+
+
+class PackingListForm(forms.Form):
+    file = forms.FileField(label="Packing list (CSV)", help_text="Columns: serial, mac, model; optional ip, notes.")
+    reference = forms.CharField(required=False, max_length=100, label="Shipment reference")
+    tracking_number = forms.CharField(required=False, max_length=100, label="Tracking number")
+
+
+class QuoteForm(forms.Form):
+    """The portal's quote request: the same fields (and limits) as POST /api/v1/quotes/."""
+
+    machine_model = forms.ModelChoiceField(
+        queryset=MachineModel.objects.order_by("name"), to_field_name="slug", required=False, empty_label="—"
+    )
+    quantity = forms.IntegerField(min_value=1, max_value=2_000_000, required=False)
+    it_kw = forms.DecimalField(label="or IT kW", min_value=0.001, max_value=5_000_000, decimal_places=3, required=False)
+    start_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    term_months = forms.IntegerField(min_value=1, max_value=120, initial=12)
+    region = forms.CharField(required=False, max_length=100)
+    country = LazyTypedChoiceField(required=False, choices=[("", "any country"), *countries])
+    site = forms.ModelChoiceField(
+        queryset=Site.objects.exclude(status=Site.Status.CLOSED), to_field_name="slug", required=False,
+        empty_label="any site",
+    )  # fmt: skip
+
+    def clean_start_on(self) -> dt.date:
+        value = self.cleaned_data["start_on"]
+        if value < timezone.localdate():
+            raise forms.ValidationError("The start date is in the past.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        model, quantity, it_kw = data.get("machine_model"), data.get("quantity"), data.get("it_kw")
+        if it_kw is not None and (model or quantity):
+            raise forms.ValidationError("Give a model and a quantity, or IT kW — not both.")
+        if it_kw is None and not (model and quantity):
+            raise forms.ValidationError("Give a model and a quantity, or IT kW.")
+        return data
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, label="What it is for")

@@ -1,0 +1,194 @@
+"""The portal's pages: what a tenant sees, what it may do, and what it never sees."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from hosting.commissioning import checks, pipeline, runs
+from hosting.models import ApiToken, Quote, SitePricing
+from tests.factories import (
+    ContractFactory,
+    MachineFactory,
+    MembershipFactory,
+    StaffFactory,
+    TenantFactory,
+    UserFactory,
+    racked,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def url(name, *args):
+    return reverse(f"portal:{name}", args=args)
+
+
+# --- logging in and out ---------------------------------------------------------------------
+
+
+def test_pages_need_a_login(client):
+    response = client.get(url("dashboard"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(url("login"))
+
+
+def test_a_tenant_logs_in_sees_the_dashboard_and_logs_out(client, tenant_user, password):
+    response = client.post(url("login"), {"username": tenant_user.username, "password": password}, follow=True)
+    assert response.redirect_chain[-1][0] == url("dashboard")
+    assert "Machines by status" in response.content.decode()
+    assert client.get(url("logout")).status_code == 405  # logging out is a POST (CSRF-protected)
+    client.post(url("logout"))
+    assert client.get(url("dashboard")).status_code == 302
+
+
+def test_login_attempts_are_throttled(client, tenant_user, password):
+    wrong = {"username": tenant_user.username, "password": "wrong"}
+    codes = [client.post(url("login"), wrong).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 200, 429]  # the fifth failure locks the account from this address
+    locked = client.post(url("login"), {"username": tenant_user.username, "password": password})
+    assert locked.status_code == 429
+    assert "Too many failed logins" in locked.content.decode()
+
+
+def test_forms_need_the_csrf_token(tenant_user):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(tenant_user)
+    assert browser.post(url("tokens"), {"name": "x"}).status_code == 403
+    assert not ApiToken.objects.exists()
+
+
+def test_a_user_of_no_tenant_is_told_so_and_staff_go_to_their_dashboards(client):
+    client.force_login(UserFactory())
+    assert client.get(url("dashboard")).status_code == 403
+    client.force_login(StaffFactory())
+    assert client.get(url("dashboard"))["Location"] == reverse("staff:home")
+
+
+# --- one tenant never sees another's ----------------------------------------------------------------
+
+
+@pytest.fixture
+def theirs():
+    """Another tenant's contract, machine, quote, batch and token."""
+    other = TenantFactory()
+    contract = ContractFactory(tenant=other)
+    machine = MachineFactory(contract=contract)
+    user = MembershipFactory(tenant=other).user
+    quote = Quote.objects.create(
+        requester=user, contact_email="x@example.com", it_kw=Decimal(1), start_on=dt.date.today(),
+        term_months=1, status="waitlisted", waitlisted_at=timezone.now(), tenant=other,
+    )  # fmt: skip
+    token, _ = ApiToken.issue(user, "theirs")
+    batch = runs.start_batch([], label="theirs")
+    batch.tenant = other
+    batch.save()
+    return {"contract": contract, "machine": machine, "quote": quote, "token": token, "batch": batch}
+
+
+def test_another_tenants_objects_are_not_found(portal, theirs):
+    assert portal.get(url("machine", theirs["machine"].pk)).status_code == 404
+    assert portal.get(url("contract", theirs["contract"].pk)).status_code == 404
+    assert portal.get(url("quote", theirs["quote"].pk)).status_code == 404
+    assert portal.post(url("quote-accept", theirs["quote"].pk), {"site": "x"}).status_code == 404
+    assert portal.get(url("batch-progress", theirs["batch"].pk)).status_code == 404
+    assert portal.post(url("token-revoke", theirs["token"].pk)).status_code == 404
+    listing = portal.get(url("machines")).content.decode()
+    assert theirs["machine"].serial not in listing
+    assert str(theirs["quote"].pk)[:8] not in portal.get(url("quotes")).content.decode()
+
+
+# --- machines and their evidence ----------------------------------------------------------------------
+
+
+def test_the_machines_table_filters_and_searches(portal, floor):
+    machines = racked(floor, 3)
+    runs.request(machines[:1])
+    page = portal.get(url("machines") + "?status=testing").content.decode()
+    assert machines[0].serial in page
+    assert machines[1].serial not in page
+    assert machines[2].serial in portal.get(url("machines") + f"?q={machines[2].serial[-4:]}").content.decode()
+    assert machines[2].serial in portal.get(url("machines") + f"?q={machines[2].mac[-5:].upper()}").content.decode()
+
+
+def test_a_machine_page_shows_every_self_test_with_its_evidence(portal, floor):
+    (machine,) = racked(floor, 1)
+    (run,) = runs.request([machine])
+    runs.dispatch(floor["site"].pk)
+    token, _ = runs.claim([run.pk])
+    boards = (checks.Board(0, 31.6, 76, 71.0, 61.0), checks.Board(1, None, None, None, None, False))
+    reading = checks.Reading(timezone.now(), True, 63.2, boards, (5400, 5400, 0, 5400), outlet_w=3301)
+    outcomes = [
+        checks.Outcome("hashing", False, ("1 of 3 hashboards missing",), {"average_hashrate_ths": 63.2}),
+        checks.Outcome("thermal", False, ("only 3 of 4 fans spin at 1,000 RPM or more",), {"fans_spinning_min": 3}),
+    ]
+    runs.finish([pipeline.Result(run.pk, outcomes, [reading])], token)
+    page = portal.get(url("machine", machine.pk)).content.decode()
+    for text in (
+        "1 of 3 hashboards missing",
+        "only 3 of 4 fans",
+        "average_hashrate_ths: <strong>63.2</strong>",
+        "board 0: 31.60 · 76 chips · 71 · 61",
+        'board 1: <span class="errors">missing</span>',
+        '3301 <span class="muted small">PDU</span>',
+        "of 3250",
+        "5400, 5400, 0, 5400",
+    ):
+        assert text in page, text
+    assert "self-test #" in page  # the history says why it moved
+
+
+def test_list_pages_cost_the_same_queries_for_few_rows_and_many(portal, floor, signed, tenant_user):
+    def queries(name):
+        with CaptureQueriesContext(connection) as captured:
+            assert portal.get(url(name)).status_code == 200
+        return len(captured)
+
+    racked(floor, 2)
+    few = {name: queries(name) for name in ("dashboard", "machines", "quotes", "tokens")}
+    runs.start_batch(racked(floor, 12, circuit=1), label="more")
+    MachineFactory.create_batch(5, contract=signed)
+    for _ in range(5):
+        ApiToken.issue(tenant_user, "t")
+    many = {name: queries(name) for name in few}
+    assert many == few
+
+
+# --- quotes and tokens ------------------------------------------------------------------------------------
+
+
+def test_a_tenant_asks_for_a_quote_and_holds_an_option(portal, signed):
+    SitePricing.objects.create(site=signed.site, list_rate_usd_per_kwh=Decimal("0.05"))
+    start = (timezone.localdate() + dt.timedelta(days=30)).isoformat()
+    response = portal.post(
+        url("quotes"), {"machine_model": "antminer-s19", "quantity": 10, "start_on": start, "term_months": 12}
+    )
+    quote = Quote.objects.get()
+    assert response["Location"] == url("quote", quote.pk)
+    page = portal.get(response["Location"]).content.decode()
+    assert signed.site.slug in page
+    held = portal.post(url("quote-accept", quote.pk), {"site": signed.site.slug}, follow=True)
+    assert "Capacity held" in held.content.decode()
+    quote.refresh_from_db()
+    assert quote.status == "accepted"
+
+
+def test_quote_form_errors_are_shown(portal, signed):
+    response = portal.post(url("quotes"), {"quantity": 10, "start_on": "2020-01-01", "term_months": 0})
+    page = response.content.decode()
+    assert "The start date is in the past." in page
+    assert not Quote.objects.exists()
+
+
+def test_tokens_are_shown_once_and_can_be_revoked(portal, tenant_user):
+    page = portal.post(url("tokens"), {"name": "fleet"}, follow=True).content.decode()
+    token = ApiToken.objects.get(user=tenant_user)
+    assert f"Your new token: {token.prefix}" in page
+    portal.post(url("token-revoke", token.pk))
+    token.refresh_from_db()
+    assert token.revoked_at is not None
