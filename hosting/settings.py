@@ -276,4 +276,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # pyasic's HTTP client logs every request to a miner at INFO: thousands a minute.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
