@@ -55,6 +55,29 @@ class Demand:
         return self.start_on + relativedelta(months=settings.PLANNING_HORIZON_MONTHS)
 
 
+# What one request may ask for; the API and the portal check the same limits.
+MAX_MACHINES = 2_000_000  # more than the whole 2021 migration asked any single host for
+MAX_IT_KW = Decimal("5000000")  # 5 GW
+MAX_START_YEARS = 10
+MAX_TERM_MONTHS = 120
+
+
+def check_start_on(start_on: dt.date, today: dt.date) -> None:
+    """ValueError, saying why, unless a quote may start on `start_on`."""
+    if start_on < today:
+        raise ValueError(f"The start date {start_on} is in the past (today is {today}).")
+    if start_on.year > today.year + MAX_START_YEARS:
+        raise ValueError(f"The start date is more than {MAX_START_YEARS} years away.")
+
+
+def requested_it_kw(model, quantity: int) -> Decimal:
+    """The IT kW asked for by `quantity` machines of `model` at nameplate; ValueError past MAX_IT_KW."""
+    it_kw = Decimal(model.nameplate_power_w * quantity) / 1000
+    if it_kw > MAX_IT_KW:
+        raise ValueError(f"{quantity:,} machines exceed {MAX_IT_KW:,} kW.")
+    return it_kw
+
+
 def candidate_sites() -> list[Site]:
     """Sites that can be quoted: priced and not closed."""
     sites = Site.objects.exclude(status=Site.Status.CLOSED).filter(pricing__isnull=False).select_related("pricing")

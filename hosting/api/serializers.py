@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from capacity.models import Reservation, Site
+from hosting import quotes
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
     CheckResult,
@@ -25,9 +26,6 @@ from hosting.models import (
 )
 from hosting.quotes import waitlist_position
 
-MAX_MACHINES = 2_000_000  # more than the whole 2021 migration asked any single host for
-MAX_IT_KW = Decimal("5000000")  # 5 GW
-MAX_START_YEARS = 10
 MAX_BATCH = 20_000  # machines in one commissioning batch
 
 
@@ -99,23 +97,22 @@ class QuoteRequestSerializer(serializers.Serializer):
     machine_model = SlugChoiceField(
         slug_field="slug", queryset=MachineModel.objects.all(), required=False, help_text="Catalog slug."
     )
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_MACHINES, required=False)
+    quantity = serializers.IntegerField(min_value=1, max_value=quotes.MAX_MACHINES, required=False)
     it_kw = serializers.DecimalField(
-        max_digits=12, decimal_places=3, min_value=Decimal("0.001"), max_value=MAX_IT_KW, required=False
+        max_digits=12, decimal_places=3, min_value=Decimal("0.001"), max_value=quotes.MAX_IT_KW, required=False
     )
     start_on = serializers.DateField()
-    term_months = serializers.IntegerField(min_value=1, max_value=120)
+    term_months = serializers.IntegerField(min_value=1, max_value=quotes.MAX_TERM_MONTHS)
     region = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     country = CountryField(required=False, allow_blank=True, default="")
     site = SlugChoiceField(slug_field="slug", queryset=Site.objects.exclude(status=Site.Status.CLOSED), required=False)
     contact_email = serializers.EmailField(required=False, help_text="Required without a token.")
 
     def validate_start_on(self, value: dt.date) -> dt.date:
-        today = timezone.localdate()
-        if value < today:
-            raise serializers.ValidationError(f"The start date {value} is in the past (today is {today}).")
-        if value.year > today.year + MAX_START_YEARS:
-            raise serializers.ValidationError(f"The start date is more than {MAX_START_YEARS} years away.")
+        try:
+            quotes.check_start_on(value, timezone.localdate())
+        except ValueError as refused:
+            raise serializers.ValidationError(str(refused)) from None
         return value
 
     def validate(self, attrs: dict) -> dict:
@@ -130,9 +127,10 @@ class QuoteRequestSerializer(serializers.Serializer):
                 errors["quantity"] = ["Required (or give it_kw instead)."]
             if errors:
                 raise serializers.ValidationError(errors)
-            attrs["it_kw"] = Decimal(model.nameplate_power_w * quantity) / 1000
-            if attrs["it_kw"] > MAX_IT_KW:
-                raise serializers.ValidationError({"quantity": [f"{quantity:,} machines exceed {MAX_IT_KW:,} kW."]})
+            try:
+                attrs["it_kw"] = quotes.requested_it_kw(model, quantity)
+            except ValueError as refused:
+                raise serializers.ValidationError({"quantity": [str(refused)]}) from None
         request = self.context["request"]
         if not request.user.is_authenticated and not attrs.get("contact_email"):
             raise serializers.ValidationError({"contact_email": ["Required when asking without a token."]})

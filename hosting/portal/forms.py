@@ -1,4 +1,5 @@
 import datetime as dt
+from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
@@ -6,6 +7,7 @@ from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
 
 from capacity.models import Site
+from hosting import quotes
 from hosting.lifecycle import MachineStatus
 from hosting.models import MachineModel
 
@@ -30,15 +32,17 @@ class PackingListForm(forms.Form):
 
 
 class QuoteForm(forms.Form):
-    """The portal's quote request: the same fields (and limits) as POST /api/v1/quotes/."""
+    """The portal's quote request: the same fields and limits (hosting.quotes) as POST /api/v1/quotes/."""
 
     machine_model = forms.ModelChoiceField(
         queryset=MachineModel.objects.order_by("name"), to_field_name="slug", required=False, empty_label="—"
     )
-    quantity = forms.IntegerField(min_value=1, max_value=2_000_000, required=False)
-    it_kw = forms.DecimalField(label="or IT kW", min_value=0.001, max_value=5_000_000, decimal_places=3, required=False)
+    quantity = forms.IntegerField(min_value=1, max_value=quotes.MAX_MACHINES, required=False)
+    it_kw = forms.DecimalField(
+        label="or IT kW", min_value=Decimal("0.001"), max_value=quotes.MAX_IT_KW, decimal_places=3, required=False
+    )
     start_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    term_months = forms.IntegerField(min_value=1, max_value=120, initial=12)
+    term_months = forms.IntegerField(min_value=1, max_value=quotes.MAX_TERM_MONTHS, initial=12)
     region = forms.CharField(required=False, max_length=100)
     country = LazyTypedChoiceField(required=False, choices=[("", "any country"), *countries])
     site = forms.ModelChoiceField(
@@ -48,8 +52,10 @@ class QuoteForm(forms.Form):
 
     def clean_start_on(self) -> dt.date:
         value = self.cleaned_data["start_on"]
-        if value < timezone.localdate():
-            raise forms.ValidationError("The start date is in the past.")
+        try:
+            quotes.check_start_on(value, timezone.localdate())
+        except ValueError as refused:
+            raise forms.ValidationError(str(refused)) from None
         return value
 
     def clean(self):
@@ -59,6 +65,11 @@ class QuoteForm(forms.Form):
             raise forms.ValidationError("Give a model and a quantity, or IT kW — not both.")
         if it_kw is None and not (model and quantity):
             raise forms.ValidationError("Give a model and a quantity, or IT kW.")
+        if it_kw is None:
+            try:
+                data["it_kw"] = quotes.requested_it_kw(model, quantity)
+            except ValueError as refused:
+                self.add_error("quantity", str(refused))
         return data
 
 

@@ -1,7 +1,6 @@
 """The tenant portal: thin views over the services the API uses, scoped by `visible_to` — an
 object of another tenant is simply not found (404)."""
 
-from decimal import Decimal
 from functools import wraps
 
 from django.contrib import messages
@@ -208,17 +207,14 @@ def quotes_list(request):
     form = QuoteForm(request.POST or None, initial={"term_months": 12})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        model, quantity = data["machine_model"], data["quantity"]
         quote = quotes.request_quote(
             Quote(
                 requester=request.user,
                 contact_email=request.user.email or "",
                 client_ip=request.META.get("REMOTE_ADDR"),
-                machine_model=model,
-                quantity=quantity,
-                it_kw=data["it_kw"]
-                if data["it_kw"] is not None
-                else Decimal(model.nameplate_power_w * quantity) / 1000,
+                machine_model=data["machine_model"],
+                quantity=data["quantity"],
+                it_kw=data["it_kw"],
                 start_on=data["start_on"],
                 term_months=data["term_months"],
                 region=data["region"],

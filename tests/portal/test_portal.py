@@ -170,6 +170,7 @@ def test_a_tenant_asks_for_a_quote_and_holds_an_option(portal, signed):
     )
     quote = Quote.objects.get()
     assert response["Location"] == url("quote", quote.pk)
+    assert quote.it_kw == Decimal(10 * quote.machine_model.nameplate_power_w) / 1000
     page = portal.get(response["Location"]).content.decode()
     assert signed.site.slug in page
     held = portal.post(url("quote-accept", quote.pk), {"site": signed.site.slug}, follow=True)
@@ -181,7 +182,23 @@ def test_a_tenant_asks_for_a_quote_and_holds_an_option(portal, signed):
 def test_quote_form_errors_are_shown(portal, signed):
     response = portal.post(url("quotes"), {"quantity": 10, "start_on": "2020-01-01", "term_months": 0})
     page = response.content.decode()
-    assert "The start date is in the past." in page
+    assert "The start date 2020-01-01 is in the past" in page
+    assert not Quote.objects.exists()
+
+
+def test_the_quote_form_has_the_apis_limits(portal, signed):
+    """The same rules as POST /api/v1/quotes/ (hosting.quotes): a start within ten years and
+    at most 5 GW asked for, however it is asked."""
+    far = (timezone.localdate() + dt.timedelta(days=366 * 11)).isoformat()
+    page = portal.post(
+        url("quotes"), {"machine_model": "antminer-s19", "quantity": 10, "start_on": far, "term_months": 12}
+    ).content.decode()
+    assert "more than 10 years away" in page
+    soon = (timezone.localdate() + dt.timedelta(days=30)).isoformat()
+    page = portal.post(  # 2,000,000 S19s at 3,250 W = 6.5 GW
+        url("quotes"), {"machine_model": "antminer-s19", "quantity": 2_000_000, "start_on": soon, "term_months": 12}
+    ).content.decode()
+    assert "2,000,000 machines exceed 5,000,000 kW." in page
     assert not Quote.objects.exists()
 
 
