@@ -432,6 +432,7 @@ class _Miner:
     __slots__ = (
         "blink",
         "conns",
+        "flap_since",
         "fleet",
         "ha1",
         "ip",
@@ -454,6 +455,7 @@ class _Miner:
         self.opening = False
         self.blink = False
         self.conns: set[asyncio.Transport] = set()
+        self.flap_since: float | None = None  # a flapping miner's first contact (monotonic)
         self.uptime0 = 900 + _mix(self.seed ^ 0x0B) % 5400  # 15–105 min since boot at fleet start
         self.ha1 = hashlib.md5(f"{WEB_USER}:{WEB_REALM}:{spec.web_password}".encode()).hexdigest()  # noqa: S324
         self.profile = _Profile(spec, self.seed, spec.faults)
@@ -1052,6 +1054,8 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport):
         self.t = transport
         self.m.conns.add(transport)
+        if self.m.flap_since is None and "flapping" in self.m.profile.faults:
+            self.m.flap_since = time.monotonic()  # its link starts to flap once somebody talks to it
 
     def connection_lost(self, exc):
         self.m.conns.discard(self.t)
@@ -1311,6 +1315,7 @@ class Fleet:
         m = self._get(ip)
         faults = _check_faults(faults)
         m.profile = _Profile(m.spec, m.seed, faults)
+        m.flap_since = None
         if not self._started or self._loop is None:
             return
         if threading.get_ident() == self._loop_thread:
@@ -1339,16 +1344,23 @@ class Fleet:
             return (RPC_PORT, WEB_PORT)
         return (RPC_PORT,)
 
-    def flap_down(self, now: float | None = None) -> bool:
-        """Whether flapping miners refuse connections at ``now`` (odd periods do)."""
-        t = time.time() if now is None else now
-        return int(t // self.flap_period_s) % 2 == 1
+    def flap_elapsed_s(self, ip: str) -> float | None:
+        """Seconds since a flapping miner was first contacted (None before). It answers for
+        ``flap_period_s`` from then, refuses connections for the next, and so on: a link that
+        holds long enough to be identified and then comes and goes during the burn-in."""
+        since = self._get(ip).flap_since
+        return None if since is None else time.monotonic() - since
+
+    def flap_down(self, ip: str) -> bool:
+        """Whether the flapping miner at `ip` refuses connections now (its odd periods)."""
+        elapsed = self.flap_elapsed_s(ip)
+        return elapsed is not None and int(elapsed // self.flap_period_s) % 2 == 1
 
     def _should_listen(self, m: _Miner) -> bool:
         f = m.profile.faults
         if not self._started or "unreachable" in f:
             return False
-        return not ("flapping" in f and self.flap_down())
+        return not ("flapping" in f and self.flap_down(m.ip))
 
     async def _open(self, m: _Miner) -> None:
         if m.opening or m.servers:
@@ -1394,12 +1406,11 @@ class Fleet:
             t.add_done_callback(_log_task_error)
 
     async def _flap_loop(self) -> None:
-        period = self.flap_period_s
+        """Open and close flapping miners' listeners as their periods turn (to within 1/20)."""
         while True:
-            now = time.time()
-            await asyncio.sleep(period - (now % period) + 0.001)
+            await asyncio.sleep(self.flap_period_s / 20)
             for m in self._miners.values():
-                if "flapping" in m.profile.faults:
+                if m.flap_since is not None and "flapping" in m.profile.faults:
                     try:
                         await self._reconcile(m)
                     except OSError as e:  # e.g. the address got taken meanwhile
