@@ -226,9 +226,6 @@ class Segment(NamedTuple):
     def fits(self, pue: Decimal, extra_kw: Decimal) -> bool:
         return fits(self.budget_kw, pue, self.committed_kw, extra_kw)
 
-    def overlaps(self, starts_on: dt.date, ends_on: dt.date | None) -> bool:
-        return (self.ends_on is None or self.ends_on > starts_on) and (ends_on is None or self.starts_on < ends_on)
-
 
 def timeline(phases: Iterable[PhaseLike], bookings: Iterable[BookingLike], start: dt.date) -> list[Segment]:
     """The step function of budget and commitment from `start` on, split at its change points.
@@ -568,8 +565,8 @@ def reserve(
 
 
 def _check_fits(site: Site, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None, now: dt.datetime) -> None:
-    book = load_book(site, now)
-    short = book.shortfall(it_kw, starts_on, ends_on)
+    timeline = load_book(site, now).timeline(starts_on)
+    short = timeline.shortfall(it_kw, starts_on, ends_on)
     if short is not None:
         term = None if ends_on is None else ends_on - starts_on
         raise InsufficientCapacity(
@@ -579,7 +576,7 @@ def _check_fits(site: Site, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date
             available_kw=short.available_kw,
             short_kw=short.short_kw,
             short_from=short.short_from,
-            fits_from=book.earliest_fit(it_kw, starts_on, term),
+            fits_from=timeline.earliest_fit(it_kw, starts_on, term),
         )
 
 
@@ -800,13 +797,13 @@ def save_circuit(circuit: Circuit, *, dry_run: bool = False) -> None:
         feed_ids = {circuit.feed_id}
         if circuit.pk is not None:
             feed_ids.add(capacity.models.Circuit.objects.values_list("feed_id", flat=True).get(pk=circuit.pk))
-        feeds, _ = _lock_power_chain(feed_ids, [circuit.pk] if circuit.pk else [])
+        feeds, locked = _lock_power_chain(feed_ids, [circuit.pk] if circuit.pk else [])
         if circuit.pk is not None:
             load_w = _circuit_loads_w([circuit.pk])[circuit.pk]
             if load_w > circuit.usable_w:
                 raise CircuitOverloaded(circuit=str(circuit), load_w=load_w, requested_w=0, usable_w=circuit.usable_w)
             loads_va = feed_loads_va([circuit.feed_id])
-            previous = capacity.models.Circuit.objects.get(pk=circuit.pk)
+            previous = locked[circuit.pk]
             if previous.feed_id == circuit.feed_id:
                 loads_va[circuit.feed_id] -= apparent_va(load_w, previous.power_factor)
             feed = feeds[circuit.feed_id]

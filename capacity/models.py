@@ -270,10 +270,6 @@ class Slot(models.Model):
     def __str__(self) -> str:
         return f"{self.rack}#{self.position}"
 
-    @property
-    def is_free(self) -> bool:
-        return self.occupant is None
-
     def clean(self) -> None:
         if self.rack_id and self.circuit_id and self.circuit.feed.site_id != self.rack.site_id:
             raise ValidationError({"circuit": "The circuit belongs to another site."})
@@ -284,14 +280,6 @@ class ReservationQuerySet(models.QuerySet):
         """Reservations that count: not released, and firm or a hold not yet expired."""
         now = now or timezone.now()
         return self.filter(released_at__isnull=True).filter(Q(kind=Reservation.Kind.FIRM) | Q(expires_at__gt=now))
-
-    def overlapping(self, starts_on: dt.date, ends_on: dt.date | None) -> "ReservationQuerySet":
-        """Reservations that share at least one day with [starts_on, ends_on)."""
-        qs = self.filter(Q(ends_on__isnull=True) | Q(ends_on__gt=starts_on))
-        return qs if ends_on is None else qs.filter(starts_on__lt=ends_on)
-
-    def covering(self, day: dt.date) -> "ReservationQuerySet":
-        return self.filter(starts_on__lte=day).filter(Q(ends_on__isnull=True) | Q(ends_on__gt=day))
 
 
 class Reservation(models.Model):

@@ -21,8 +21,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import NamedTuple
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q
 
 from capacity import ledger
 from capacity.models import Circuit, PowerFeed, Site, Slot
@@ -153,8 +152,8 @@ def load_floors(sites: Sequence[Site]) -> dict[int, Floor]:
     rows = (
         Circuit.objects.filter(feed__site_id__in=ids)
         .values("pk", "feed_id", "feed__site_id", "voltage_v", "breaker_amps", "phases", "power_factor")
+        .with_load()
         .annotate(
-            load_w=Coalesce(Sum("slots__allocated_w"), 0),
             slot_count=Count("slots"),
             free_count=Count("slots", filter=Q(slots__occupant__isnull=True)),
         )

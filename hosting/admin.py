@@ -267,7 +267,7 @@ class ApiTokenAdmin(PageFiguresAdmin):
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = queryset.live().update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked: {count}.", messages.SUCCESS)
 
 

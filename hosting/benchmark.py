@@ -220,7 +220,8 @@ def _book_site(site, scale, tenants, model, rng, today) -> None:
         for n, (r, booking) in enumerate(zip(firm, bookings, strict=True))
     )
     for contract in contracts:
-        Reservation.objects.filter(pk=contract.reservation_id).update(reference=contract.reference)
+        contract.reservation.reference = contract.reference
+    Reservation.objects.bulk_update([c.reservation for c in contracts], ["reference"], batch_size=5000)
     site.bench_current = [c for c, b in zip(contracts, bookings, strict=True) if b[3]]
 
 
@@ -427,7 +428,7 @@ def seed_commissioning(n: int, log=print) -> dict:
     model = MachineModel.objects.get(slug=COMMISSIONING_MODEL)
     site = Site.objects.create(slug="bench", name="Bench site", country="RU", pue=PUE)
     EnergizationPhase.objects.create(site=site, name="P1", energized_on=timezone.localdate(), mw=Decimal(n * 4 / 1000))
-    hall = HallLayout(feeds=-(-n // (22 * 2 * 16)))
+    hall = HallLayout(feeds=-(-n // HallLayout(feeds=1).slot_count))
     build_hall(site, hall)
     CommissioningPolicy.objects.create(
         site=site, burn_in_s=0, sample_interval_s=0, probe_timeout_s=10, max_concurrent_tests=n,

@@ -352,7 +352,7 @@ def seed_quotes(today: dt.date, log) -> None:
             contact_email="miner@example.com",
             machine_model=s19,
             quantity=300,
-            it_kw=Decimal("920.4"),
+            it_kw=quotes.requested_it_kw(s19, 300),
             start_on=today + dt.timedelta(days=30),
             term_months=24,
         )

@@ -22,14 +22,20 @@ from hosting.lifecycle import BOOKED, IN_SLOT, OFF_FLOOR, ContractStatus, Machin
 
 
 class TenantOwnedQuerySet(models.QuerySet):
-    """Rows that belong to a tenant; the one place that decides who may see them."""
+    """Rows that belong to a tenant; the one place that decides who may see them: staff
+    everything, the anonymous nothing, others what `_owned_by` lets through."""
+
+    tenant_path = "tenant"  # from a row to the tenant it belongs to
 
     def visible_to(self, user) -> "TenantOwnedQuerySet":
         if user.is_staff:
             return self
         if not user.is_authenticated:
             return self.none()
-        return self.filter(tenant__memberships__user=user)
+        return self._owned_by(user)
+
+    def _owned_by(self, user) -> "TenantOwnedQuerySet":
+        return self.filter(**{f"{self.tenant_path}__memberships__user": user})
 
 
 class Tenant(models.Model):
@@ -332,12 +338,8 @@ class TermDiscount(models.Model):
 
 
 class QuoteQuerySet(TenantOwnedQuerySet):
-    def visible_to(self, user) -> "QuoteQuerySet":
-        """Staff see all; a signed-in client the quotes it requested or its tenants accepted."""
-        if user.is_staff:
-            return self
-        if not user.is_authenticated:
-            return self.none()
+    def _owned_by(self, user) -> "QuoteQuerySet":
+        """The quotes a client requested or its tenants accepted."""
         return self.filter(Q(requester=user) | Q(tenant__memberships__user=user)).distinct()
 
     def waitlist(self) -> "QuoteQuerySet":
@@ -485,12 +487,7 @@ class CommissioningPolicy(models.Model):
 class CommissioningBatchQuerySet(TenantOwnedQuerySet):
     def with_progress(self) -> "CommissioningBatchQuerySet":
         """Annotate each batch with its runs counted by stage (see SelfTestRun.STAGES)."""
-        return self.annotate(
-            **{
-                f"n_{stage}": models.Count("runs", filter=Q(runs__status__in=statuses))
-                for stage, statuses in SelfTestRun.STAGES.items()
-            }
-        )
+        return self.annotate(**{f"n_{stage}": count for stage, count in SelfTestRun.stage_counts("runs").items()})
 
 
 class CommissioningBatch(models.Model):
@@ -524,8 +521,7 @@ class CommissioningBatch(models.Model):
     @property
     def progress(self) -> dict:
         """For a progress bar: total, queued, testing, passed, failed (needs with_progress())."""
-        counts = {stage: getattr(self, f"n_{stage}") for stage in SelfTestRun.STAGES}
-        return {"total": sum(counts.values()), **counts}
+        return SelfTestRun.progress({stage: getattr(self, f"n_{stage}") for stage in SelfTestRun.STAGES})
 
     @property
     def done(self) -> bool:
@@ -533,12 +529,7 @@ class CommissioningBatch(models.Model):
 
 
 class SelfTestRunQuerySet(TenantOwnedQuerySet):
-    def visible_to(self, user) -> "SelfTestRunQuerySet":
-        if user.is_staff:
-            return self
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(machine__tenant__memberships__user=user)
+    tenant_path = "machine__tenant"
 
     def open(self) -> "SelfTestRunQuerySet":
         return self.filter(status__in=SelfTestRun.OPEN)
@@ -602,9 +593,19 @@ class SelfTestRun(models.Model):
     def __str__(self) -> str:
         return f"self-test #{self.pk} of {self.machine.serial}: {self.status}"
 
-    @property
-    def finished(self) -> bool:
-        return self.status in (self.Status.PASSED, self.Status.FAILED)
+    @classmethod
+    def stage_counts(cls, path: str = "") -> dict[str, models.Count]:
+        """Runs counted by stage (STAGES), as aggregates; `path` leads to them ("runs" from a batch)."""
+        prefix = f"{path}__" if path else ""
+        return {
+            stage: models.Count(path or "pk", filter=Q(**{f"{prefix}status__in": statuses}))
+            for stage, statuses in cls.STAGES.items()
+        }
+
+    @staticmethod
+    def progress(counts: dict[str, int]) -> dict[str, int]:
+        """For a progress bar: the total and the count of each stage."""
+        return {"total": sum(counts.values()), **counts}
 
 
 class CheckResult(models.Model):

@@ -18,9 +18,10 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from hosting import services
 from hosting.fields import normalize_mac
 from hosting.lifecycle import ContractStatus, MachineStatus
-from hosting.models import Contract, Machine, MachineEvent, MachineModel, Shipment
+from hosting.models import Contract, Machine, MachineModel, Shipment
 
 COLUMNS = ("serial", "mac", "model")
 OPTIONAL = ("ip", "notes")
@@ -171,7 +172,6 @@ def import_list(
         problems = check(contract, rows)
     if problems:
         raise PackingListInvalid(problems)
-    status = MachineStatus.IN_TRANSIT if tracking_number else MachineStatus.ANNOUNCED
     now = timezone.now()
     with transaction.atomic():
         Contract.objects.select_for_update().get(pk=contract.pk)  # one list at a time per contract
@@ -196,18 +196,13 @@ def import_list(
                 ip=r.ip or None,
                 notes=r.notes,
                 shipment=shipment,
-                status=status,
+                status=MachineStatus.ANNOUNCED,
                 status_changed_at=now,
                 created_at=now,
             )
             for r in rows
         )
-        if status == MachineStatus.IN_TRANSIT:
-            MachineEvent.objects.bulk_create(
-                MachineEvent(
-                    machine=m, from_status=MachineStatus.ANNOUNCED, to_status=status, at=now, by=by,
-                    reason=f"packing list {shipment}: tracking {tracking_number}",
-                )
-                for m in machines
-            )  # fmt: skip
+        if tracking_number:
+            reason = f"packing list {shipment}: tracking {tracking_number}"
+            services.move_machines(machines, MachineStatus.IN_TRANSIT, by=by, now=now, reason=reason)
     return shipment

@@ -142,12 +142,21 @@ class Option:
         }
 
 
+def term_discounts() -> list[tuple[int, Decimal]]:
+    return list(TermDiscount.objects.values_list("min_term_months", "discount_pct"))
+
+
 def price_options(
-    demand: Demand, sites: list[Site], timelines: dict[int, ledger.Timeline], floors: dict[int, planner.Floor]
+    demand: Demand,
+    sites: list[Site],
+    timelines: dict[int, ledger.Timeline],
+    floors: dict[int, planner.Floor],
+    discounts: list[tuple[int, Decimal]] | None = None,
 ) -> list[Option]:
     """One option per site that can take the whole term within the horizon, best first:
     the earliest date, then the lowest monthly price."""
-    discounts = list(TermDiscount.objects.values_list("min_term_months", "discount_pct"))
+    if discounts is None:
+        discounts = term_discounts()
     pct = pricing.discount_pct(discounts, demand.term_months)
     term, horizon = demand.term, demand.horizon
     options = []
@@ -179,6 +188,23 @@ def _priced(quote: Quote, options: list[Option], now: dt.datetime) -> None:
     quote.status = Quote.Status.PRICED
     quote.valid_until = now + dt.timedelta(hours=settings.QUOTE_VALID_HOURS)
     quote.waitlisted_at = None
+
+
+def new_request(data: dict, *, requester, contact_email: str, client_ip: str | None) -> Quote:
+    """An unsaved quote for a checked request (the API's or the portal's cleaned data)."""
+    return Quote(
+        requester=requester,
+        contact_email=contact_email,
+        client_ip=client_ip,
+        machine_model=data.get("machine_model"),
+        quantity=data.get("quantity"),
+        it_kw=data["it_kw"],
+        start_on=data["start_on"],
+        term_months=data["term_months"],
+        region=data.get("region") or "",
+        country=str(data.get("country") or ""),
+        site=data.get("site"),
+    )
 
 
 def request_quote(quote: Quote, *, now: dt.datetime | None = None) -> Quote:
@@ -320,23 +346,25 @@ def promote_waitlist(now: dt.datetime | None = None) -> list[Quote]:
             return []
         sites = candidate_sites()
         books = ledger.load_books(sites, now)  # fresh: this decides who is told first
+        timelines = {s.pk: books[s.pk].timeline(s.today(now)) for s in sites}
         floors = planner.floors(sites)
+        discounts = term_discounts()
         promoted = []
         for quote in queue:
             eligible = matching(sites, region=quote.region, country=quote.country, site=quote.site)
             demand = Demand.of(quote)
-            timelines = {s.pk: books[s.pk].timeline(max(demand.start_on, s.today(now))) for s in eligible}
-            options = price_options(demand, eligible, timelines, floors)
+            options = price_options(demand, eligible, timelines, floors, discounts)
             if not options:
                 continue
             best = options[0]
             book = books[best.site.pk]
-            books[best.site.pk] = ledger.SiteBook(
+            books[best.site.pk] = book = ledger.SiteBook(
                 book.name,
                 book.pue,
                 book.phases,
                 [*book.bookings, ledger.Booking(best.available_from, best.available_from + demand.term, demand.it_kw)],
             )
+            timelines[best.site.pk] = book.timeline(best.site.today(now))
             _priced(quote, options, now)
             quote.save(update_fields=["options", "status", "valid_until", "waitlisted_at"])
             promoted.append(quote)

@@ -4,6 +4,7 @@ tasks call these; nothing else changes a status."""
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -80,13 +81,29 @@ def end_contract(contract: Contract, *, now: dt.datetime | None = None) -> Contr
 # --------------------------------------------------------------------------------------
 
 
-def _record(machine: Machine, to_status: str, *, by, reason: str, now: dt.datetime, fields: list[str]) -> None:
-    MachineEvent.objects.create(
-        machine=machine, from_status=machine.status, to_status=to_status, at=now, by=by, reason=reason
+def move_machines(
+    machines: Sequence[Machine],
+    to_status: str,
+    *,
+    now: dt.datetime,
+    by=None,
+    reason: str | Callable[[Machine], str] = "",
+    fields: Sequence[str] = (),
+) -> None:
+    """Move machines the caller has locked: check each move against the lifecycle, record
+    one event each (who, when, why: `reason` or `reason(machine)`), save the new status and
+    any other `fields` the caller changed. Every status change goes through here."""
+    for machine in machines:
+        check_machine_move(machine.status, to_status)
+    reason_of = reason if callable(reason) else lambda _machine: reason
+    MachineEvent.objects.bulk_create(
+        MachineEvent(machine=m, from_status=m.status, to_status=to_status, at=now, by=by, reason=reason_of(m))
+        for m in machines
     )
-    machine.status = to_status
-    machine.status_changed_at = now
-    machine.save(update_fields=["status", "status_changed_at", *fields])
+    for machine in machines:
+        machine.status = to_status
+        machine.status_changed_at = now
+    Machine.objects.bulk_update(machines, ["status", "status_changed_at", *fields])
 
 
 def transition(
@@ -110,7 +127,7 @@ def transition(
             fields.append("slot")
         if to_status in IN_SLOT and locked.slot_id is None:
             raise ServiceError(f"{locked} has no slot; it cannot be {to_status}.")
-        _record(locked, to_status, by=by, reason=reason, now=now, fields=fields)
+        move_machines([locked], to_status, by=by, reason=reason, now=now, fields=fields)
     return locked
 
 
@@ -130,7 +147,8 @@ def rack_machine(
             raise ServiceError(f"Slot {slot} is not at the site of {locked}'s contract.")
         ledger.assign_slot(slot.pk, watts=locked.model.nameplate_power_w, occupant=locked.occupant_ref)
         locked.slot_id = slot.pk
-        _record(locked, MachineStatus.RACKED, by=by, reason=reason or f"racked in {slot}", now=now, fields=["slot"])
+        reason = reason or f"racked in {slot}"
+        move_machines([locked], MachineStatus.RACKED, by=by, reason=reason, now=now, fields=["slot"])
         transaction.on_commit(lambda: commission_racked([locked.pk], by=by, when=commission))
     return locked
 
@@ -166,21 +184,10 @@ def rack_machines(
             slots = planner.apply(placement, [m.occupant_ref for m in group])
             for machine, slot in zip(group, slots, strict=True):
                 machine.slot = slot
-        MachineEvent.objects.bulk_create(
-            MachineEvent(
-                machine=m,
-                from_status=m.status,
-                to_status=MachineStatus.RACKED,
-                at=now,
-                by=by,
-                reason=reason or f"racked in {m.slot}",
-            )
-            for m in locked
-        )
-        for machine in locked:
-            machine.status = MachineStatus.RACKED
-            machine.status_changed_at = now
-        Machine.objects.bulk_update(locked, ["slot", "status", "status_changed_at"])
+        if not reason:  # "racked in <slot>", each slot's label read in one query
+            labels = Slot.objects.select_related("rack__site").in_bulk([m.slot_id for m in locked])
+            reason = lambda m: f"racked in {labels[m.slot_id]}"  # noqa: E731
+        move_machines(locked, MachineStatus.RACKED, by=by, reason=reason, now=now, fields=["slot"])
         ids = [m.pk for m in locked]
         transaction.on_commit(lambda: commission_racked(ids, by=by, when=commission))
     return locked
@@ -194,7 +201,9 @@ def commission_racked(machine_ids, *, by=None, when=None) -> None:
 
     if when is False:
         return
-    machines = Machine.objects.filter(pk__in=machine_ids, status=MachineStatus.RACKED).select_related("contract__site")
+    machines = Machine.objects.filter(pk__in=machine_ids, status=MachineStatus.RACKED).select_related(
+        "contract__site__commissioning_policy"
+    )
     chosen = [m for m in machines if when or CommissioningPolicy.for_site(m.contract.site).commission_when_racked]
     if chosen:
         runs.request(chosen, by=by)

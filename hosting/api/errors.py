@@ -18,12 +18,6 @@ from hosting.lifecycle import IllegalTransition
 from hosting.services import ServiceError
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "The request conflicts with the current state."
-
-
 def _shortfall(exc: InsufficientCapacity) -> dict:
     return {
         "site": exc.site,

@@ -113,18 +113,11 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
         data = form.validated_data
         user = request.user if request.user.is_authenticated else None
         quote = quotes.request_quote(
-            Quote(
+            quotes.new_request(
+                data,
                 requester=user,
                 contact_email=data.get("contact_email") or user.email,
                 client_ip=request.META.get("REMOTE_ADDR"),
-                machine_model=data.get("machine_model"),
-                quantity=data.get("quantity"),
-                it_kw=data["it_kw"],
-                start_on=data["start_on"],
-                term_months=data["term_months"],
-                region=data["region"],
-                country=str(data["country"] or ""),
-                site=data.get("site"),
             )
         )
         return Response(self.get_serializer(quote).data, status=status.HTTP_201_CREATED)
@@ -210,14 +203,17 @@ class MachineViewSet(CommissionMixin, TenantScopedMixin, viewsets.ReadOnlyModelV
     ordering_fields = ["serial", "status_changed_at"]
 
 
-class BatchViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class BatchViewSet(
+    TenantScopedMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
     """Commissioning batches and their progress (queued, testing, passed, failed)."""
 
     queryset = CommissioningBatch.objects.with_progress().select_related("tenant").order_by("-created_at")
     serializer_class = serializers.BatchSerializer
-
-    def get_queryset(self):
-        return super().get_queryset().visible_to(self.request.user)
 
     def get_permissions(self):
         if self.action == "create":
@@ -238,4 +234,5 @@ class BatchViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
             label=form.validated_data["label"],
             by=request.user,
         )
+        batch = self.get_queryset().get(pk=batch.pk)  # with its progress
         return Response(self.get_serializer(batch).data, status=status.HTTP_201_CREATED)

@@ -328,7 +328,6 @@ class _Profile:
 
     __slots__ = (
         "boards",
-        "dead_slot",
         "errors_am",
         "errors_wm",
         "fans",
@@ -363,7 +362,6 @@ class _Profile:
 
         dead = (_mix(seed ^ 0xDEAD) % n) if "dead_board" in faults else -1
         short = ((dead + 1) % n if dead >= 0 else _mix(seed ^ 0xC41F) % n) if "missing_chips" in faults else -1
-        self.dead_slot = dead
         ideal = model.hashrate_ths * 1000.0 / n
         hashing = 0.80 if "under_hashing" in faults else 1.0
         hot = "overheating" in faults
@@ -1250,20 +1248,6 @@ class Fleet:
         """Whether the Antminer web UIs (port 80) are served."""
         return self._web
 
-    @property
-    def ips(self) -> list[str]:
-        return list(self._miners)
-
-    def spec(self, ip: str) -> MinerSpec:
-        return self._get(ip).spec
-
-    def faults(self, ip: str) -> frozenset[str]:
-        return self._get(ip).profile.faults
-
-    def reported_model(self, ip: str) -> EmulatedModel:
-        """The model the miner reports now (differs from its spec under ``wrong_model``)."""
-        return self._get(ip).profile.model
-
     def reported_mac(self, ip: str) -> str:
         return self._get(ip).profile.mac
 
@@ -1427,38 +1411,39 @@ def _log_task_error(t: asyncio.Task) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def running(fleet: Fleet, pdus: Iterable[PduSpec] = ()) -> Iterator[Fleet]:
-    """Run ``fleet`` (and PDU agents for ``pdus``) on an asyncio loop in a background thread."""
+@contextlib.asynccontextmanager
+async def _serving(fleet: Fleet, pdus: Iterable[PduSpec], power_source: Fleet | None = None):
+    """The fleet and PDU agents for ``pdus`` (reading ``power_source``, the fleet by default)
+    started, and stopped in reverse order however the block ends."""
     agents = []
     if pdus:
         from hosting.commissioning.pdu_agent import PduAgent
 
-        agents = [PduAgent(p, fleet) for p in pdus]
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="miner-emulator", daemon=True)
-    thread.start()
-
-    async def _start():
+        agents = [PduAgent(p, power_source or fleet) for p in pdus]
+    try:
         await fleet.start()
         for a in agents:
             await a.start()
-
-    async def _stop():
+        yield agents
+    finally:
         for a in agents:
             await a.stop()
         await fleet.stop()
 
+
+@contextlib.contextmanager
+def running(fleet: Fleet, pdus: Iterable[PduSpec] = ()) -> Iterator[Fleet]:
+    """Run ``fleet`` (and PDU agents for ``pdus``) on an asyncio loop in a background thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="miner-emulator", daemon=True)
+    thread.start()
+    serving = _serving(fleet, pdus)
     try:
-        try:
-            asyncio.run_coroutine_threadsafe(_start(), loop).result(timeout=600)
-        except BaseException:
-            asyncio.run_coroutine_threadsafe(_stop(), loop).result(timeout=60)
-            raise
+        asyncio.run_coroutine_threadsafe(serving.__aenter__(), loop).result(timeout=600)
         try:
             yield fleet
         finally:
-            asyncio.run_coroutine_threadsafe(_stop(), loop).result(timeout=60)
+            asyncio.run_coroutine_threadsafe(serving.__aexit__(None, None, None), loop).result(timeout=60)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=60)
@@ -1481,22 +1466,9 @@ async def _serve(miners: list[MinerSpec], pdus: list[PduSpec], power_source: Fle
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    fleet = Fleet(miners, web=web)
-    agents = []
-    if pdus:
-        from hosting.commissioning.pdu_agent import PduAgent
-
-        agents = [PduAgent(p, power_source or fleet) for p in pdus]
-    await fleet.start()
-    try:
-        for a in agents:
-            await a.start()
+    async with _serving(Fleet(miners, web=web), pdus, power_source) as agents:
         log.info("emulator: pid %d serves %d miners, %d PDUs", os.getpid(), len(miners), len(agents))
         await stop.wait()
-    finally:
-        for a in agents:
-            await a.stop()
-        await fleet.stop()
 
 
 def _child(miners, pdus, all_miners, web) -> None:

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Mapping
 from capacity.models import Pdu, Slot
 from hosting.commissioning.emulator import EMULATED_MODELS, MinerSpec
 from hosting.commissioning.pdu_agent import PduSpec
-from hosting.lifecycle import MachineStatus
+from hosting.lifecycle import OFF_FLOOR, MachineStatus
 from hosting.models import Machine
 
-ON_THE_FLOOR = (MachineStatus.RACKED, MachineStatus.TESTING, MachineStatus.LIVE, MachineStatus.FAILED)
+ON_THE_FLOOR = tuple(s for s in MachineStatus if s not in OFF_FLOOR)  # racked, testing, live, failed
 # What the demo's emulated fleet gets wrong, one machine in `every`: the commissioning
 # pipeline should catch each of these.
 DEMO_FAULTS = (

@@ -26,6 +26,7 @@ from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pysnmp.proto import api
 
+from hosting.commissioning import snmp_profiles
 from hosting.commissioning.snmp_profiles import MEASUREMENTS, PROFILES
 
 log = logging.getLogger(__name__)
@@ -95,16 +96,6 @@ class PduAgent:
     def device_power_w(self) -> float:
         return sum(self.outlet_power_w(o) for o in self.spec.outlets)
 
-    def readings(self) -> dict[str, float]:
-        """Current readings in units (watts, amperes, °C), e.g. for logs and tests."""
-        volts = float(self.prof["nominal_volts"])
-        out: dict[str, float] = {"device_power_w": self.device_power_w(), "inlet_temp_c": self.spec.inlet_temp_c}
-        for o in sorted(self.spec.outlets):
-            w = self.outlet_power_w(o)
-            out[f"outlet_power_w.{o}"] = w
-            out[f"outlet_current_a.{o}"] = w / volts
-        return out
-
     # -- OID table -------------------------------------------------------------------------
 
     def _build(self) -> None:
@@ -117,21 +108,17 @@ class PduAgent:
         def raw(value: float, scale: float):
             return syntax(max(0, min(2147483647, round(value / scale))))
 
+        value_of: dict[str, Callable[[int | None], float]] = {  # in the measurement's unit
+            "outlet_power_w": lambda o: self.outlet_power_w(o),
+            "outlet_current_a": lambda o: self.outlet_power_w(o) / volts,
+            "device_power_w": lambda _o: self.device_power_w(),
+            "inlet_temp_c": lambda _o: self.spec.inlet_temp_c,
+        }
         for measurement in MEASUREMENTS:
-            template, scale = prof[measurement]
-            if "{outlet}" in template:
-                for o in range(1, self.n_outlets + 1):
-                    oid = _oid_tuple(template.format(outlet=o))
-                    if measurement == "outlet_power_w":
-                        getters[oid] = lambda o=o, s=scale: raw(self.outlet_power_w(o), s)
-                    else:
-                        getters[oid] = lambda o=o, s=scale: raw(self.outlet_power_w(o) / volts, s)
-            else:
-                oid = _oid_tuple(template)
-                if measurement == "device_power_w":
-                    getters[oid] = lambda s=scale: raw(self.device_power_w(), s)
-                elif measurement == "inlet_temp_c":
-                    getters[oid] = lambda s=scale: raw(self.spec.inlet_temp_c, s)
+            per_outlet = "{outlet}" in prof[measurement][0]
+            for o in range(1, self.n_outlets + 1) if per_outlet else (None,):
+                dotted, scale = snmp_profiles.oid(self.spec.profile, measurement, o)  # what the probe reads
+                getters[_oid_tuple(dotted)] = lambda f=value_of[measurement], o=o, s=scale: raw(f(o), s)
         for dotted, value in prof.get("static", {}).items():
             getters[_oid_tuple(dotted)] = lambda v=value: syntax(v)
         for template, value in prof.get("static_per_outlet", {}).items():

@@ -59,19 +59,17 @@ async def commission(plan: Plan, miners: MinerProbe, pdus: PduProbe, heartbeat: 
         return await pdus.read(plan.pdu, plan.outlet)
 
     if plan.ip is None:
-        why = "the machine has no IP address"
-        return Result(plan.run_id, [checks.Outcome("identity", False, (why,)), *_skipped(why)])
+        return _unidentified(plan, "the machine has no IP address")
 
     (seen, first, miner), pdu = await asyncio.gather(miners.identify(plan.ip), pdu_reading())
     identity = checks.identity(plan.expected, seen)
+    readings = [_with_pdu(first, pdu)]
     if miner is None:
-        readings = [_with_pdu(first, pdu)]
         power = checks.power(plan.expected, readings)
         return Result(
             plan.run_id, [identity, power, *_skipped("the miner does not answer", "hashing", "thermal")], readings
         )
 
-    readings = [_with_pdu(first, pdu)]
     started = time.monotonic()
     while time.monotonic() - started + plan.interval_s <= plan.burn_in_s:
         await heartbeat(plan.run_id)
@@ -89,6 +87,11 @@ async def commission(plan: Plan, miners: MinerProbe, pdus: PduProbe, heartbeat: 
 
 def _skipped(why: str, *names: str) -> list[checks.Outcome]:
     return [checks.not_measured(name, why) for name in names or ("power", "hashing", "thermal")]
+
+
+def _unidentified(plan: Plan, why: str) -> Result:
+    """Failed on identity for `why`, nothing else measured."""
+    return Result(plan.run_id, [checks.Outcome("identity", False, (why,)), *_skipped(why)])
 
 
 async def commission_many(
@@ -110,8 +113,7 @@ async def commission_many(
                 run = commission(plan, miners[plan.timeout_s], pdus, heartbeat)
                 result = await asyncio.wait_for(run, plan.deadline_s)
             except TimeoutError:
-                why = f"the run overran its {plan.deadline_s:.0f} s deadline"
-                result = Result(plan.run_id, [checks.Outcome("identity", False, (why,)), *_skipped(why)])
+                result = _unidentified(plan, f"the run overran its {plan.deadline_s:.0f} s deadline")
         if on_result is not None:
             on_result(result)
         return result

@@ -23,6 +23,7 @@ from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
 from capacity.models import Site, Slot
+from hosting import services
 from hosting.commissioning import checks, pipeline
 from hosting.commissioning.probes import PduAddress
 from hosting.lifecycle import MachineStatus, check_machine_move
@@ -31,7 +32,6 @@ from hosting.models import (
     CommissioningBatch,
     CommissioningPolicy,
     Machine,
-    MachineEvent,
     Sample,
     SelfTestRun,
 )
@@ -68,18 +68,15 @@ def request(
         open_runs = {r.machine_id: r for r in SelfTestRun.objects.open().filter(machine__in=locked)}
         fresh = [m for m in locked if m.pk not in open_runs]
         for machine in fresh:
-            check_machine_move(machine.status, MachineStatus.TESTING)
+            check_machine_move(machine.status, MachineStatus.TESTING)  # before any run is made
         created = SelfTestRun.objects.bulk_create(
             SelfTestRun(machine=m, batch=batch, requested_by=by, created_at=now) for m in fresh
         )
-        MachineEvent.objects.bulk_create(
-            MachineEvent(
-                machine=m, from_status=m.status, to_status=MachineStatus.TESTING, at=now, by=by,
-                reason=f"commissioning self-test #{run.pk} requested",
-            )
-            for m, run in zip(fresh, created, strict=True)
+        run_of = {r.machine_id: r for r in created}
+        services.move_machines(
+            fresh, MachineStatus.TESTING, by=by, now=now,
+            reason=lambda m: f"commissioning self-test #{run_of[m.pk].pk} requested",
         )  # fmt: skip
-        Machine.objects.filter(pk__in=[m.pk for m in fresh]).update(status=MachineStatus.TESTING, status_changed_at=now)
         if batch is not None and open_runs:
             SelfTestRun.objects.filter(pk__in=[r.pk for r in open_runs.values()], batch__isnull=True).update(
                 batch=batch
@@ -154,7 +151,8 @@ def dispatch(site_id: int, now: dt.datetime | None = None) -> int:
                 break
         SelfTestRun.objects.filter(pk__in=chosen).update(status=S.DISPATCHED, dispatched_at=now)
         slug = Site.objects.values_list("slug", flat=True).get(pk=site_id)
-        longest = max([policy.burn_in_s, *(r.machine.model.burn_in_s or 0 for r in pending if r.pk in set(chosen))])
+        chosen_ids = set(chosen)
+        longest = max([policy.burn_in_s, *(r.machine.model.burn_in_s or 0 for r in pending if r.pk in chosen_ids)])
         deadline = _deadline_s(policy, longest)
         transaction.on_commit(lambda: _send(chosen, slug, deadline))
     return len(chosen)
@@ -229,10 +227,8 @@ def heartbeat(run_ids: Sequence[int], token: str) -> None:
     SelfTestRun.objects.filter(pk__in=run_ids, token=token, status=S.RUNNING).update(heartbeat_at=timezone.now())
 
 
-def _deadline_s(policy: CommissioningPolicy, burn_in_s: float | None) -> float:
-    burn_in = policy.burn_in_s if burn_in_s is None else burn_in_s
-    timeout = float(policy.probe_timeout_s)
-    return burn_in + float(policy.sample_interval_s) + 4 * timeout + 30
+def _deadline_s(policy: CommissioningPolicy, burn_in_s: float) -> float:
+    return burn_in_s + float(policy.sample_interval_s) + 4 * float(policy.probe_timeout_s) + 30
 
 
 def plan_for(run: SelfTestRun, policy: CommissioningPolicy) -> pipeline.Plan:
@@ -326,8 +322,6 @@ def finish(results: Sequence[pipeline.Result], token: str, now: dt.datetime | No
         mine = [x for x in results if x.run_id in owned]
         if not mine:
             return []
-        CheckResult.objects.filter(run_id__in=owned).delete()  # left by an attempt that died
-        Sample.objects.filter(run_id__in=owned).delete()
         CheckResult.objects.bulk_create(
             CheckResult(
                 run_id=x.run_id, name=o.name, passed=o.passed, reasons=list(o.reasons), measurements=o.measurements
@@ -344,7 +338,8 @@ def finish(results: Sequence[pipeline.Result], token: str, now: dt.datetime | No
             run.finished_at = now
         SelfTestRun.objects.bulk_update([owned[i] for i in verdicts], ["status", "reasons", "finished_at"])
         _settle_machines([owned[i] for i in verdicts], now)
-        sites = {owned[i].machine.contract.site_id for i in verdicts}
+        machine_ids = [owned[i].machine_id for i in verdicts]
+        sites = set(Machine.objects.filter(pk__in=machine_ids).values_list("contract__site_id", flat=True))
         transaction.on_commit(lambda: [dispatch(site_id) for site_id in sites])
     return [owned[i] for i in verdicts]
 
@@ -356,18 +351,12 @@ def _settle_machines(runs: Sequence[SelfTestRun], now: dt.datetime) -> None:
     machines = list(
         Machine.objects.select_for_update().filter(pk__in=verdict_of, status=MachineStatus.TESTING).order_by("pk")
     )
-    events = []
-    for machine in machines:
-        run = verdict_of[machine.pk]
-        to_status = MachineStatus.LIVE if run.status == S.PASSED else MachineStatus.FAILED
-        reason = f"self-test #{run.pk} passed" if to_status == MachineStatus.LIVE else "; ".join(run.reasons)
-        events.append(
-            MachineEvent(machine=machine, from_status=machine.status, to_status=to_status, at=now, reason=reason)
-        )
-        machine.status = to_status
-        machine.status_changed_at = now
-    MachineEvent.objects.bulk_create(events)
-    Machine.objects.bulk_update(machines, ["status", "status_changed_at"])
+    passed = [m for m in machines if verdict_of[m.pk].status == S.PASSED]
+    failed = [m for m in machines if verdict_of[m.pk].status != S.PASSED]
+    services.move_machines(
+        passed, MachineStatus.LIVE, now=now, reason=lambda m: f"self-test #{verdict_of[m.pk].pk} passed"
+    )
+    services.move_machines(failed, MachineStatus.FAILED, now=now, reason=lambda m: "; ".join(verdict_of[m.pk].reasons))
 
 
 # --------------------------------------------------------------------------------------
@@ -377,9 +366,7 @@ def _settle_machines(runs: Sequence[SelfTestRun], now: dt.datetime) -> None:
 
 def progress(runs) -> dict:
     """Counts for a progress bar: total, and runs by stage (SelfTestRun.STAGES)."""
-    by_status = dict(runs.order_by().values("status").annotate(n=Count("pk")).values_list("status", "n"))
-    counts = {stage: sum(by_status.get(s, 0) for s in statuses) for stage, statuses in SelfTestRun.STAGES.items()}
-    return {"total": sum(counts.values()), **counts}
+    return SelfTestRun.progress(runs.order_by().aggregate(**SelfTestRun.stage_counts()))
 
 
 def start_batch(machines, *, contract=None, shipment=None, label: str = "", by=None) -> CommissioningBatch:

@@ -95,9 +95,3 @@ def oid(profile: str, measurement: str, outlet: int | None = None) -> tuple[str,
             raise ValueError("outlets are numbered from 1")
         template = template.format(outlet=int(outlet))
     return template, scale
-
-
-def raw_value(profile: str, measurement: str, value: float) -> int:
-    """The integer a PDU of this profile reports for ``value`` (in the measurement's unit)."""
-    _, scale = oid(profile, measurement, 1)
-    return max(0, round(value / scale))

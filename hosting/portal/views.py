@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,13 +18,11 @@ from hosting import packing, quotes
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
     ApiToken,
-    CheckResult,
     CommissioningBatch,
     Contract,
     Machine,
     MachineEvent,
     Quote,
-    Sample,
 )
 from hosting.portal.forms import MachineFilter, PackingListForm, QuoteForm, TokenForm
 
@@ -113,11 +111,7 @@ def machines(request):
             queryset = queryset.filter(model=data["model"])
         if data["site"]:
             queryset = queryset.filter(contract__site=data["site"])
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request, "portal/machines.html", {"form": form, "page": _page(request, queryset), "query": query.urlencode()}
-    )
+    return render(request, "portal/machines.html", {"form": form, "page": _page(request, queryset)})
 
 
 @require_GET
@@ -126,10 +120,7 @@ def machine(request, pk):
     machine = get_object_or_404(
         Machine.objects.visible_to(request.user).select_related("model", "contract__site", "slot__rack"), pk=pk
     )
-    runs = machine.self_tests.prefetch_related(
-        Prefetch("checks", queryset=CheckResult.objects.order_by("pk")),
-        Prefetch("samples", queryset=Sample.objects.order_by("seq")),
-    ).order_by("-created_at", "-pk")
+    runs = machine.self_tests.prefetch_related("checks", "samples")  # each in its model's order
     return render(
         request,
         "portal/machine.html",
@@ -204,22 +195,14 @@ def _quotes(user):
 @require_http_methods(["GET", "POST"])
 @tenant_required
 def quotes_list(request):
-    form = QuoteForm(request.POST or None, initial={"term_months": 12})
+    form = QuoteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         quote = quotes.request_quote(
-            Quote(
+            quotes.new_request(
+                form.cleaned_data,
                 requester=request.user,
                 contact_email=request.user.email or "",
                 client_ip=request.META.get("REMOTE_ADDR"),
-                machine_model=data["machine_model"],
-                quantity=data["quantity"],
-                it_kw=data["it_kw"],
-                start_on=data["start_on"],
-                term_months=data["term_months"],
-                region=data["region"],
-                country=data["country"] or "",
-                site=data["site"],
             )
         )
         return redirect("portal:quote", pk=quote.pk)
@@ -275,7 +258,7 @@ def tokens(request):
 @require_POST
 @tenant_required
 def token_revoke(request, pk):
-    token = get_object_or_404(ApiToken.objects.filter(user=request.user, revoked_at__isnull=True), pk=pk)
+    token = get_object_or_404(ApiToken.objects.live().filter(user=request.user), pk=pk)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     messages.success(request, f"Token {token.prefix}… revoked.")
