@@ -249,7 +249,19 @@ def _place_machines(sites, scale, model) -> None:
             contract = site.bench_current[n // per_contract]
             mid = next_id + len(rows)
             rows.append(
-                (mid, contract.tenant_id, contract.pk, model.pk, f"B{mid:09d}", _mac(mid), slot_id, "live", now, now)
+                (
+                    mid,
+                    contract.tenant_id,
+                    contract.pk,
+                    model.pk,
+                    f"B{mid:09d}",
+                    _mac(mid),
+                    slot_id,
+                    "live",
+                    now,
+                    now,
+                    "",
+                )
             )
     _copy(
         "hosting_machine",
@@ -264,6 +276,7 @@ def _place_machines(sites, scale, model) -> None:
             "status",
             "status_changed_at",
             "created_at",
+            "notes",
         ],
         rows,
     )
@@ -271,10 +284,16 @@ def _place_machines(sites, scale, model) -> None:
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence('hosting_machine', 'id'), (SELECT max(id) FROM hosting_machine))"
         )
+    _occupy_slots(model.nameplate_power_w)
+
+
+def _occupy_slots(watts: int) -> None:
+    """Mark every machine's slot occupied by it, drawing `watts` (datasets of one model)."""
+    with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE capacity_slot s SET occupant = 'machine:' || m.id, allocated_w = %s "
             "FROM hosting_machine m WHERE m.slot_id = s.id",
-            [model.nameplate_power_w],
+            [watts],
         )
 
 
@@ -458,16 +477,11 @@ def seed_commissioning(n: int, log=print) -> dict:
     _copy(
         "hosting_machine",
         ["tenant_id", "contract_id", "model_id", "serial", "mac", "ip", "slot_id", "status", "status_changed_at",
-         "created_at"],
-        ((tenant.pk, contract.pk, model.pk, f"C{i:08d}", _mac(i + 1), fleet_ip(i), slot_id, "racked", now, now)
+         "created_at", "notes"],
+        ((tenant.pk, contract.pk, model.pk, f"C{i:08d}", _mac(i + 1), fleet_ip(i), slot_id, "racked", now, now, "")
          for i, (slot_id, _) in enumerate(slots)),
     )  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE capacity_slot s SET occupant = 'machine:' || m.id, allocated_w = %s "
-            "FROM hosting_machine m WHERE m.slot_id = s.id",
-            [model.nameplate_power_w],
-        )
+    _occupy_slots(model.nameplate_power_w)
     Slot.objects.bulk_update(
         [Slot(pk=slot_id, outlet=outlet) for slot_id, outlet in outlet_of.items()], ["outlet"], batch_size=5000
     )
