@@ -4,7 +4,7 @@ import pytest
 
 
 def pytest_configure(config):
-    # CI must prove the PostgreSQL-only behaviour (row locks, races), never skip it.
+    # CI must prove the PostgreSQL-only behaviour (row locks, races, COPY), never skip it.
     from django.conf import settings
 
     if os.environ.get("CI") == "true" and "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
@@ -39,7 +39,7 @@ def _skip_postgres_only(items):
 
     if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
         return
-    skip = pytest.mark.skip(reason="needs PostgreSQL row locks (set DATABASE_URL=postgres://…); SQLite serialises")
+    skip = pytest.mark.skip(reason="needs PostgreSQL (row locks, COPY): set DATABASE_URL=postgres://…")
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
