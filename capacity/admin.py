@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils import timezone
 
-from capacity import ledger
+from capacity import errors, ledger, power
 from capacity.adminutils import LedgerSavedAdmin, PageFiguresAdmin, ReadOnlyInline, run_each
 from capacity.models import Circuit, EnergizationPhase, Pdu, PowerFeed, Rack, Reservation, Site, Slot
 
@@ -47,7 +47,7 @@ class SiteAdmin(LedgerSavedAdmin):
         for site in rows:
             site.book, site.book_day = books[site.pk], site.today(now)
 
-    def _book(self, site) -> tuple[ledger.SiteBook, object]:
+    def _book(self, site) -> tuple[power.SiteBook, object]:
         if not hasattr(site, "book"):  # the change form shows one site
             self.prepare_page([site])
         return site.book, site.book_day
@@ -55,17 +55,17 @@ class SiteAdmin(LedgerSavedAdmin):
     @admin.display(description="energized today")
     def energized_mw_today(self, site):
         book, day = self._book(site)
-        return f"{book.budget_kw(day) / ledger.KW_PER_MW:,.1f} MW"
+        return f"{book.budget_kw(day) / power.KW_PER_MW:,.1f} MW"
 
     @admin.display(description="committed IT today")
     def committed_kw_today(self, site):
         book, day = self._book(site)
-        return ledger.fmt_kw(book.committed_kw(day))
+        return errors.fmt_kw(book.committed_kw(day))
 
     @admin.display(description="free IT today")
     def headroom_kw_today(self, site):
         book, day = self._book(site)
-        return ledger.fmt_kw(book.headroom_kw(day))
+        return errors.fmt_kw(book.headroom_kw(day))
 
     def get_readonly_fields(self, request, obj=None):
         return ("energized_mw_today", "committed_kw_today", "headroom_kw_today") if obj else ()
@@ -80,7 +80,7 @@ class SiteAdmin(LedgerSavedAdmin):
                     {
                         "starts_on": s.starts_on,
                         "ends_on": s.ends_on,
-                        "budget_mw": s.budget_kw / ledger.KW_PER_MW,
+                        "budget_mw": s.budget_kw / power.KW_PER_MW,
                         "committed_kw": s.committed_kw,
                         "headroom_kw": s.headroom_kw(book.pue),
                     }

@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
-from capacity.ledger import LedgerError
+from capacity.errors import LedgerError
 
 
 class EstimatedCountPaginator(Paginator):

@@ -1,403 +1,43 @@
-"""The capacity ledger: every rule about how much power is free, and the only way to book it.
+"""The capacity ledger: the only way to book power and slots, and the reading of the books.
 
-The first half is pure: functions of phases, reservations and circuit ratings that answer
-"how much is free on day d / over a term / from when does X kW fit" without a database,
-from the change points of the step functions, never day by day.
-
-The second half books: `reserve`, `release`, `firm_up`, `assign_slots`, `release_slots`
-and the checked edits of phases, PUE, circuits and feeds. Each runs in a transaction that
-locks the rows the rule is about (site row for the MW budget; feed, then circuit, then
-slot rows for watts), recomputes from the database under that lock and refuses with a
-typed `LedgerError` saying what is short and from when it would fit. Locks are always
-taken in the same order (site; feed → circuit → slot, each by primary key), so two
+Each write runs in a transaction that locks the rows the rule is about (site row for the
+MW budget; feed, then circuit, then slot rows for watts), recomputes from the database
+under that lock with the pure maths of `capacity.power`, and refuses with a typed
+`capacity.errors.LedgerError` saying what is short and from when it would fit. Locks are
+always taken in the same order (site; feed → circuit → slot, each by primary key), so two
 bookings cannot deadlock each other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from decimal import Decimal
 
-from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
-import capacity.models  # models import this module for circuit_usable_w; resolved at call time
-
-if TYPE_CHECKING:
-    from capacity.models import Circuit, PowerFeed, Reservation, Site, Slot
+from capacity.errors import (
+    CircuitOverloaded,
+    FeedOverloaded,
+    InsufficientCapacity,
+    LedgerError,
+    OverBudget,
+    ReferenceConflict,
+    SlotOccupied,
+)
+from capacity.models import Circuit, EnergizationPhase, PowerFeed, Reservation, Site, Slot
+from capacity.power import PhaseLike, SiteBook, Timeline, apparent_va
 
 capacity_freed = Signal()
 """Sent (after commit, with `site_id`) when a site may have room it did not have before:
 a phase added or brought forward, a reservation released, PUE lowered. The waitlist
 listens; capacity itself does not know who."""
-
-KW_PER_MW = Decimal(1000)
-CONTINUOUS_LOAD_FRACTION = Decimal("0.80")  # NEC 210.19/215.2: continuous load ≤ 80 % of the breaker
-SQRT3 = Decimal(3).sqrt()
-KW_QUANTUM = Decimal("0.001")
-
-Term = relativedelta | dt.timedelta | None
-"""How long a booking lasts from its first day; None is open-ended."""
-
-
-class PhaseLike(Protocol):
-    energized_on: dt.date
-    mw: Decimal
-
-
-class BookingLike(Protocol):
-    starts_on: dt.date
-    ends_on: dt.date | None
-    it_kw: Decimal
-
-
-@dataclass(frozen=True)
-class Booking:
-    """A booking not (yet) in the database: for what-if questions."""
-
-    starts_on: dt.date
-    ends_on: dt.date | None
-    it_kw: Decimal
-    expires_at: dt.datetime | None = None
-
-
-# --------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------
-
-
-def fmt_kw(value: Decimal) -> str:
-    """kW for people: thousands separated, no trailing zeros (10,000 kW; 0.5 kW)."""
-    return f"{value:,.3f}".rstrip("0").rstrip(".") + " kW"
-
-
-class LedgerError(Exception):
-    """A booking or change was refused; the message says why, in the user's units."""
-
-    code = "ledger_error"
-
-
-class InsufficientCapacity(LedgerError):
-    code = "insufficient_capacity"
-
-    def __init__(
-        self,
-        *,
-        site: str,
-        requested_kw: Decimal,
-        starts_on: dt.date,
-        available_kw: Decimal,
-        short_kw: Decimal,
-        short_from: dt.date,
-        fits_from: dt.date | None,
-    ):
-        self.site = site
-        self.requested_kw = requested_kw
-        self.starts_on = starts_on
-        self.available_kw = available_kw
-        self.short_kw = short_kw
-        self.short_from = short_from
-        self.fits_from = fits_from
-        later = f"the whole term fits from {fits_from}" if fits_from else "it does not fit at any later date either"
-        super().__init__(
-            f"{site}: {fmt_kw(requested_kw)} requested from {starts_on} but at most {fmt_kw(available_kw)} is free "
-            f"over the term; {fmt_kw(short_kw)} short from {short_from}; {later}."
-        )
-
-
-class OverBudget(LedgerError):
-    code = "over_budget"
-
-    def __init__(self, *, site: str, short_kw: Decimal, short_from: dt.date):
-        self.site = site
-        self.short_kw = short_kw
-        self.short_from = short_from
-        super().__init__(
-            f"{site}: this change would leave reservations {fmt_kw(short_kw)} of IT over the energized budget "
-            f"from {short_from}; release or move reservations first."
-        )
-
-
-class CircuitOverloaded(LedgerError):
-    code = "circuit_overloaded"
-
-    def __init__(self, *, circuit: str, load_w: int, requested_w: int, usable_w: int):
-        self.circuit = circuit
-        self.load_w = load_w
-        self.requested_w = requested_w
-        self.usable_w = usable_w
-        self.short_w = load_w + requested_w - usable_w
-        super().__init__(
-            f"circuit {circuit}: {load_w} W allocated + {requested_w} W requested exceeds its {usable_w} W "
-            f"usable (80 % continuous-load limit) by {self.short_w} W."
-        )
-
-
-class FeedOverloaded(LedgerError):
-    code = "feed_overloaded"
-
-    def __init__(self, *, feed: str, load_va: Decimal, requested_va: Decimal, rating_va: int):
-        self.feed = feed
-        self.load_va = load_va
-        self.requested_va = requested_va
-        self.rating_va = rating_va
-        super().__init__(
-            f"feed {feed}: {load_va:.0f} VA allocated + {requested_va:.0f} VA requested exceeds its "
-            f"{rating_va / 1000:g} kVA rating."
-        )
-
-
-class SlotOccupied(LedgerError):
-    code = "slot_occupied"
-
-
-class ReferenceConflict(LedgerError):
-    code = "reference_conflict"
-
-
-# --------------------------------------------------------------------------------------
-# Pure calculations
-# --------------------------------------------------------------------------------------
-
-
-def circuit_usable_w(voltage_v: int, breaker_amps: int, phases: int, power_factor: Decimal) -> int:
-    """Continuous watts a circuit may carry: V × A × PF (× √3 three-phase) × 80 %, floored."""
-    watts = Decimal(voltage_v) * Decimal(breaker_amps) * Decimal(power_factor) * CONTINUOUS_LOAD_FRACTION
-    if phases == 3:
-        watts *= SQRT3
-    return int(watts.to_integral_value(rounding=ROUND_FLOOR))
-
-
-def apparent_va(watts: int | Decimal, power_factor: Decimal) -> Decimal:
-    """What real watts cost a transformer, whose rating is apparent power (VA)."""
-    return Decimal(watts) / Decimal(power_factor)
-
-
-def budget_kw(phases: Iterable[PhaseLike], day: dt.date) -> Decimal:
-    """Facility kW energized on `day`: every phase energized on or before it."""
-    return sum((p.mw * KW_PER_MW for p in phases if p.energized_on <= day), Decimal(0))
-
-
-def committed_kw(bookings: Iterable[BookingLike], day: dt.date) -> Decimal:
-    """IT kW booked on `day` (bookings cover [starts_on, ends_on))."""
-    return sum(
-        (b.it_kw for b in bookings if b.starts_on <= day and (b.ends_on is None or b.ends_on > day)),
-        Decimal(0),
-    )
-
-
-def headroom_kw(budget: Decimal, pue: Decimal, committed: Decimal) -> Decimal:
-    """IT kW still free: budget ÷ PUE − committed, floored to the watt."""
-    return (budget / pue - committed).quantize(KW_QUANTUM, rounding=ROUND_FLOOR)
-
-
-def fits(budget: Decimal, pue: Decimal, committed: Decimal, extra_kw: Decimal) -> bool:
-    """Whether `extra_kw` more IT load keeps (committed + extra) × PUE within the budget.
-
-    Multiplying instead of dividing keeps the comparison exact in Decimal.
-    """
-    return (committed + extra_kw) * pue <= budget
-
-
-def end_of_term(starts_on: dt.date, term: Term) -> dt.date | None:
-    return None if term is None else starts_on + term
-
-
-class Segment(NamedTuple):
-    """A stretch of days [starts_on, ends_on) over which budget and commitment are constant."""
-
-    starts_on: dt.date
-    ends_on: dt.date | None
-    budget_kw: Decimal
-    committed_kw: Decimal
-
-    def headroom_kw(self, pue: Decimal) -> Decimal:
-        return headroom_kw(self.budget_kw, pue, self.committed_kw)
-
-    def fits(self, pue: Decimal, extra_kw: Decimal) -> bool:
-        return fits(self.budget_kw, pue, self.committed_kw, extra_kw)
-
-
-def timeline(phases: Iterable[PhaseLike], bookings: Iterable[BookingLike], start: dt.date) -> list[Segment]:
-    """The step function of budget and commitment from `start` on, split at its change points.
-
-    O((phases + bookings) · log) whatever the span of dates; the last segment is open-ended.
-    """
-    budget = Decimal(0)
-    committed = Decimal(0)
-    deltas: dict[dt.date, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for phase in phases:
-        kw = phase.mw * KW_PER_MW
-        if phase.energized_on <= start:
-            budget += kw
-        else:
-            deltas[phase.energized_on][0] += kw
-    for booking in bookings:
-        if booking.ends_on is not None and booking.ends_on <= start:
-            continue
-        if booking.starts_on <= start:
-            committed += booking.it_kw
-        else:
-            deltas[booking.starts_on][1] += booking.it_kw
-        if booking.ends_on is not None:
-            deltas[booking.ends_on][1] -= booking.it_kw
-
-    segments: list[Segment] = []
-    seg_start = start
-    for day in sorted(deltas):
-        d_budget, d_committed = deltas[day]
-        if not d_budget and not d_committed:
-            continue
-        segments.append(Segment(seg_start, day, budget, committed))
-        budget += d_budget
-        committed += d_committed
-        seg_start = day
-    segments.append(Segment(seg_start, None, budget, committed))
-    return segments
-
-
-@dataclass(frozen=True)
-class Shortfall:
-    short_kw: Decimal  # the most IT kW missing on any day of the term
-    short_from: dt.date  # the first day something is missing
-    available_kw: Decimal  # the least headroom over the term
-
-
-class Timeline:
-    """A site's step function from a start day, compiled for fast range questions.
-
-    Each segment's facility room (budget − committed × PUE) goes into a sparse table, so
-    "does X kW fit over [d, d + term)" is two bisections and an O(1) range minimum, and
-    finding the earliest start jumps over blocking segments with a binary search each:
-    the cost of a quote does not grow with the number of reservations.
-    """
-
-    def __init__(self, segments: list[Segment], pue: Decimal):
-        self.segments = segments
-        self.pue = pue
-        self.start = segments[0].starts_on
-        self._starts = [s.starts_on for s in segments]
-        room = [s.budget_kw - s.committed_kw * pue for s in segments]
-        self._sparse = [room]
-        width = 1
-        while 2 * width <= len(room):
-            prev = self._sparse[-1]
-            self._sparse.append([min(prev[i], prev[i + width]) for i in range(len(prev) - width)])
-            width *= 2
-
-    def _index(self, day: dt.date) -> int:
-        if day < self.start:
-            raise ValueError(f"{day} is before this timeline's start {self.start}")
-        return bisect_right(self._starts, day) - 1
-
-    def _last_index_before(self, end: dt.date | None) -> int:
-        """The last segment that starts before `end` (all of them when open-ended)."""
-        return len(self.segments) - 1 if end is None else bisect_left(self._starts, end) - 1
-
-    def _room_min(self, i: int, j: int) -> Decimal:
-        level = (j - i + 1).bit_length() - 1
-        row = self._sparse[level]
-        return min(row[i], row[j - (1 << level) + 1])
-
-    def segment_on(self, day: dt.date) -> Segment:
-        return self.segments[self._index(day)]
-
-    def headroom_kw(self, day: dt.date) -> Decimal:
-        return self.segment_on(day).headroom_kw(self.pue)
-
-    def fits(self, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None) -> bool:
-        i, j = self._index(starts_on), self._last_index_before(ends_on)
-        return self._room_min(i, j) >= it_kw * self.pue
-
-    def earliest_fit(
-        self, it_kw: Decimal, not_before: dt.date, term: Term, until: dt.date | None = None
-    ) -> dt.date | None:
-        """The first day ≥ `not_before` from which `it_kw` fits for the whole term, or None.
-
-        A start can only become feasible where headroom rises, so when the window from a
-        candidate is blocked, the next candidate is the end of the last blocking segment
-        in it. `until` bounds the answer (a planning horizon).
-        """
-        need = it_kw * self.pue
-        candidate = not_before
-        while until is None or candidate <= until:
-            i, j = self._index(candidate), self._last_index_before(end_of_term(candidate, term))
-            if self._room_min(i, j) >= need:
-                return candidate
-            lo, hi = i, j  # binary search for the last blocking segment in [i, j]
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if self._room_min(mid, j) < need:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            if self.segments[lo].ends_on is None:
-                return None
-            candidate = self.segments[lo].ends_on
-        return None
-
-    def shortfall(self, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None) -> Shortfall | None:
-        """None when `it_kw` more fits on every day of [starts_on, ends_on); else what is missing."""
-        if self.fits(it_kw, starts_on, ends_on):
-            return None
-        window = self.segments[self._index(starts_on) : self._last_index_before(ends_on) + 1]
-        short = [s for s in window if not s.fits(self.pue, it_kw)]
-        return Shortfall(
-            short_kw=max(it_kw - s.headroom_kw(self.pue) for s in short),
-            short_from=max(short[0].starts_on, starts_on),
-            available_kw=max(Decimal(0), min(s.headroom_kw(self.pue) for s in window)),
-        )
-
-    def min_headroom_kw(self, starts_on: dt.date, ends_on: dt.date | None) -> Decimal:
-        """The least IT kW free on any day of [starts_on, ends_on)."""
-        i, j = self._index(starts_on), self._last_index_before(ends_on)
-        return (self._room_min(i, j) / self.pue).quantize(KW_QUANTUM, rounding=ROUND_FLOOR)
-
-
-@dataclass(frozen=True)
-class SiteBook:
-    """A site's phases and counting reservations, read once; answers every question in memory."""
-
-    name: str
-    pue: Decimal
-    phases: Sequence[PhaseLike]
-    bookings: Sequence[BookingLike]
-
-    def budget_kw(self, day: dt.date) -> Decimal:
-        return budget_kw(self.phases, day)
-
-    def committed_kw(self, day: dt.date) -> Decimal:
-        return committed_kw(self.bookings, day)
-
-    def headroom_kw(self, day: dt.date) -> Decimal:
-        return headroom_kw(self.budget_kw(day), self.pue, self.committed_kw(day))
-
-    def timeline(self, start: dt.date) -> Timeline:
-        return Timeline(timeline(self.phases, self.bookings, start), self.pue)
-
-    def min_headroom_kw(self, starts_on: dt.date, ends_on: dt.date | None) -> Decimal:
-        return self.timeline(starts_on).min_headroom_kw(starts_on, ends_on)
-
-    def shortfall(self, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None) -> Shortfall | None:
-        return self.timeline(starts_on).shortfall(it_kw, starts_on, ends_on)
-
-    def earliest_fit(
-        self, it_kw: Decimal, not_before: dt.date, term: Term, until: dt.date | None = None
-    ) -> dt.date | None:
-        return self.timeline(not_before).earliest_fit(it_kw, not_before, term, until)
-
-    def over_budget(self, from_day: dt.date) -> Shortfall | None:
-        """Where committed × PUE exceeds the budget on or after `from_day`, if anywhere."""
-        return self.shortfall(Decimal(0), from_day, None)
 
 
 # --------------------------------------------------------------------------------------
@@ -406,7 +46,7 @@ class SiteBook:
 
 
 def _bookings_qs(now: dt.datetime):
-    return capacity.models.Reservation.objects.active(now).values_list(
+    return Reservation.objects.active(now).values_list(
         "site_id", "starts_on", "ends_on", "it_kw", "expires_at", named=True
     )
 
@@ -417,7 +57,7 @@ def load_books(sites: Sequence[Site], now: dt.datetime | None = None) -> dict[in
     ids = [s.pk for s in sites]
     phases: dict[int, list] = defaultdict(list)
     bookings: dict[int, list] = defaultdict(list)
-    phase_rows = capacity.models.EnergizationPhase.objects.filter(site_id__in=ids).values_list(
+    phase_rows = EnergizationPhase.objects.filter(site_id__in=ids).values_list(
         "site_id", "energized_on", "mw", named=True
     )
     for row in phase_rows:
@@ -473,19 +113,19 @@ def forget_cached() -> None:
 
 
 def _lock_site(site: Site | int) -> Site:
-    return capacity.models.Site.objects.select_for_update().get(pk=getattr(site, "pk", site))
+    return Site.objects.select_for_update().get(pk=getattr(site, "pk", site))
 
 
 def _changed_power(site_id: int, *, freed: bool = False) -> None:
     """Record, inside the booking's transaction, that the site's power picture changed."""
-    capacity.models.Site.objects.filter(pk=site_id).update(ledger_version=F("ledger_version") + 1)
+    Site.objects.filter(pk=site_id).update(ledger_version=F("ledger_version") + 1)
     if freed:
-        transaction.on_commit(lambda: capacity_freed.send(sender=capacity.models.Site, site_id=site_id))
+        transaction.on_commit(lambda: capacity_freed.send(sender=Site, site_id=site_id))
 
 
 def floor_changed(site_ids: Iterable[int]) -> None:
     """Record, inside the writing transaction, that these sites' floors changed."""
-    capacity.models.Site.objects.filter(pk__in=set(site_ids)).update(floor_version=F("floor_version") + 1)
+    Site.objects.filter(pk__in=set(site_ids)).update(floor_version=F("floor_version") + 1)
 
 
 def _validate_booking(
@@ -535,7 +175,6 @@ def reserve(
     """
     now = now or timezone.now()
     _validate_booking(it_kw, starts_on, ends_on, kind, expires_at, now)
-    Reservation = capacity.models.Reservation
     with transaction.atomic():
         locked = _lock_site(site)
         existing = Reservation.objects.active(now).filter(site=locked, reference=reference).first()
@@ -600,7 +239,6 @@ def firm_up(reservation: Reservation, *, reference: str | None = None, now: dt.d
     it is booked again from scratch and refused if the power is gone meanwhile.
     """
     now = now or timezone.now()
-    Reservation = capacity.models.Reservation
     with transaction.atomic():
         site = _lock_site(reservation.site_id)
         reservation.refresh_from_db()
@@ -682,16 +320,13 @@ class SlotRequest:
 
 
 def _lock_power_chain(feed_ids: Iterable[int], circuit_ids: Iterable[int]) -> tuple[dict, dict]:
-    models = capacity.models
-    feeds = {f.pk: f for f in models.PowerFeed.objects.select_for_update().filter(pk__in=set(feed_ids)).order_by("pk")}
-    circuits = {
-        c.pk: c for c in models.Circuit.objects.select_for_update().filter(pk__in=set(circuit_ids)).order_by("pk")
-    }
+    feeds = {f.pk: f for f in PowerFeed.objects.select_for_update().filter(pk__in=set(feed_ids)).order_by("pk")}
+    circuits = {c.pk: c for c in Circuit.objects.select_for_update().filter(pk__in=set(circuit_ids)).order_by("pk")}
     return feeds, circuits
 
 
 def _circuit_loads_w(circuit_ids: Iterable[int]) -> dict[int, int]:
-    rows = capacity.models.Circuit.objects.filter(pk__in=set(circuit_ids)).with_load().values_list("pk", "load_w")
+    rows = Circuit.objects.filter(pk__in=set(circuit_ids)).with_load().values_list("pk", "load_w")
     return dict(rows)
 
 
@@ -699,9 +334,7 @@ def feed_loads_va(feed_ids: Iterable[int]) -> dict[int, Decimal]:
     """Apparent power (VA) allocated on each feed: Σ over its circuits of load W ÷ PF."""
     loads: dict[int, Decimal] = defaultdict(Decimal)
     rows = (
-        capacity.models.Circuit.objects.filter(feed_id__in=set(feed_ids))
-        .with_load()
-        .values_list("feed_id", "power_factor", "load_w")
+        Circuit.objects.filter(feed_id__in=set(feed_ids)).with_load().values_list("feed_id", "power_factor", "load_w")
     )
     for feed_id, power_factor, load_w in rows:
         loads[feed_id] += apparent_va(load_w, power_factor)
@@ -710,7 +343,6 @@ def feed_loads_va(feed_ids: Iterable[int]) -> dict[int, Decimal]:
 
 def assign_slots(requests: Sequence[SlotRequest]) -> list[Slot]:
     """Put occupants into free slots, all or none, within circuit and feed limits."""
-    Slot = capacity.models.Slot
     if not requests:
         return []
     ids = [r.slot_id for r in requests]
@@ -779,7 +411,6 @@ def assign_slot(slot: Slot | int, *, watts: int, occupant: str) -> Slot:
 
 def release_slots(slot_ids: Sequence[int]) -> None:
     """Empty slots (the machine left); freeing watts needs no check but keeps the lock order."""
-    Slot = capacity.models.Slot
     with transaction.atomic():
         wiring = list(Slot.objects.filter(pk__in=slot_ids).values_list("circuit_id", "circuit__feed_id"))
         feeds, _ = _lock_power_chain((f for _, f in wiring), (c for c, _ in wiring))
@@ -796,7 +427,7 @@ def save_circuit(circuit: Circuit, *, dry_run: bool = False) -> None:
     with transaction.atomic():
         feed_ids = {circuit.feed_id}
         if circuit.pk is not None:
-            feed_ids.add(capacity.models.Circuit.objects.values_list("feed_id", flat=True).get(pk=circuit.pk))
+            feed_ids.add(Circuit.objects.values_list("feed_id", flat=True).get(pk=circuit.pk))
         feeds, locked = _lock_power_chain(feed_ids, [circuit.pk] if circuit.pk else [])
         if circuit.pk is not None:
             load_w = _circuit_loads_w([circuit.pk])[circuit.pk]

@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_countries.fields import CountryField
 
-from capacity import ledger
+from capacity.power import circuit_usable_w
 
 
 def validate_timezone(value: str) -> None:
@@ -205,7 +205,7 @@ class Circuit(models.Model):
 
     @property
     def usable_w(self) -> int:
-        return ledger.circuit_usable_w(self.voltage_v, self.breaker_amps, self.phases, self.power_factor)
+        return circuit_usable_w(self.voltage_v, self.breaker_amps, self.phases, self.power_factor)
 
 
 class RackQuerySet(models.QuerySet):

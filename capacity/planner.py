@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from django.db.models import Count, Q
 
-from capacity import ledger
+from capacity import errors, ledger, power
 from capacity.models import Circuit, PowerFeed, Site, Slot
 
 LEGS = 3  # three-phase circuits: consecutive slots are wired L1-L2, L2-L3, L3-L1 in turn
@@ -83,7 +83,7 @@ class Floor:
             for feed_id, circuits in by_feed.items():
                 # Conservative: price the feed's VA at its worst power factor.
                 worst_pf = min(c.power_factor for c in circuits)
-                feed_cap = int(self.feed_room_va.get(feed_id, Decimal(0)) // ledger.apparent_va(watts, worst_pf))
+                feed_cap = int(self.feed_room_va.get(feed_id, Decimal(0)) // power.apparent_va(watts, worst_pf))
                 total += min(feed_cap, sum(c.takes(watts) for c in circuits))
             self._placeable[watts] = total
         return self._placeable[watts]
@@ -122,7 +122,7 @@ def plan(floor: Floor, watts: int, count: int) -> Plan:
     feed_room = dict(floor.feed_room_va)
     load = {c.circuit_id: c.load_w for c in floor.circuits}
     left = {c.circuit_id: c.takes(watts) for c in floor.circuits}
-    va = {c.circuit_id: ledger.apparent_va(watts, c.power_factor) for c in floor.circuits}
+    va = {c.circuit_id: power.apparent_va(watts, c.power_factor) for c in floor.circuits}
     heap = [(c.load_w / c.usable_w, c.circuit_id, c) for c in floor.circuits if left[c.circuit_id] > 0]
     heapq.heapify(heap)
     per_circuit: dict[int, int] = defaultdict(int)
@@ -166,7 +166,7 @@ def load_floors(sites: Sequence[Site]) -> dict[int, Floor]:
             CircuitRoom(
                 circuit_id=row["pk"],
                 feed_id=row["feed_id"],
-                usable_w=ledger.circuit_usable_w(
+                usable_w=power.circuit_usable_w(
                     row["voltage_v"], row["breaker_amps"], row["phases"], row["power_factor"]
                 ),
                 load_w=row["load_w"],
@@ -176,7 +176,7 @@ def load_floors(sites: Sequence[Site]) -> dict[int, Floor]:
                 free_slots=row["free_count"],
             )
         )
-        feed_load_va[row["feed_id"]] += ledger.apparent_va(row["load_w"], row["power_factor"])
+        feed_load_va[row["feed_id"]] += power.apparent_va(row["load_w"], row["power_factor"])
     feed_room: dict[int, dict[int, Decimal]] = defaultdict(dict)
     for feed_id, site_id, rating_kva in PowerFeed.objects.filter(site_id__in=ids).values_list(
         "pk", "site_id", "rating_kva"
@@ -232,7 +232,7 @@ def pick_slots(a_plan: Plan) -> list[int]:
     for circuit_id, n in a_plan.per_circuit.items():
         legs = free[circuit_id]
         if sum(len(leg) for leg in legs.values()) < n:
-            raise ledger.SlotOccupied(
+            raise errors.SlotOccupied(
                 f"Circuit {circuit_id} has fewer free slots than planned: the floor changed; plan again."
             )
         for leg in legs.values():

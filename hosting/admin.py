@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from capacity.adminutils import PageFiguresAdmin, ReadOnlyAdmin, ReadOnlyInline, describe, run_each
-from capacity.ledger import LedgerError
+from capacity.errors import LedgerError
 from hosting import quotes, services
 from hosting.commissioning import runs
 from hosting.lifecycle import ContractStatus, IllegalTransition, MachineStatus

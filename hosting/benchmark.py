@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from capacity import ledger, planner
+from capacity import ledger, planner, power
 from capacity.layout import HallLayout
 from capacity.models import Circuit, EnergizationPhase, PowerFeed, Rack, Reservation, Site
 from hosting import catalog
@@ -324,7 +324,7 @@ def measure_planner(log=print) -> dict:
     circuits = sum(len(f.circuits) for f in floors.values())
 
     hall = HallLayout(feeds=1, racks_per_feed=24, slots_per_circuit=32)  # 1,536 slots a feed
-    usable = ledger.circuit_usable_w(hall.voltage_v, hall.breaker_amps, hall.phases, hall.power_factor)
+    usable = power.circuit_usable_w(hall.voltage_v, hall.breaker_amps, hall.phases, hall.power_factor)
     feeds = 1_100  # 2.75 MVA of transformers for 2.5 GW of IT at PF 0.95, with a little spare
     rooms = [
         planner.CircuitRoom(f * 100 + c, f, usable, 0, hall.power_factor, hall.phases, 32, 32)

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from capacity import ledger, planner
+from capacity import ledger, planner, power
 from capacity.models import Reservation, Site
 from hosting import pricing, services
 from hosting.models import Contract, Quote, TermDiscount
@@ -106,7 +106,7 @@ def attach_public_figures(sites: list[Site], now: dt.datetime | None = None) -> 
     for site in sites:
         today = site.today(now)
         segment = timelines[site.pk].segment_on(today)
-        site.energized_mw_today = segment.budget_kw / ledger.KW_PER_MW
+        site.energized_mw_today = segment.budget_kw / power.KW_PER_MW
         site.available_kw_today = max(Decimal(0), segment.headroom_kw(site.pue))
         pricing_row = getattr(site, "pricing", None)
         site.list_rate = pricing_row.list_rate_usd_per_kwh if pricing_row else None
@@ -149,7 +149,7 @@ def term_discounts() -> list[tuple[int, Decimal]]:
 def price_options(
     demand: Demand,
     sites: list[Site],
-    timelines: dict[int, ledger.Timeline],
+    timelines: dict[int, power.Timeline],
     floors: dict[int, planner.Floor],
     discounts: list[tuple[int, Decimal]] | None = None,
 ) -> list[Option]:
@@ -358,11 +358,11 @@ def promote_waitlist(now: dt.datetime | None = None) -> list[Quote]:
                 continue
             best = options[0]
             book = books[best.site.pk]
-            books[best.site.pk] = book = ledger.SiteBook(
+            books[best.site.pk] = book = power.SiteBook(
                 book.name,
                 book.pue,
                 book.phases,
-                [*book.bookings, ledger.Booking(best.available_from, best.available_from + demand.term, demand.it_kw)],
+                [*book.bookings, power.Booking(best.available_from, best.available_from + demand.term, demand.it_kw)],
             )
             timelines[best.site.pk] = book.timeline(best.site.today(now))
             _priced(quote, options, now)

@@ -13,7 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from capacity.ledger import InsufficientCapacity, LedgerError
+from capacity.errors import InsufficientCapacity, LedgerError
 from hosting.lifecycle import IllegalTransition
 from hosting.services import ServiceError
 

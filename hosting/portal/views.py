@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from capacity.ledger import LedgerError
+from capacity.errors import LedgerError
 from hosting import packing, quotes
 from hosting.lifecycle import MachineStatus
 from hosting.models import (

@@ -19,7 +19,7 @@ from functools import cached_property
 
 from dateutil.relativedelta import relativedelta
 
-from capacity import ledger
+from capacity import power
 from hosting.quotes import matching
 
 ZERO = Decimal(0)
@@ -28,7 +28,7 @@ FORECAST_MONTHS = 24
 
 
 def mw(kw: Decimal) -> Decimal:
-    return kw / ledger.KW_PER_MW
+    return kw / power.KW_PER_MW
 
 
 # --------------------------------------------------------------------------------------
@@ -48,7 +48,7 @@ class SiteToday:
     free_it_kw: Decimal
 
 
-def site_today(name: str, slug: str, book: ledger.SiteBook, day: dt.date) -> SiteToday:
+def site_today(name: str, slug: str, book: power.SiteBook, day: dt.date) -> SiteToday:
     return SiteToday(
         name=name,
         slug=slug,
@@ -86,17 +86,17 @@ class WaitlistedQuote:
             return []
         return matching(list(sites), region=self.region, country=self.country, site=named)
 
-    def demand(self, pue: Decimal) -> ledger.Booking:
+    def demand(self, pue: Decimal) -> power.Booking:
         """Its term as facility kW at a site of this PUE."""
-        return ledger.Booking(self.start_on, self.ends_on, self.it_kw * pue)
+        return power.Booking(self.start_on, self.ends_on, self.it_kw * pue)
 
 
-def waitlist_at_site(quotes: Iterable[WaitlistedQuote], site, sites: Sequence) -> list[ledger.Booking]:
+def waitlist_at_site(quotes: Iterable[WaitlistedQuote], site, sites: Sequence) -> list[power.Booking]:
     """The facility demand of the waitlisted quotes that could go to `site`, at its PUE."""
     return [q.demand(site.pue) for q in quotes if any(s.pk == site.pk for s in q.sites(sites))]
 
 
-def waitlist_everywhere(quotes: Iterable[WaitlistedQuote], sites: Sequence) -> list[ledger.Booking]:
+def waitlist_everywhere(quotes: Iterable[WaitlistedQuote], sites: Sequence) -> list[power.Booking]:
     """Every waitlisted quote once, as facility kW at the highest PUE among the sites it could
     go to (the most it could draw; any site's when its filters match none)."""
     fallback = max((s.pue for s in sites), default=Decimal(1))
@@ -188,7 +188,7 @@ def month_starts(start: dt.date, end: dt.date) -> list[dt.date]:
     return out
 
 
-def _booking_days(bookings: Iterable[ledger.BookingLike]) -> set[dt.date]:
+def _booking_days(bookings: Iterable[power.BookingLike]) -> set[dt.date]:
     days = set()
     for b in bookings:
         days.add(b.starts_on)
@@ -197,9 +197,9 @@ def _booking_days(bookings: Iterable[ledger.BookingLike]) -> set[dt.date]:
     return days
 
 
-def _sum_on(bookings: Sequence[ledger.BookingLike], start: dt.date) -> Callable[[dt.date], Decimal]:
+def _sum_on(bookings: Sequence[power.BookingLike], start: dt.date) -> Callable[[dt.date], Decimal]:
     """day → the sum of the bookings covering it, from the ledger's own step function."""
-    steps = ledger.Timeline(ledger.timeline((), bookings, start), Decimal(1))
+    steps = power.Timeline(power.timeline((), bookings, start), Decimal(1))
     return lambda day: steps.segment_on(day).committed_kw
 
 
@@ -212,12 +212,12 @@ def _days(start: dt.date, end: dt.date, *more: Iterable[dt.date]) -> list[dt.dat
 
 
 def forecast(
-    book: ledger.SiteBook,
+    book: power.SiteBook,
     start: dt.date,
     *,
     months: int = FORECAST_MONTHS,
     live_w: int = 0,
-    waitlisted: Sequence[ledger.BookingLike] = (),
+    waitlisted: Sequence[power.BookingLike] = (),
 ) -> Forecast:
     """A site's forecast from `start`: the ledger's timeline (budget, committed IT kW) read
     at its change points and month boundaries, with live draw and waitlisted demand.

@@ -9,7 +9,7 @@ from dateutil.relativedelta import relativedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capacity import ledger
+from capacity import power
 
 D = Decimal
 
@@ -47,23 +47,23 @@ def day(text: str) -> dt.date:
     ],
 )
 def test_circuit_usable_watts_follow_the_80_percent_rule(voltage_v, amps, phases, pf, usable_w):
-    assert ledger.circuit_usable_w(voltage_v, amps, phases, pf) == usable_w
+    assert power.circuit_usable_w(voltage_v, amps, phases, pf) == usable_w
 
 
 def test_usable_watts_are_floored_never_rounded_up():
     # 415 × 100 × 0.95 × √3 × 0.8 = 54 628.88: rounding up would allow a watt past the breaker.
-    assert ledger.circuit_usable_w(415, 100, 3, D("0.95")) == 54_628
+    assert power.circuit_usable_w(415, 100, 3, D("0.95")) == 54_628
 
 
 def test_three_phase_carries_root_three_times_single_phase():
-    single = ledger.circuit_usable_w(400, 100, 1, D("1"))
-    three = ledger.circuit_usable_w(400, 100, 3, D("1"))
+    single = power.circuit_usable_w(400, 100, 1, D("1"))
+    three = power.circuit_usable_w(400, 100, 3, D("1"))
     assert single == 32_000
     assert three == 55_425  # 32 000 × √3 = 55 425.63
 
 
 def test_feed_load_is_apparent_power():
-    assert ledger.apparent_va(3_250, D("0.95")) == pytest.approx(D("3421.05"), abs=D("0.01"))
+    assert power.apparent_va(3_250, D("0.95")) == pytest.approx(D("3421.05"), abs=D("0.01"))
 
 
 # --- budget, commitment, headroom ---------------------------------------------------------
@@ -76,11 +76,11 @@ PHASES = [
 
 
 def test_budget_is_the_sum_of_phases_energized_on_or_before_the_day():
-    assert ledger.budget_kw(PHASES, day("2020-12-31")) == 0
-    assert ledger.budget_kw(PHASES, day("2021-01-01")) == D("125000")
-    assert ledger.budget_kw(PHASES, day("2021-06-30")) == D("125000")
-    assert ledger.budget_kw(PHASES, day("2021-07-01")) == D("625000")
-    assert ledger.budget_kw(PHASES, day("2030-01-01")) == D("1500000")
+    assert power.budget_kw(PHASES, day("2020-12-31")) == 0
+    assert power.budget_kw(PHASES, day("2021-01-01")) == D("125000")
+    assert power.budget_kw(PHASES, day("2021-06-30")) == D("125000")
+    assert power.budget_kw(PHASES, day("2021-07-01")) == D("625000")
+    assert power.budget_kw(PHASES, day("2030-01-01")) == D("1500000")
 
 
 def test_committed_counts_overlapping_and_open_ended_reservations_on_their_days():
@@ -89,23 +89,23 @@ def test_committed_counts_overlapping_and_open_ended_reservations_on_their_days(
         Booking(day("2021-03-01"), None, D("50")),  # open-ended from March
         Booking(day("2021-03-15"), day("2021-03-16"), D("7")),  # one day
     ]
-    assert ledger.committed_kw(bookings, day("2021-02-01")) == D("100")
-    assert ledger.committed_kw(bookings, day("2021-03-15")) == D("157")
-    assert ledger.committed_kw(bookings, day("2021-03-16")) == D("150")
-    assert ledger.committed_kw(bookings, day("2021-04-01")) == D("50")  # ends_on is exclusive
-    assert ledger.committed_kw(bookings, day("2040-01-01")) == D("50")
+    assert power.committed_kw(bookings, day("2021-02-01")) == D("100")
+    assert power.committed_kw(bookings, day("2021-03-15")) == D("157")
+    assert power.committed_kw(bookings, day("2021-03-16")) == D("150")
+    assert power.committed_kw(bookings, day("2021-04-01")) == D("50")  # ends_on is exclusive
+    assert power.committed_kw(bookings, day("2040-01-01")) == D("50")
 
 
 def test_headroom_divides_the_budget_by_pue():
     # 125 MW at PUE 1.25 carries 100 MW of IT; 60 MW committed leaves 40 MW.
-    assert ledger.headroom_kw(D("125000"), D("1.25"), D("60000")) == D("40000")
+    assert power.headroom_kw(D("125000"), D("1.25"), D("60000")) == D("40000")
     # Floored to the watt: 10 MW / 1.3 = 7 692.307…
-    assert ledger.headroom_kw(D("10000"), D("1.3"), D("0")) == D("7692.307")
+    assert power.headroom_kw(D("10000"), D("1.3"), D("0")) == D("7692.307")
 
 
 def test_fits_is_exact_at_the_boundary():
-    assert ledger.fits(D("10000"), D("1.25"), D("7000"), D("1000"))  # 8000 × 1.25 = 10000
-    assert not ledger.fits(D("10000"), D("1.25"), D("7000"), D("1000.001"))
+    assert power.fits(D("10000"), D("1.25"), D("7000"), D("1000"))  # 8000 × 1.25 = 10000
+    assert not power.fits(D("10000"), D("1.25"), D("7000"), D("1000.001"))
 
 
 # --- timeline and the queries built on it ------------------------------------------------
@@ -113,7 +113,7 @@ def test_fits_is_exact_at_the_boundary():
 
 def test_timeline_splits_only_at_change_points():
     bookings = [Booking(day("2021-03-01"), day("2021-09-01"), D("1000"))]
-    segments = ledger.timeline(PHASES, bookings, day("2021-02-01"))
+    segments = power.timeline(PHASES, bookings, day("2021-02-01"))
     assert [(s.starts_on, s.ends_on, s.budget_kw, s.committed_kw) for s in segments] == [
         (day("2021-02-01"), day("2021-03-01"), D("125000"), D("0")),
         (day("2021-03-01"), day("2021-07-01"), D("125000"), D("1000")),
@@ -128,13 +128,13 @@ def test_timeline_merges_changes_that_cancel_on_one_day():
         Booking(day("2021-01-01"), day("2021-03-01"), D("10")),
         Booking(day("2021-03-01"), None, D("10")),  # hand-over on the same day
     ]
-    segments = ledger.timeline([Phase(day("2021-01-01"), D("1"))], bookings, day("2021-01-01"))
+    segments = power.timeline([Phase(day("2021-01-01"), D("1"))], bookings, day("2021-01-01"))
     assert len(segments) == 1
     assert segments[0].committed_kw == D("10")
 
 
 def book(pue="1.0", phases=PHASES, bookings=()):
-    return ledger.SiteBook("test", D(pue), list(phases), list(bookings))
+    return power.SiteBook("test", D(pue), list(phases), list(bookings))
 
 
 def test_min_headroom_over_a_range_sees_the_worst_day_inside_it_only():
@@ -151,7 +151,7 @@ def test_min_headroom_over_a_range_sees_the_worst_day_inside_it_only():
 def test_shortfall_says_how_much_and_from_when():
     site = book(bookings=[Booking(day("2021-03-01"), day("2021-04-01"), D("120000"))])
     short = site.shortfall(D("10000"), day("2021-02-01"), day("2021-05-01"))
-    assert short == ledger.Shortfall(short_kw=D("5000"), short_from=day("2021-03-01"), available_kw=D("5000"))
+    assert short == power.Shortfall(short_kw=D("5000"), short_from=day("2021-03-01"), available_kw=D("5000"))
     assert site.shortfall(D("5000"), day("2021-02-01"), day("2021-05-01")) is None
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from capacity import ledger, planner
+from capacity import errors, ledger, planner
 from capacity.models import Circuit, Site, Slot
 from tests.factories import CircuitFactory, FeedFactory, RackFactory, SiteFactory, SlotFactory
 
@@ -88,7 +88,7 @@ def test_apply_refuses_when_the_floor_changed_under_the_plan():
     site, circuits = hall(circuits=1, slots_per_circuit=3)
     stale_plan = planner.plan(floor_of(site), S19, 3)
     ledger.assign_slot(Slot.objects.filter(circuit=circuits[0]).first(), watts=S19, occupant="machine:first")
-    with pytest.raises(ledger.LedgerError):
+    with pytest.raises(errors.LedgerError):
         planner.apply(stale_plan, ["machine:1", "machine:2", "machine:3"])
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from capacity import ledger
+from capacity import errors, ledger
 from capacity.models import Circuit, Slot
 from tests.factories import CircuitFactory, PhaseFactory, RackFactory, SiteFactory, SlotFactory
 
@@ -35,7 +35,7 @@ def race(n: int, attempt: Callable[[int], object]) -> tuple[list, list[Exception
             result = attempt(i)
             with lock:
                 wins.append(result)
-        except ledger.LedgerError as exc:
+        except errors.LedgerError as exc:
             with lock:
                 losses.append(exc)
         except Exception as exc:  # anything else is a bug the test must show
@@ -71,7 +71,7 @@ def test_concurrent_reservations_never_push_a_site_over_budget():
 
     wins, losses = race(THREADS, book)
     assert len(wins) == 8
-    assert all(isinstance(e, ledger.InsufficientCapacity) for e in losses)
+    assert all(isinstance(e, errors.InsufficientCapacity) for e in losses)
     book_now = ledger.load_book(site)
     assert book_now.committed_kw(dt.date(2021, 7, 1)) == Decimal("8000")
     assert book_now.over_budget(dt.date(2021, 1, 1)) is None
@@ -109,7 +109,7 @@ def test_concurrent_slot_assignments_never_overload_a_circuit():
 
     wins, losses = race(THREADS, assign)
     assert len(wins) == 4
-    assert all(isinstance(e, ledger.CircuitOverloaded) for e in losses)
+    assert all(isinstance(e, errors.CircuitOverloaded) for e in losses)
     assert Circuit.objects.with_load().get(pk=circuit.pk).load_w == 5_760
 
 
@@ -121,5 +121,5 @@ def test_concurrent_claims_of_one_slot_leave_one_occupant():
 
     wins, losses = race(THREADS, claim)
     assert len(wins) == 1
-    assert all(isinstance(e, ledger.SlotOccupied) for e in losses)
+    assert all(isinstance(e, errors.SlotOccupied) for e in losses)
     assert Slot.objects.get(pk=slot.pk).occupant == wins[0].occupant

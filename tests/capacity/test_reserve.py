@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from capacity import ledger
+from capacity import errors, ledger
 from capacity.models import EnergizationPhase, Reservation, Site
 from tests.factories import PhaseFactory, ReservationFactory, SiteFactory
 
@@ -53,7 +53,7 @@ def test_a_booking_within_budget_is_recorded(siberia):
 
 def test_a_booking_past_the_budget_is_refused_with_the_shortfall_and_when_it_would_fit(siberia):
     firm(siberia, "60000", ref="contract:1")
-    with pytest.raises(ledger.InsufficientCapacity) as refused:
+    with pytest.raises(errors.InsufficientCapacity) as refused:
         firm(siberia, "50000", starts="2021-07-01", ends="2022-07-01", ref="contract:2")
     error = refused.value
     assert error.short_kw == D("10000")
@@ -67,7 +67,7 @@ def test_a_booking_past_the_budget_is_refused_with_the_shortfall_and_when_it_wou
 
 def test_exactly_the_remaining_headroom_fits_and_a_watt_more_does_not(siberia):
     firm(siberia, "99999.999", ref="a")
-    with pytest.raises(ledger.InsufficientCapacity):
+    with pytest.raises(errors.InsufficientCapacity):
         firm(siberia, "0.002", ref="b")
     firm(siberia, "0.001", ref="c")
     assert ledger.load_book(siberia, NOW).headroom_kw(day("2021-07-01")) == 0
@@ -81,7 +81,7 @@ def test_a_booking_that_only_fits_after_the_next_phase_fits_from_then(siberia):
 def test_overlapping_reservations_only_add_up_where_they_overlap(siberia):
     firm(siberia, "60000", starts="2021-07-01", ends="2021-10-01", ref="summer")
     firm(siberia, "60000", starts="2021-10-01", ends="2022-01-01", ref="autumn")  # back-to-back fits
-    with pytest.raises(ledger.InsufficientCapacity) as refused:
+    with pytest.raises(errors.InsufficientCapacity) as refused:
         firm(siberia, "50000", starts="2021-09-01", ends="2021-11-01", ref="straddles")
     assert refused.value.short_from == day("2021-09-01")
     assert refused.value.fits_from == day("2022-01-01")
@@ -89,7 +89,7 @@ def test_overlapping_reservations_only_add_up_where_they_overlap(siberia):
 
 def test_open_ended_reservations_count_forever(siberia):
     firm(siberia, "100000", starts="2021-07-01", ref="forever")
-    with pytest.raises(ledger.InsufficientCapacity) as refused:
+    with pytest.raises(errors.InsufficientCapacity) as refused:
         firm(siberia, "1", starts="2021-08-01", ends="2021-09-01", ref="late")
     assert refused.value.fits_from == day("2022-01-01")
 
@@ -99,7 +99,7 @@ def test_asking_again_under_the_same_reference_returns_the_same_booking(siberia)
     again = firm(siberia, "1000", ref="quote:abc")
     assert again.pk == first.pk
     assert Reservation.objects.count() == 1
-    with pytest.raises(ledger.ReferenceConflict):
+    with pytest.raises(errors.ReferenceConflict):
         firm(siberia, "2000", ref="quote:abc")
 
 
@@ -122,7 +122,7 @@ def hold(site, kw, expires_at, ref="quote:1", now=NOW):
 def test_a_hold_counts_until_it_expires_then_frees_its_power(siberia):
     expires = NOW + dt.timedelta(hours=72)
     hold(siberia, "100000", expires)
-    with pytest.raises(ledger.InsufficientCapacity):
+    with pytest.raises(errors.InsufficientCapacity):
         firm(siberia, "1", ref="blocked")
     # One second after expiry the same request succeeds, with no clean-up job in between.
     later = expires + dt.timedelta(seconds=1)
@@ -147,7 +147,7 @@ def test_firming_up_an_expired_hold_rebooks_it_and_is_refused_if_the_power_went_
     ledger.reserve(
         siberia, it_kw=D("50000"), starts_on=day("2021-07-01"), ends_on=None, kind="firm", reference="y", now=after
     )
-    with pytest.raises(ledger.InsufficientCapacity):
+    with pytest.raises(errors.InsufficientCapacity):
         ledger.firm_up(held, now=after)
     held.refresh_from_db()
     assert held.kind == "hold"
@@ -216,7 +216,7 @@ def test_database_constraints_back_the_rules_up(siberia):
 def test_a_pue_rise_that_would_strand_reservations_is_refused(siberia):
     firm(siberia, "90000")  # 90 MW IT × 1.25 = 112.5 MW of 125
     siberia.pue = D("1.40")  # 90 × 1.4 = 126 MW > 125
-    with pytest.raises(ledger.OverBudget) as refused:
+    with pytest.raises(errors.OverBudget) as refused:
         ledger.save_site(siberia, now=NOW)
     assert refused.value.short_kw == D("714.286")  # 90 000 − 125 000 / 1.4 = 714.2857…, to the watt
     assert Site.objects.get(pk=siberia.pk).pue == D("1.25")
@@ -228,10 +228,10 @@ def test_a_pue_rise_that_would_strand_reservations_is_refused(siberia):
 def test_a_phase_cannot_be_cancelled_or_delayed_under_booked_reservations(siberia):
     firm(siberia, "300000", starts="2022-01-01", ref="needs-phase-2")
     phase2 = siberia.phases.get(name="Phase 2")
-    with pytest.raises(ledger.OverBudget):
+    with pytest.raises(errors.OverBudget):
         ledger.cancel_phase(phase2, now=NOW)
     phase2.energized_on = day("2022-03-01")
-    with pytest.raises(ledger.OverBudget) as refused:
+    with pytest.raises(errors.OverBudget) as refused:
         ledger.save_phase(phase2, now=NOW)
     assert refused.value.short_from == day("2022-01-01")
     assert siberia.phases.get(name="Phase 2").energized_on == day("2022-01-01")

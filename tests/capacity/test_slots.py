@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from capacity import ledger
+from capacity import errors, ledger
 from capacity.models import Circuit, Slot
 from tests.factories import CircuitFactory, FeedFactory, RackFactory, SlotFactory
 
@@ -32,7 +32,7 @@ def test_a_circuit_takes_machines_up_to_80_percent_and_refuses_the_next(rack, ci
     a, b, c = slots(rack, circuit, 3)
     ledger.assign_slot(a, watts=2_880, occupant="machine:1")
     ledger.assign_slot(b, watts=2_880, occupant="machine:2")  # 5,760 W: exactly the limit
-    with pytest.raises(ledger.CircuitOverloaded) as refused:
+    with pytest.raises(errors.CircuitOverloaded) as refused:
         ledger.assign_slot(c, watts=1, occupant="machine:3")
     assert refused.value.short_w == 1
     assert "5760 W usable" in str(refused.value)
@@ -45,7 +45,7 @@ def test_a_circuit_takes_machines_up_to_80_percent_and_refuses_the_next(rack, ci
 def test_a_second_occupant_in_a_slot_is_refused(rack, circuit):
     (slot,) = slots(rack, circuit, 1)
     ledger.assign_slot(slot, watts=1_000, occupant="machine:1")
-    with pytest.raises(ledger.SlotOccupied, match="already occupied by machine:1"):
+    with pytest.raises(errors.SlotOccupied, match="already occupied by machine:1"):
         ledger.assign_slot(slot, watts=1_000, occupant="machine:2")
     slot.refresh_from_db()
     assert (slot.occupant, slot.allocated_w) == ("machine:1", 1_000)
@@ -54,14 +54,14 @@ def test_a_second_occupant_in_a_slot_is_refused(rack, circuit):
 def test_one_occupant_cannot_hold_two_slots(rack, circuit):
     a, b = slots(rack, circuit, 2)
     ledger.assign_slot(a, watts=1_000, occupant="machine:1")
-    with pytest.raises(ledger.SlotOccupied, match="machine:1 already occupies"):
+    with pytest.raises(errors.SlotOccupied, match="machine:1 already occupies"):
         ledger.assign_slot(b, watts=1_000, occupant="machine:1")
 
 
 def test_a_batch_is_all_or_nothing(rack, circuit):
     a, b, c = slots(rack, circuit, 3)
     requests = [ledger.SlotRequest(s.pk, 2_000, f"machine:{s.pk}") for s in (a, b, c)]  # 6,000 W > 5,760
-    with pytest.raises(ledger.CircuitOverloaded):
+    with pytest.raises(errors.CircuitOverloaded):
         ledger.assign_slots(requests)
     assert not Slot.objects.filter(occupant__isnull=False).exists()
     ledger.assign_slots(requests[:2])
@@ -87,7 +87,7 @@ def test_the_feed_rating_caps_all_its_circuits_together():
     s2, s3 = (SlotFactory(rack=rack, circuit=c2, position=p) for p in (10, 11))
     ledger.assign_slot(s1, watts=4_000, occupant="machine:1")  # 5,000 VA
     ledger.assign_slot(s2, watts=4_000, occupant="machine:2")  # 10,000 VA: the rating
-    with pytest.raises(ledger.FeedOverloaded, match="10 kVA rating"):
+    with pytest.raises(errors.FeedOverloaded, match="10 kVA rating"):
         ledger.assign_slot(s3, watts=1, occupant="machine:3")
 
 
@@ -95,7 +95,7 @@ def test_a_circuit_cannot_be_derated_below_its_load(rack, circuit):
     (slot,) = slots(rack, circuit, 1)
     ledger.assign_slot(slot, watts=5_000, occupant="machine:1")
     circuit.breaker_amps = 20  # 3,840 W usable
-    with pytest.raises(ledger.CircuitOverloaded):
+    with pytest.raises(errors.CircuitOverloaded):
         ledger.save_circuit(circuit)
     assert Circuit.objects.get(pk=circuit.pk).breaker_amps == 30
     circuit.breaker_amps = 40
@@ -108,7 +108,7 @@ def test_a_feed_cannot_be_derated_below_its_load(rack, circuit):
     ledger.assign_slot(slot, watts=5_000, occupant="machine:1")
     feed = rack.feed
     feed.rating_kva = 4
-    with pytest.raises(ledger.FeedOverloaded):
+    with pytest.raises(errors.FeedOverloaded):
         ledger.save_feed(feed)
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from capacity import ledger
+from capacity import errors, ledger
 from capacity.models import Reservation
 from hosting import services
 from hosting.fields import normalize_mac
@@ -54,7 +54,7 @@ def test_signing_books_the_contract_firm_through_the_ledger(kazakh_site):
 def test_signing_past_the_budget_is_refused_and_leaves_a_draft(kazakh_site):
     services.sign_contract(ContractFactory(site=kazakh_site, it_kw=Decimal("30000")), now=NOW)
     second = ContractFactory(site=kazakh_site, it_kw=Decimal("30000"))
-    with pytest.raises(ledger.InsufficientCapacity, match="10,000 kW short"):
+    with pytest.raises(errors.InsufficientCapacity, match="10,000 kW short"):
         services.sign_contract(second, now=NOW)
     second.refresh_from_db()
     assert (second.status, second.reservation) == (ContractStatus.DRAFT, None)

@@ -5,7 +5,7 @@ import itertools
 import pytest
 from django.db import IntegrityError, transaction
 
-from capacity import ledger
+from capacity import errors, ledger
 from hosting import services
 from hosting.lifecycle import (
     CONTRACT_TRANSITIONS,
@@ -117,7 +117,7 @@ def test_racking_into_an_occupied_slot_is_refused_and_changes_nothing(site_with_
     first = MachineFactory(contract=ContractFactory(site=rack.site), status=S.RECEIVED)
     second = MachineFactory(contract=first.contract, status=S.RECEIVED)
     services.rack_machine(first, slot)
-    with pytest.raises(ledger.SlotOccupied):
+    with pytest.raises(errors.SlotOccupied):
         services.rack_machine(second, slot)
     second.refresh_from_db()
     assert (second.status, second.slot) == (S.RECEIVED, None)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from capacity import ledger
+from capacity import power
 from capacity.models import Site
 from hosting.staff import figures, svg
 
@@ -21,14 +21,14 @@ def phase(day, mw):
 
 
 def booking(start, end, it_kw):
-    return ledger.Booking(start, end, Decimal(it_kw))
+    return power.Booking(start, end, Decimal(it_kw))
 
 
 @pytest.fixture
 def siberia():
     """PUE 1.25; 125 MW energized, +375 MW six months from the start; 60 MW of IT booked
     open-ended and 20 MW more for a year from March."""
-    return ledger.SiteBook(
+    return power.SiteBook(
         "siberia",
         Decimal("1.25"),
         [phase(D(2025, 1, 1), "125"), phase(D(2026, 7, 15), "375")],
@@ -87,7 +87,7 @@ def test_the_forecast_agrees_with_the_ledger_on_every_day(siberia):
 
 
 def test_all_sites_is_the_sum_of_the_sites(siberia):
-    texas = ledger.SiteBook(
+    texas = power.SiteBook(
         "texas",
         Decimal("1.10"),
         [phase(D(2020, 1, 1), "100"), phase(D(2026, 11, 1), "150")],
