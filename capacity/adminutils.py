@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
-from capacity.errors import LedgerError
+from capacity.errors import Refusal, describe
 
 
 class EstimatedCountPaginator(Paginator):
@@ -100,7 +100,7 @@ class LedgerCheckedForm(forms.ModelForm):
             return
         try:
             self.ledger_save(self.instance, dry_run=True)
-        except LedgerError as exc:
+        except Refusal as exc:
             self.add_error(None, str(exc))
         except ValidationError as exc:
             self.add_error(None, exc)
@@ -123,20 +123,14 @@ class LedgerSavedAdmin(PageFiguresAdmin):
         self.ledger_save(obj)
 
 
-def describe(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return str(exc)
-
-
-def run_each(modeladmin: admin.ModelAdmin, request, objects, action, done: str, refusals=()) -> None:
+def run_each(modeladmin: admin.ModelAdmin, request, objects, action, done: str) -> None:
     """Apply a service function to each selected object, each in its own transaction, and
     report every refusal by name; the others still go through."""
     succeeded = 0
     for obj in objects:
         try:
             action(obj)
-        except (LedgerError, ValidationError, *refusals) as exc:
+        except (Refusal, ValidationError) as exc:
             modeladmin.message_user(request, f"{obj}: {describe(exc)}", messages.ERROR)
         else:
             succeeded += 1

@@ -10,11 +10,24 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+
+
+def describe(exc: Refusal | ValidationError) -> str:
+    """A refusal or a validation error as one line for people (admin messages, the portal)."""
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
+
 
 class Refusal(Exception):
     """A request the domain refuses in its current state; the message says why."""
 
     code = "refused"
+
+    def details(self) -> dict:
+        """Machine-readable particulars the API adds to its error body (e.g. a shortfall)."""
+        return {}
 
 
 def fmt_kw(value: Decimal) -> str:
@@ -54,6 +67,18 @@ class InsufficientCapacity(LedgerError):
             f"{site}: {fmt_kw(requested_kw)} requested from {starts_on} but at most {fmt_kw(available_kw)} is free "
             f"over the term; {fmt_kw(short_kw)} short from {short_from}; {later}."
         )
+
+    def details(self) -> dict:
+        return {
+            "shortfall": {
+                "site": self.site,
+                "requested_kw": str(self.requested_kw),
+                "available_kw": str(self.available_kw),
+                "short_kw": str(self.short_kw),
+                "short_from": self.short_from.isoformat(),
+                "fits_from": self.fits_from.isoformat() if self.fits_from else None,
+            }
+        }
 
 
 class OverBudget(LedgerError):

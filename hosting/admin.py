@@ -7,11 +7,11 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from capacity.adminutils import PageFiguresAdmin, ReadOnlyAdmin, ReadOnlyInline, describe, run_each
-from capacity.errors import LedgerError
+from capacity.adminutils import PageFiguresAdmin, ReadOnlyAdmin, ReadOnlyInline, run_each
+from capacity.errors import Refusal, describe
 from hosting import quotes, services
 from hosting.commissioning import runs
-from hosting.lifecycle import ContractStatus, IllegalTransition, MachineStatus
+from hosting.lifecycle import ContractStatus, MachineStatus
 from hosting.models import (
     ApiToken,
     CheckResult,
@@ -29,8 +29,6 @@ from hosting.models import (
     Tenant,
     TermDiscount,
 )
-
-REFUSALS = (IllegalTransition, services.ServiceError)
 
 admin.site.site_header = "Haven — hosting staff"
 admin.site.site_title = "Haven"
@@ -146,15 +144,15 @@ class ContractAdmin(PageFiguresAdmin):
 
     @admin.action(description="Sign (book the capacity firm)", permissions=["change"])
     def sign(self, request, queryset):
-        run_each(self, request, queryset, lambda c: services.sign_contract(c, by=request.user), "Signed", REFUSALS)
+        run_each(self, request, queryset, lambda c: services.sign_contract(c, by=request.user), "Signed")
 
     @admin.action(description="Activate", permissions=["change"])
     def activate(self, request, queryset):
-        run_each(self, request, queryset, services.activate_contract, "Activated", REFUSALS)
+        run_each(self, request, queryset, services.activate_contract, "Activated")
 
     @admin.action(description="End (release the capacity)", permissions=["change"])
     def end(self, request, queryset):
-        run_each(self, request, queryset, services.end_contract, "Ended", REFUSALS)
+        run_each(self, request, queryset, services.end_contract, "Ended")
 
 
 class MachineEventInline(ReadOnlyInline):
@@ -172,7 +170,6 @@ def _move(to_status: str, description: str):
             queryset,
             lambda m: services.transition(m, to_status, by=request.user, reason="admin action"),
             f"Moved to {to_status}",
-            REFUSALS,
         )
 
     action.__name__ = f"move_to_{to_status}"
@@ -205,7 +202,7 @@ class MachineAdmin(PageFiguresAdmin):
     def commission(self, request, queryset):
         try:
             batch = runs.start_batch(list(queryset), label="admin selection", by=request.user)
-        except (*REFUSALS, ValidationError) as exc:
+        except (Refusal, ValidationError) as exc:
             self.message_user(request, describe(exc), messages.ERROR)
         else:
             self.message_user(request, f"Self-tests queued: batch {batch}.", messages.SUCCESS)
@@ -214,7 +211,7 @@ class MachineAdmin(PageFiguresAdmin):
     def rack(self, request, queryset):
         try:
             racked = services.rack_machines(list(queryset), by=request.user)
-        except (*REFUSALS, LedgerError, ValidationError) as exc:
+        except (Refusal, ValidationError) as exc:
             self.message_user(request, describe(exc), messages.ERROR)
         else:
             self.message_user(request, f"Racked: {len(racked)}.", messages.SUCCESS)
@@ -352,7 +349,6 @@ class QuoteAdmin(PageFiguresAdmin):
             queryset,
             lambda q: quotes.contract_from_quote(q, by=request.user),
             "Contracts signed",
-            REFUSALS,
         )
 
 

@@ -5,8 +5,10 @@ Pure: no database. `hosting.services` applies a move under a row lock and record
 
 from django.db import models
 
+from capacity.errors import Refusal
 
-class IllegalTransition(Exception):
+
+class IllegalTransition(Refusal):
     """A status change the lifecycle does not allow; the message lists what is allowed."""
 
     code = "illegal_transition"

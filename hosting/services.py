@@ -10,12 +10,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from capacity import ledger, planner
+from capacity.errors import Refusal
 from capacity.models import Reservation, Slot
 from hosting.lifecycle import IN_SLOT, OFF_FLOOR, ContractStatus, MachineStatus, check_contract_move, check_machine_move
 from hosting.models import Contract, Machine, MachineEvent
 
 
-class ServiceError(Exception):
+class ServiceError(Refusal):
     """A request the domain refuses for a reason other than the lifecycle or capacity."""
 
     code = "refused"

@@ -3,7 +3,8 @@
     {"code": "insufficient_capacity", "message": "…", "errors": {"field": ["…"]}, …details}
 
 `code` is stable and machine-readable, `message` is for people, `errors` lists per-field
-problems (validation only). Domain refusals (capacity, lifecycle) answer 409.
+problems (validation only). Every domain refusal (`capacity.errors.Refusal`: capacity,
+lifecycle, quotes, services) answers 409 with the refusal's own details.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -13,28 +14,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from capacity.errors import InsufficientCapacity, LedgerError
-from hosting.lifecycle import IllegalTransition
-from hosting.services import ServiceError
-
-
-def _shortfall(exc: InsufficientCapacity) -> dict:
-    return {
-        "site": exc.site,
-        "requested_kw": str(exc.requested_kw),
-        "available_kw": str(exc.available_kw),
-        "short_kw": str(exc.short_kw),
-        "short_from": exc.short_from.isoformat(),
-        "fits_from": exc.fits_from.isoformat() if exc.fits_from else None,
-    }
+from capacity.errors import Refusal
 
 
 def domain_response(exc: Exception) -> Response | None:
-    if isinstance(exc, InsufficientCapacity):
-        body = {"code": exc.code, "message": str(exc), "shortfall": _shortfall(exc)}
+    if isinstance(exc, Refusal):
+        body = {"code": exc.code, "message": str(exc), **exc.details()}
         return Response(body, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, LedgerError | IllegalTransition | ServiceError):
-        return Response({"code": exc.code, "message": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         body = {"code": "invalid", "message": "The request has invalid fields.", "errors": errors}

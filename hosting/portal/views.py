@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from capacity.errors import LedgerError
+from capacity.errors import Refusal, describe
 from hosting import packing, quotes
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
@@ -232,9 +232,8 @@ def quote_accept(request, pk):
     try:
         tenant = quotes.tenant_for(request.user, request.POST.get("tenant") or None)
         quotes.accept(quote, site_slug=request.POST.get("site", ""), tenant=tenant)
-    except (LedgerError, quotes.QuoteRefused, ValidationError) as refused:
-        text = " ".join(refused.messages) if isinstance(refused, ValidationError) else str(refused)
-        messages.error(request, f"Not held: {text}")
+    except (Refusal, ValidationError) as refused:
+        messages.error(request, f"Not held: {describe(refused)}")
     else:
         messages.success(request, f"Capacity held at {request.POST.get('site')}: staff will turn it into a contract.")
     return redirect("portal:quote", pk=quote.pk)
