@@ -9,3 +9,4 @@ class HostingConfig(AppConfig):
 
     def ready(self) -> None:
         from hosting import receivers  # noqa: F401 - connects the signal receivers
+        from hosting.commissioning import receivers as commissioning_receivers  # noqa: F401

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from capacity import ledger, planner
@@ -14,6 +15,17 @@ from capacity.errors import Refusal
 from capacity.models import Reservation, Slot
 from hosting.lifecycle import IN_SLOT, OFF_FLOOR, ContractStatus, MachineStatus, check_contract_move, check_machine_move
 from hosting.models import Contract, Machine, MachineEvent
+
+machines_racked = Signal()
+"""Sent after commit with `machine_ids`, `by` and `commission` (True, False or None: as each
+site's policy says) when machines were racked. Commissioning listens; the services do not
+know who."""
+
+
+def _racked_on_commit(machine_ids: list[int], *, by, commission: bool | None) -> None:
+    transaction.on_commit(
+        lambda: machines_racked.send(sender=Machine, machine_ids=machine_ids, by=by, commission=commission)
+    )
 
 
 class ServiceError(Refusal):
@@ -98,8 +110,10 @@ def move_machines(
         check_machine_move(machine.status, to_status)
     reason_of = reason if callable(reason) else lambda _machine: reason
     MachineEvent.objects.bulk_create(
-        MachineEvent(machine=m, from_status=m.status, to_status=to_status, at=now, by=by, reason=reason_of(m))
-        for m in machines
+        [
+            MachineEvent(machine=m, from_status=m.status, to_status=to_status, at=now, by=by, reason=reason_of(m))
+            for m in machines
+        ]
     )
     for machine in machines:
         machine.status = to_status
@@ -137,8 +151,8 @@ def rack_machine(
 ) -> Machine:
     """Put a received machine into a free slot of its contract's site, within circuit limits.
 
-    Then, once committed, commission it if asked (`commission=True`) or if the site's
-    policy says so (`None`)."""
+    Once committed, `machines_racked` tells whoever listens (commissioning starts a
+    self-test if `commission` is True, or if the site's policy says so when it is None)."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = Machine.objects.select_for_update().select_related("model", "contract").get(pk=machine.pk)
@@ -150,7 +164,7 @@ def rack_machine(
         locked.slot_id = slot.pk
         reason = reason or f"racked in {slot}"
         move_machines([locked], MachineStatus.RACKED, by=by, reason=reason, now=now, fields=["slot"])
-        transaction.on_commit(lambda: commission_racked([locked.pk], by=by, when=commission))
+        _racked_on_commit([locked.pk], by=by, commission=commission)
     return locked
 
 
@@ -190,21 +204,5 @@ def rack_machines(
             reason = lambda m: f"racked in {labels[m.slot_id]}"  # noqa: E731
         move_machines(locked, MachineStatus.RACKED, by=by, reason=reason, now=now, fields=["slot"])
         ids = [m.pk for m in locked]
-        transaction.on_commit(lambda: commission_racked(ids, by=by, when=commission))
+        _racked_on_commit(ids, by=by, commission=commission)
     return locked
-
-
-def commission_racked(machine_ids, *, by=None, when=None) -> None:
-    """Queue just-racked machines for their self-test: always (`when=True`), never
-    (`False`), or as each site's policy says (`None`)."""
-    from hosting.commissioning import runs
-    from hosting.models import CommissioningPolicy
-
-    if when is False:
-        return
-    machines = Machine.objects.filter(pk__in=machine_ids, status=MachineStatus.RACKED).select_related(
-        "contract__site__commissioning_policy"
-    )
-    chosen = [m for m in machines if when or CommissioningPolicy.for_site(m.contract.site).commission_when_racked]
-    if chosen:
-        runs.request(chosen, by=by)

@@ -1,0 +1,63 @@
+"""The layers of ARCHITECTURE.md, read from the source: each package imports only those
+below it — `capacity` ← `hosting` core ← commissioning (and the operating apps) ← the faces.
+Imports inside functions count too: a late import is still an upward dependency."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The faces and the project's wiring may import anything.
+TOP = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin", "hosting.urls", "hosting.management"}
+TOP |= {"hosting.demo", "hosting.benchmark", "hosting.settings", "hosting.celery", "hosting.wsgi", "hosting.asgi"}
+TOP |= {"hosting.apps", "hosting.migrations"}
+FEATURES = {"hosting.commissioning"}  # what sits on the core and under the faces
+FACES = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def under(name: str, packages: set[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def sources(package: str) -> list[Path]:
+    return sorted(p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("path", sources("capacity"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_capacity_knows_nothing_of_hosting(path):
+    assert not {i for i in imports(path) if under(i, {"hosting"})}
+
+
+def core_modules() -> list[Path]:
+    # hosting/__init__.py loads the Celery app: the project's wiring, not the core.
+    return [p for p in sources("hosting") if module_name(p) != "hosting" and not under(module_name(p), TOP | FEATURES)]
+
+
+@pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_hosting_core_never_imports_upward(path):
+    upward = {i for i in imports(path) if under(i, TOP | FEATURES)}
+    assert not upward, f"{module_name(path)} imports {sorted(upward)}: react to a signal instead"
+
+
+@pytest.mark.parametrize("path", sources("hosting/commissioning"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_features_never_import_the_faces(path):
+    assert not {i for i in imports(path) if under(i, FACES)}
