@@ -31,7 +31,7 @@ from capacity.errors import (
     ReferenceConflict,
     SlotOccupied,
 )
-from capacity.models import Circuit, EnergizationPhase, PowerFeed, Reservation, Site, Slot
+from capacity.models import BULK_BATCH_SIZE, Circuit, EnergizationPhase, PowerFeed, Reservation, Site, Slot
 from capacity.power import PhaseLike, SiteBook, Timeline, apparent_va
 
 capacity_freed = Signal()
@@ -400,7 +400,7 @@ def assign_slots(requests: Sequence[SlotRequest]) -> list[Slot]:
         for r in requests:
             slots[r.slot_id].allocated_w = r.watts
             slots[r.slot_id].occupant = r.occupant
-        Slot.objects.bulk_update(slots.values(), ["allocated_w", "occupant"], batch_size=1000)
+        Slot.objects.bulk_update(slots.values(), ["allocated_w", "occupant"], batch_size=BULK_BATCH_SIZE)
         floor_changed(f.site_id for f in feeds.values())
     return [slots[i] for i in ids]
 
@@ -418,7 +418,7 @@ def release_slots(slot_ids: Sequence[int]) -> None:
         for slot in locked:
             slot.allocated_w = 0
             slot.occupant = None
-        Slot.objects.bulk_update(locked, ["allocated_w", "occupant"], batch_size=1000)
+        Slot.objects.bulk_update(locked, ["allocated_w", "occupant"], batch_size=BULK_BATCH_SIZE)
         floor_changed(f.site_id for f in feeds.values())
 
 

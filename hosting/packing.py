@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from capacity.models import BULK_BATCH_SIZE
 from hosting import services
 from hosting.fields import normalize_mac
 from hosting.lifecycle import ContractStatus, MachineStatus
@@ -187,20 +188,23 @@ def import_list(
             created_at=now,
         )
         machines = Machine.objects.bulk_create(
-            Machine(
-                tenant=contract.tenant,
-                contract=contract,
-                model=r.machine_model,
-                serial=r.serial,
-                mac=r.mac,
-                ip=r.ip or None,
-                notes=r.notes,
-                shipment=shipment,
-                status=MachineStatus.ANNOUNCED,
-                status_changed_at=now,
-                created_at=now,
-            )
-            for r in rows
+            [
+                Machine(
+                    tenant=contract.tenant,
+                    contract=contract,
+                    model=r.machine_model,
+                    serial=r.serial,
+                    mac=r.mac,
+                    ip=r.ip or None,
+                    notes=r.notes,
+                    shipment=shipment,
+                    status=MachineStatus.ANNOUNCED,
+                    status_changed_at=now,
+                    created_at=now,
+                )
+                for r in rows
+            ],
+            batch_size=BULK_BATCH_SIZE,
         )
         if tracking_number:
             reason = f"packing list {shipment}: tracking {tracking_number}"

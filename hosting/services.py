@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from capacity import ledger, planner
 from capacity.errors import Refusal
-from capacity.models import Reservation, Slot
+from capacity.models import BULK_BATCH_SIZE, Reservation, Slot
 from hosting.lifecycle import IN_SLOT, OFF_FLOOR, ContractStatus, MachineStatus, check_contract_move, check_machine_move
 from hosting.models import Contract, Machine, MachineEvent
 
@@ -113,12 +113,13 @@ def move_machines(
         [
             MachineEvent(machine=m, from_status=m.status, to_status=to_status, at=now, by=by, reason=reason_of(m))
             for m in machines
-        ]
+        ],
+        batch_size=BULK_BATCH_SIZE,
     )
     for machine in machines:
         machine.status = to_status
         machine.status_changed_at = now
-    Machine.objects.bulk_update(machines, ["status", "status_changed_at", *fields])
+    Machine.objects.bulk_update(machines, ["status", "status_changed_at", *fields], batch_size=BULK_BATCH_SIZE)
 
 
 def transition(

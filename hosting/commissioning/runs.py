@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
-from capacity.models import Site, Slot
+from capacity.models import BULK_BATCH_SIZE, Site, Slot
 from hosting import services
 from hosting.commissioning import checks, pipeline
 from hosting.commissioning.probes import PduAddress
@@ -70,7 +70,8 @@ def request(
         for machine in fresh:
             check_machine_move(machine.status, MachineStatus.TESTING)  # before any run is made
         created = SelfTestRun.objects.bulk_create(
-            SelfTestRun(machine=m, batch=batch, requested_by=by, created_at=now) for m in fresh
+            [SelfTestRun(machine=m, batch=batch, requested_by=by, created_at=now) for m in fresh],
+            batch_size=BULK_BATCH_SIZE,
         )
         run_of = {r.machine_id: r for r in created}
         services.move_machines(
@@ -323,20 +324,27 @@ def finish(results: Sequence[pipeline.Result], token: str, now: dt.datetime | No
         if not mine:
             return []
         CheckResult.objects.bulk_create(
-            CheckResult(
-                run_id=x.run_id, name=o.name, passed=o.passed, reasons=list(o.reasons), measurements=o.measurements
-            )
-            for x in mine
-            for o in x.outcomes
+            [
+                CheckResult(
+                    run_id=x.run_id, name=o.name, passed=o.passed, reasons=list(o.reasons), measurements=o.measurements
+                )
+                for x in mine
+                for o in x.outcomes
+            ],
+            batch_size=BULK_BATCH_SIZE,
         )
-        Sample.objects.bulk_create([row for x in mine for row in _sample_rows(x.run_id, x.readings)])
+        Sample.objects.bulk_create(
+            [row for x in mine for row in _sample_rows(x.run_id, x.readings)], batch_size=BULK_BATCH_SIZE
+        )
         verdicts = {x.run_id: x.verdict for x in mine}
         for run_id, (passed, reasons) in verdicts.items():
             run = owned[run_id]
             run.status = S.PASSED if passed else S.FAILED
             run.reasons = reasons
             run.finished_at = now
-        SelfTestRun.objects.bulk_update([owned[i] for i in verdicts], ["status", "reasons", "finished_at"])
+        SelfTestRun.objects.bulk_update(
+            [owned[i] for i in verdicts], ["status", "reasons", "finished_at"], batch_size=BULK_BATCH_SIZE
+        )
         _settle_machines([owned[i] for i in verdicts], now)
         machine_ids = [owned[i].machine_id for i in verdicts]
         sites = set(Machine.objects.filter(pk__in=machine_ids).values_list("contract__site_id", flat=True))
