@@ -1,6 +1,7 @@
 """Celery tasks of commissioning. They carry run ids; the runs table holds the state."""
 
 import asyncio
+import contextlib
 import time
 
 import uvloop
@@ -50,14 +51,21 @@ async def _commission(claimed, token: str) -> int:
 
     async def flush() -> None:
         nonlocal stored
-        batch, done[:] = done[:], []
+        batch = done[:]
         if batch:
             stored += len(await finish(batch, token))
+            del done[: len(batch)]  # only once stored: results that came meanwhile stay
+
+    ended = asyncio.Event()
 
     async def flusher() -> None:
-        while True:
-            await asyncio.sleep(FLUSH_EVERY_S)
+        # Never cancelled: a store in flight (waiting, perhaps, for the database thread) is
+        # awaited to its end, then whatever came meanwhile is stored.
+        while not ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), FLUSH_EVERY_S)
             await flush()
+        await flush()
 
     background = asyncio.create_task(flusher())
     try:
@@ -68,8 +76,8 @@ async def _commission(claimed, token: str) -> int:
             on_result=done.append,
         )
     finally:
-        background.cancel()
-    await flush()
+        ended.set()
+        await background
     return stored
 
 
