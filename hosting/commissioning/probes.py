@@ -9,11 +9,18 @@ the plain dataclasses of `checks`, which never see pyasic or pysnmp.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import datetime as dt
 import logging
-from dataclasses import dataclass
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import pyasic
+from pyasic import settings as pyasic_settings
 from pyasic.device.algorithm import SHA256Unit
 from pysnmp.hlapi.v3arch import asyncio as snmp
 
@@ -52,23 +59,108 @@ def _answered(data) -> bool:
     )
 
 
-def _reading(data, now: dt.datetime) -> Reading:
-    boards = tuple(
-        Board(
-            slot=b.slot,
-            hashrate_ths=_ths(b.hashrate),
-            chips=b.chips,
-            chip_temp_c=b.chip_temp,
-            board_temp_c=b.temp,
-            present=not b.missing,
+Sensors = dict[int, tuple[tuple[float, ...], tuple[float, ...]]]  # board slot → (chip °C…, PCB °C…)
+
+
+class Replies(dict):
+    """The raw replies pyasic parsed, by (api, command), kept for what pyasic drops: it reduces
+    each board's sensors to one figure (their average), the checks judge every sensor.
+
+    Recorded at pyasic's `send_command` of the miner's RPC and web clients, the one call
+    every command goes through, so reading them costs no extra request."""
+
+    @classmethod
+    def recording(cls, miner: Any) -> Replies:
+        replies = cls()
+        for api in ("rpc", "web"):
+            client = getattr(miner, api, None)
+            if client is not None and hasattr(client, "send_command"):
+                client.send_command = replies._wrap(api, client.send_command)
+        return replies
+
+    def _wrap(self, api: str, send):
+        async def send_command(command, *args, **kwargs):
+            reply = await send(command, *args, **kwargs)
+            names = str(command).split("+")
+            if len(names) == 1:
+                self[(api, names[0])] = reply
+            elif isinstance(reply, Mapping):  # a joined command answers {"cmd": [reply], …}
+                for name in names:
+                    part = reply.get(name)
+                    if isinstance(part, list) and part:
+                        self[(api, name)] = part[0]
+            return reply
+
+        return send_command
+
+    def sensors(self) -> Sensors:
+        """Every chip and PCB sensor of each board: from the Antminer web UI's stats, else the
+        bmminer RPC stats, else the Whatsminer RPC devs; empty where none of them answered."""
+        for read in (_web_chain_sensors, _rpc_stats_sensors, _devs_sensors):
+            try:
+                found = read(self)
+            except (LookupError, TypeError, ValueError, AttributeError):  # an answer of another shape
+                found = {}
+            if found:
+                return found
+        return {}
+
+
+def _temps(values) -> tuple[float, ...]:
+    """Sensor readings as numbers; 0 is how Antminers report a sensor that is not fitted."""
+    if isinstance(values, str):  # bmminer RPC: "62-63-70-71"
+        values = values.split("-")
+    return tuple(float(v) for v in values if float(v) != 0)
+
+
+def _web_chain_sensors(replies: Replies) -> Sensors:
+    chains = replies[("web", "stats")]["STATS"][0]["chain"]
+    return {int(c["index"]): (_temps(c.get("temp_chip", ())), _temps(c.get("temp_pcb", ()))) for c in chains}
+
+
+def _rpc_stats_sensors(replies: Replies) -> Sensors:
+    stats = replies[("rpc", "stats")]["STATS"][-1]
+    # Chains are numbered from 1 (or 6, or 11) as pyasic finds them by their chip counts.
+    offset = next((g for g in (1, 6, 11) if any(stats.get(f"chain_acn{g + i}") for i in range(5))), 1)
+    found = {}
+    for n in range(offset, offset + 16):
+        chip, pcb = stats.get(f"temp_chip{n}"), stats.get(f"temp_pcb{n}")
+        if chip is not None or pcb is not None:
+            found[n - offset] = (_temps(chip or ()), _temps(pcb or ()))
+    return found
+
+
+def _devs_sensors(replies: Replies) -> Sensors:
+    found = {}
+    for dev in replies[("rpc", "devs")]["DEVS"]:
+        slot = dev.get("ASC", dev.get("Slot"))
+        chips = _temps([dev[k] for k in ("Chip Temp Min", "Chip Temp Max") if k in dev])
+        found[int(slot)] = (chips, _temps([dev["Temperature"]]) if "Temperature" in dev else ())
+    return found
+
+
+def _reading(data, now: dt.datetime, sensors: Sensors | None = None) -> Reading:
+    sensors = sensors or {}
+    boards = []
+    for b in data.hashboards:
+        chip, pcb = sensors.get(b.slot, ((), ())) if not b.missing else ((), ())
+        boards.append(
+            Board(
+                slot=b.slot,
+                hashrate_ths=_ths(b.hashrate),
+                chips=b.chips,
+                chip_temp_c=max(chip) if chip else b.chip_temp,
+                board_temp_c=max(pcb) if pcb else b.temp,
+                present=not b.missing,
+                chip_temps_c=chip,
+                pcb_temps_c=pcb,
+            )
         )
-        for b in data.hashboards
-    )
     return Reading(
         taken_at=now,
         reachable=True,
         hashrate_ths=_ths(data.hashrate),
-        boards=boards,
+        boards=tuple(boards),
         fans_rpm=tuple(f.speed or 0 for f in data.fans),
         power_w=data.wattage,
         errors=tuple(str(e.error_message if hasattr(e, "error_message") else e) for e in data.errors or ()),
@@ -76,47 +168,155 @@ def _reading(data, now: dt.datetime) -> Reading:
     )
 
 
+@dataclass
+class Found:
+    """A miner pyasic detected, and the raw replies of its last read."""
+
+    miner: Any
+    replies: Replies = field(default_factory=Replies)
+
+
+class ProbeLimiter:
+    """How many miners one process talks to at once.
+
+    pyasic's timeouts are wall-clock: a process that takes on more miners than its CPU (or the
+    network) can answer makes healthy miners time out and fail as "does not answer". So the
+    limit adapts between `floor` and `ceiling`: it grows while probes are held back by it and
+    answers come back about as fast as they did unloaded, and shrinks as soon as they take
+    twice as long (a queue is forming). Slow miners do not shrink it: a probe's latency is
+    compared with what the same kind of probe took before, and the median of a window is
+    used, so a tail of slow or silent miners does not count."""
+
+    WINDOW = 32  # probes of a kind between adjustments
+    # Queueing that is always safe: well under pyasic's per-request timeout (3 s by default).
+    budget_s = pyasic_settings.get("factory_get_timeout", 3) / 3
+
+    def __init__(self, ceiling: int, floor: int = 4, start: int = 4):
+        self.ceiling = max(1, ceiling)
+        self.floor = max(1, min(floor, self.ceiling))
+        self.limit = float(max(self.floor, min(start, self.ceiling)))
+        self.in_use = 0
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self._windows: dict[str, list[float]] = collections.defaultdict(list)
+        self._baselines: dict[str, float] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, kind: str):
+        """Hold one of the limit's places while talking to a miner; the wait for a place is
+        not part of the probe's latency (nor of its timeout)."""
+        await self._acquire()
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self._observe(kind, time.monotonic() - started)
+            self.in_use -= 1
+            self._wake()
+
+    async def _acquire(self) -> None:
+        if self.in_use < int(self.limit) and not self._waiters:
+            self.in_use += 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        try:
+            await turn  # _wake counted us in before setting it
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.in_use -= 1  # woken and cancelled at once: give the place on
+                self._wake()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(turn)
+            raise
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_use < int(self.limit):
+            turn = self._waiters.popleft()
+            if not turn.done():
+                self.in_use += 1
+                turn.set_result(None)
+
+    def _observe(self, kind: str, seconds: float) -> None:
+        window = self._windows[kind]
+        window.append(seconds)
+        if len(window) < self.WINDOW:
+            return
+        now = statistics.median(window)
+        window.clear()
+        # The unloaded latency, forgotten slowly: the fleet being probed may change.
+        baseline = self._baselines[kind] = min(now, self._baselines.get(kind, now) * 1.05)
+        if now > max(2 * baseline, self.budget_s):
+            self.limit = max(float(self.floor), self.limit * 0.8)
+        elif self._waiters:  # the limit is what holds probes back
+            self.limit = min(float(self.ceiling), self.limit * 1.2 + 1)
+
+
 class MinerProbe:
     """Finds a miner once (pyasic detection), then samples the object it built."""
 
-    def __init__(self, timeout_s: float, attempts: int = 3, backoff_s: float = 0.5):
+    def __init__(
+        self, timeout_s: float, attempts: int = 3, backoff_s: float = 0.5, limiter: ProbeLimiter | None = None
+    ):
         self.timeout_s = timeout_s
         self.attempts = attempts
         self.backoff_s = backoff_s
+        self.limiter = limiter or ProbeLimiter(ceiling=1_000_000, start=1_000_000)
 
-    async def identify(self, ip: str) -> tuple[Identity, Reading, object | None]:
-        """Who answers at `ip`, and a first sample; retried with backoff while nobody does."""
+    async def identify(
+        self, ip: str, started: Callable[[], None] = lambda: None
+    ) -> tuple[Identity, Reading, Found | None]:
+        """Who answers at `ip`, and a first sample; retried with backoff while nobody does.
+        `started` is called when the first attempt begins (after any wait for a place)."""
         for attempt in range(self.attempts):
             try:
-                miner = await asyncio.wait_for(pyasic.get_miner(ip), self.timeout_s)
-                if miner is not None:
-                    data = await asyncio.wait_for(miner.get_data(include=IDENTITY_AND_SAMPLE), self.timeout_s)
-                    identity = Identity(
-                        reachable=True,
-                        make=data.make or getattr(miner, "make", None),
-                        model=data.model or getattr(miner, "model", None),
-                        firmware=data.fw_ver,
-                        mac=(data.mac or "").lower() or None,
-                        serial=data.serial_number,
-                        hostname=data.hostname,
-                    )
-                    first = _reading(data, _now()) if _answered(data) else Reading(_now(), reachable=False)
-                    return identity, first, miner
+                async with self.limiter.slot("identify"):
+                    started()
+                    identified = await self._identify(ip)
+                if identified is not None:
+                    return identified
             except (TimeoutError, OSError) as exc:
                 log.info("%s: no answer (%s), attempt %d", ip, type(exc).__name__, attempt + 1)
+            except Exception:  # pyasic raises what it meets in odd answers (APIError, KeyError, …)
+                log.warning("%s: unreadable answer, attempt %d", ip, attempt + 1, exc_info=True)
             if attempt + 1 < self.attempts:
                 await asyncio.sleep(self.backoff_s * 2**attempt)
         return Identity(reachable=False), Reading(_now(), reachable=False), None
 
-    async def sample(self, miner) -> Reading:
-        """One burn-in sample; a miner that does not answer in time is recorded as unreachable."""
+    async def _identify(self, ip: str) -> tuple[Identity, Reading, Found] | None:
+        miner = await asyncio.wait_for(pyasic.get_miner(ip), self.timeout_s)
+        if miner is None:
+            return None
+        found = Found(miner, Replies.recording(miner))
+        data = await asyncio.wait_for(miner.get_data(include=IDENTITY_AND_SAMPLE), self.timeout_s)
+        identity = Identity(
+            reachable=True,
+            make=data.make or getattr(miner, "make", None),
+            model=data.model or getattr(miner, "model", None),
+            firmware=data.fw_ver,
+            mac=(data.mac or "").lower() or None,
+            serial=data.serial_number,
+            hostname=data.hostname,
+        )
+        answered = _answered(data)
+        first = _reading(data, _now(), found.replies.sensors()) if answered else Reading(_now(), reachable=False)
+        return identity, first, found
+
+    async def sample(self, found: Found) -> Reading:
+        """One burn-in sample. A miner that does not answer in time, or whose answer cannot be
+        read (pyasic raises on odd ones), is recorded as unreachable for this sample."""
+        found.replies.clear()
         try:
-            data = await asyncio.wait_for(miner.get_data(include=SAMPLE), self.timeout_s)
+            async with self.limiter.slot("sample"):
+                data = await asyncio.wait_for(found.miner.get_data(include=SAMPLE), self.timeout_s)
         except (TimeoutError, OSError):
+            return Reading(_now(), reachable=False)
+        except Exception:
+            log.warning("%s: unreadable answer", getattr(found.miner, "ip", "?"), exc_info=True)
             return Reading(_now(), reachable=False)
         if not _answered(data):
             return Reading(_now(), reachable=False)
-        return _reading(data, _now())
+        return _reading(data, _now(), found.replies.sensors())
 
 
 @dataclass(frozen=True)
@@ -132,13 +332,15 @@ class PduReading:
     outlet_w: float | None
     circuit_w: float | None
     inlet_temp_c: float | None
+    error: str | None = None  # why the outlet's watts could not be read
 
 
-NO_PDU_READING = PduReading(None, None, None)
+NO_PDU_READING = PduReading(None, None, None)  # the outlet is not metered
 
 
 class PduProbe:
-    """Reads an outlet's watts, the PDU's total and its inlet sensor in one SNMP GET."""
+    """Reads an outlet's watts, the PDU's total and its inlet sensor in one SNMP GET,
+    retransmitted `retries` times when no answer comes."""
 
     MEASUREMENTS = ("outlet_power_w", "device_power_w", "inlet_temp_c")
 
@@ -152,6 +354,7 @@ class PduProbe:
 
         engine = self._engine = self._engine or snmp.SnmpEngine()
         oids = [snmp_profiles.oid(pdu.profile, name, outlet) for name in self.MEASUREMENTS]
+        where = f"the PDU at {pdu.host}:{pdu.port}"
         try:
             target = await snmp.UdpTransportTarget.create(
                 (pdu.host, pdu.port), timeout=self.timeout_s, retries=self.retries
@@ -164,18 +367,23 @@ class PduProbe:
                 *(snmp.ObjectType(snmp.ObjectIdentity(oid)) for oid, _ in oids),
             )
         except (TimeoutError, OSError) as exc:
-            log.info("PDU %s:%s: %s", pdu.host, pdu.port, exc)
-            return NO_PDU_READING
-        if error or status:
-            log.info("PDU %s:%s: %s", pdu.host, pdu.port, error or status.prettyPrint())
-            return NO_PDU_READING
-        values = []
+            log.info("%s: %s", where, exc)
+            return PduReading(None, None, None, f"{where} does not answer")
+        if error:
+            log.info("%s: %s", where, error)
+            return PduReading(None, None, None, f"{where} does not answer")
+        if status:
+            return PduReading(None, None, None, f"{where} refused the read ({status.prettyPrint()})")
+        values: list[float | None] = []
         for (_, scale), (_, value) in zip(oids, binds, strict=True):
             try:
                 values.append(float(int(value)) * scale)
-            except (TypeError, ValueError):  # noSuchInstance: that outlet is not metered
+            except (TypeError, ValueError):  # noSuchInstance / noSuchObject: not there
                 values.append(None)
-        return PduReading(*values)
+        outlet_w, circuit_w, inlet_temp_c = values
+        if outlet_w is None:
+            return PduReading(None, circuit_w, inlet_temp_c, f"{where} has no metered outlet {outlet}")
+        return PduReading(outlet_w, circuit_w, inlet_temp_c)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -333,6 +333,8 @@ def _sample_rows(run_id: int, readings: Sequence[checks.Reading]) -> list[Sample
                     "chips": b.chips,
                     "chip_temp_c": b.chip_temp_c,
                     "board_temp_c": b.board_temp_c,
+                    "chip_temps_c": list(b.chip_temps_c),
+                    "pcb_temps_c": list(b.pcb_temps_c),
                 }
                 for b in r.boards
             ],

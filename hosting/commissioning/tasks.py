@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import time
 
 import uvloop
 from asgiref.sync import sync_to_async
@@ -39,15 +38,8 @@ async def _commission(claimed, token: str) -> int:
     ids = [r.pk for r in claimed]
     beat = sync_to_async(runs.heartbeat)
     finish = sync_to_async(runs.finish)
-    last_beat = time.monotonic()
     done: list[pipeline.Result] = []
     stored = 0
-
-    async def heartbeat(_run_id: int) -> None:
-        nonlocal last_beat
-        if time.monotonic() - last_beat >= settings.COMMISSIONING_HEARTBEAT_S:
-            last_beat = time.monotonic()
-            await beat(ids, token)
 
     async def flush() -> None:
         nonlocal stored
@@ -67,15 +59,17 @@ async def _commission(claimed, token: str) -> int:
             await flush()
         await flush()
 
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(settings.COMMISSIONING_HEARTBEAT_S)
+            await beat(ids, token)
+
     background = asyncio.create_task(flusher())
+    beating = asyncio.create_task(heartbeat())
     try:
-        await pipeline.commission_many(
-            plans,
-            concurrency=settings.COMMISSIONING_CONCURRENCY,
-            heartbeat=heartbeat,
-            on_result=done.append,
-        )
+        await pipeline.commission_many(plans, concurrency=settings.COMMISSIONING_CONCURRENCY, on_result=done.append)
     finally:
+        beating.cancel()  # a beat lost is harmless; a verdict is not
         ended.set()
         await background
     return stored

@@ -6,6 +6,7 @@ right reasons, and a hung miner fails within its deadline without holding up the
 
 import asyncio
 import time
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,7 @@ from hosting.catalog import MACHINE_MODELS
 from hosting.commissioning import checks, pipeline
 from hosting.commissioning.emulator import EMULATED_MODELS, Fleet, MinerSpec, running
 from hosting.commissioning.pdu_agent import PduSpec
-from hosting.commissioning.probes import PduAddress
+from hosting.commissioning.probes import MinerProbe, PduAddress, PduProbe
 
 PDU = PduAddress("127.99.0.1", 16161, "public", "apc-rpdu2")
 
@@ -136,3 +137,140 @@ def test_a_hung_miner_fails_within_its_deadline_without_holding_up_the_others(ve
     # Everyone ran at once: the whole fleet took about one burn-in plus the hung one's
     # timeouts, not the sum of them.
     assert elapsed < 20
+
+
+def test_the_burn_in_is_sampled_over_its_whole_window(verdicts):
+    results, _ = verdicts
+    readings = results[1].readings  # a healthy S19: a 3 s window sampled every second
+    assert len(readings) == 4  # at 0 (identification), 1, 2 and 3 s
+    assert (readings[-1].taken_at - readings[0].taken_at).total_seconds() >= 3.0
+
+
+def test_every_chip_and_pcb_sensor_of_every_board_is_kept(verdicts):
+    results, _ = verdicts
+    for reading in results[1].readings:  # a stock S19: inlet and outlet side of each board
+        assert [(len(b.chip_temps_c), len(b.pcb_temps_c)) for b in reading.boards] == [(4, 4)] * 3
+        for board in reading.boards:
+            assert (board.chip_temp_c, board.board_temp_c) == (max(board.chip_temps_c), max(board.pcb_temps_c))
+    for reading in results[2].readings:  # a Whatsminer reports its coolest and hottest chip per board
+        assert all(len(b.chip_temps_c) == 2 and len(b.pcb_temps_c) == 1 for b in reading.boards)
+
+
+def one_machine(n: int, model: str, *, outlet: int | None = None, pdu: PduAddress | None = PDU, **plan):
+    """A healthy emulated miner of its own at 127.97.x.y and its plan (outlet n unless given)."""
+    ip, mac, serial = f"127.97.{n // 250}.{n % 250 + 1}", f"02:97:00:00:{n // 250:02x}:{n % 250 + 1:02x}", f"EMH{n:05d}"
+    spec = MinerSpec(ip, model, serial, mac, inlet_temp_c=plan.pop("inlet_temp_c", 25.0))
+    settings = {"burn_in_s": 2.0, "interval_s": 1.0, "timeout_s": 1.0, "deadline_s": 60.0, **plan}
+    return spec, pipeline.Plan(
+        run_id=n, ip=ip, expected=expected(model, mac, serial), pdu=pdu, outlet=outlet or n, **settings
+    )
+
+
+def test_hot_outlet_side_sensors_fail_thermal_though_each_boards_average_is_under_the_limit():
+    # Warm intake air (the emulator's knob) puts this miner's outlet-side sensors over 95 °C
+    # (chips) and 85 °C (PCB) while its inlet-side ones stay well under.
+    spec, plan = one_machine(1, "antminer-s19-pro", inlet_temp_c=48.0)
+    plan = replace(plan, expected=replace(plan.expected, max_chip_temp_c=Decimal("95"), max_board_temp_c=Decimal("85")))
+    with running(Fleet([spec], web=True), [PduSpec(PDU.host, PDU.port, outlets={1: spec.ip})]):
+        (result,) = asyncio.run(pipeline.commission_many([plan], concurrency=1))
+    boards = [b for r in result.readings for b in r.boards]
+    # What one figure per board (pyasic's: the mean of its sensors) would have judged: all cool.
+    assert all(sum(b.chip_temps_c) / 4 < 95 and sum(b.pcb_temps_c) / 4 < 85 for b in boards)
+    passed, reasons = result.verdict
+    assert not passed
+    assert [r.split(" reached")[0] for r in reasons] == ["thermal: chips", "thermal: boards"], reasons
+    thermal = next(o for o in result.outcomes if o.name == "thermal")
+    assert thermal.measurements["max_chip_temp_c"] > 95
+    assert thermal.measurements["max_board_temp_c"] > 85
+
+
+@pytest.mark.parametrize(
+    ("outlet", "pdu", "reason"),
+    [
+        (30, PDU, "has no metered outlet 30"),  # the strip has 24
+        (1, PduAddress("127.99.0.9", 16161, "public", "apc-rpdu2"), "the PDU at 127.99.0.9:16161 does not answer"),
+    ],
+    ids=["no-such-outlet", "pdu-silent"],
+)
+def test_a_metered_outlet_that_cannot_be_read_fails_power_instead_of_passing_as_unmetered(outlet, pdu, reason):
+    spec, plan = one_machine(2, "antminer-s19-pro", outlet=outlet, pdu=pdu, burn_in_s=1.0)
+    assert plan.expected.unmetered_accepts_nameplate  # the site would accept an unmetered outlet
+    with running(Fleet([spec], web=True), [PduSpec(PDU.host, PDU.port, outlets={1: spec.ip})]):
+        (result,) = asyncio.run(pipeline.commission_many([plan], concurrency=1))
+    passed, reasons = result.verdict
+    assert not passed
+    assert (
+        reasons == [f"power: the outlet meter could not be read in 2 of 2 samples: {reason}"] or reason in (reasons[0])
+    ), reasons
+    assert all(r.startswith("power:") for r in reasons), reasons
+
+
+def test_an_unreachable_miner_on_an_unmetered_outlet_fails_power():
+    spec, plan = one_machine(3, "antminer-s19-pro", pdu=None)
+    spec.faults = frozenset({"unreachable"})
+    with running(Fleet([spec], web=True)):
+        (result,) = asyncio.run(pipeline.commission_many([plan], concurrency=1))
+    power = next(o for o in result.outcomes if o.name == "power")
+    assert not power.passed
+    assert power.reasons == ("no power reading: the outlet is not metered and the miner does not answer",)
+
+
+async def _nonsense(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A miner API that answers every command, but with nothing pyasic can read."""
+    await reader.read(4096)
+    writer.write(b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"MHS 1m":"abc"}],"DEVS":[{"ASC":"x"}]}\x00')
+    await writer.drain()
+    writer.close()
+
+
+@pytest.mark.parametrize("then", ["stops answering", "answers nonsense"])
+def test_a_miner_that_goes_away_during_its_burn_in_is_reported_as_identified_then_unreachable(then):
+    spec, plan = one_machine(4, "whatsminer-m30s-plus-plus", burn_in_s=4.0)
+    emulated = Fleet([spec], web=True)
+    miners, pdus = MinerProbe(plan.timeout_s), PduProbe(plan.timeout_s)
+
+    async def scenario() -> pipeline.Result:
+        evidence = pipeline.Evidence()
+        run = asyncio.create_task(pipeline.commission(plan, miners, pdus, evidence))
+        while len(evidence.readings) < 2:  # identified, and one burn-in sample taken
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(emulated.set_faults, spec.ip, {"unreachable"})
+        server = await asyncio.start_server(_nonsense, spec.ip, 4028) if then == "answers nonsense" else None
+        try:
+            return await run
+        finally:
+            pdus.close()
+            if server is not None:
+                server.close()
+
+    with running(emulated, [PduSpec(PDU.host, PDU.port, outlets={4: spec.ip})]):
+        result = asyncio.run(scenario())
+    passed, reasons = result.verdict
+    assert not passed
+    assert next(o for o in result.outcomes if o.name == "identity").passed
+    assert "hashing: identified, then unreachable in 3 of 5 samples" in reasons, reasons
+    assert not any("does not answer at its address" in r for r in reasons), reasons
+
+
+def test_a_run_that_fails_unexpectedly_takes_down_no_other():
+    good_spec, good = one_machine(5, "antminer-s19-pro", burn_in_s=0.0)
+    _, broken = one_machine(6, "antminer-s19-pro", burn_in_s=0.0, pdu=replace(PDU, profile="no-such-profile"))
+    with running(Fleet([good_spec], web=True), [PduSpec(PDU.host, PDU.port, outlets={5: good_spec.ip})]):
+        results = asyncio.run(pipeline.commission_many([good, broken], concurrency=2))
+    assert results[0].verdict == (True, [])
+    passed, reasons = results[1].verdict
+    assert not passed
+    assert reasons[0].startswith("identity: not measured: the run failed (KeyError"), reasons
+
+
+def test_verdicts_stay_right_however_many_miners_a_process_is_told_to_probe_at_once():
+    # pyasic's detection timeout is wall-clock: asked to probe 1,000 at once, a process that
+    # cannot answer that many in time made every healthy miner "not answer".
+    specs, plans = zip(
+        *(one_machine(n, "antminer-s19-pro", pdu=None, burn_in_s=0.0, timeout_s=10.0) for n in range(10, 610)),
+        strict=True,
+    )
+    with running(Fleet(list(specs), web=True)):
+        results = asyncio.run(pipeline.commission_many(plans, concurrency=1000))
+    failed = [r.verdict[1] for r in results if not r.verdict[0]]
+    assert not failed, (len(failed), failed[0])
