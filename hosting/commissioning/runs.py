@@ -261,6 +261,14 @@ def claim(run_ids: Sequence[int], now: dt.datetime | None = None) -> tuple[str, 
     return token, claimed
 
 
+def release(run_ids: Sequence[int], token: str) -> int:
+    """Hand back runs this attempt holds but will not finish (its worker is shutting down):
+    pending again, for the sweep to send, without waiting for their heartbeat to go stale."""
+    return SelfTestRun.objects.filter(pk__in=run_ids, token=token, status=S.RUNNING).update(
+        status=S.PENDING, dispatched_at=None
+    )
+
+
 def heartbeat(run_ids: Sequence[int], token: str) -> None:
     SelfTestRun.objects.filter(pk__in=run_ids, token=token, status=S.RUNNING).update(heartbeat_at=timezone.now())
 

@@ -1,16 +1,16 @@
-"""The task's own bookkeeping, in process: verdicts are stored as they come, none is lost
-at the end, whatever the database thread is doing at that moment."""
+"""A worker process's commissioner, in process: verdicts are stored as they come, none is
+lost when the worker stops, whatever the database thread is doing at that moment, and
+what cannot finish is handed back."""
 
-import asyncio
 import time
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from capacity.models import Pdu
 from hosting.commissioning import fleet, runs, tasks
 from hosting.commissioning.emulator import Fleet, running
 from hosting.models import CommissioningPolicy, Machine, MachineModel, SelfTestRun
+from tests.workers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -39,29 +39,43 @@ def world(floor, net: int):
     return machines, Fleet(miners, web=True), fleet.pdu_specs(Pdu.objects.filter(site=site))
 
 
-def test_no_verdict_is_lost_when_the_task_ends_during_a_slow_database_call(floor, monkeypatch):
-    # The quick run's verdict is ready long before the flusher's first round (1 s), which
-    # takes it and waits for the database thread — busy with a slow call until 4.3 s. The
-    # slow run ends at ~2 s, while that store is still waiting: it must not be dropped.
+def claimed_runs(machines):
+    created = runs.request(machines)
+    SelfTestRun.objects.filter(pk__in=[r.pk for r in created]).update(status=S.DISPATCHED)  # as if sent
+    return runs.claim([r.pk for r in created])
+
+
+def test_no_verdict_is_lost_when_the_worker_stops_during_a_slow_database_call(floor, monkeypatch):
+    # The quick run's verdict is ready long before the first store (at 1 s), which then
+    # waits for the database thread, busy with a slow call until ~4.3 s. The slow run ends
+    # at ~2 s and the worker shuts down meanwhile: the store in flight is awaited, not
+    # dropped, and the slow run's verdict is stored after it.
     monkeypatch.setattr(tasks, "FLUSH_EVERY_S", 1.0)
     machines, emulated, pdus = world(floor, net=86)
-    created = runs.request(machines)
-    SelfTestRun.objects.filter(pk__in=[r.pk for r in created]).update(status=S.DISPATCHED)
-    token, claimed = runs.claim([r.pk for r in created])
+    token, claimed = claimed_runs(machines)
     assert len(claimed) == 2
-
-    async def scenario() -> int:
-        async def slow_database_call() -> None:
-            await asyncio.sleep(0.3)
-            await sync_to_async(time.sleep)(4.0)  # the same thread the task stores verdicts in
-
-        slow = asyncio.create_task(slow_database_call())
-        stored = await tasks._commission(claimed, token)
-        await slow
-        return stored
-
     with running(emulated, pdus):
-        stored = asyncio.run(scenario())
-    assert stored == 2
+        commissioner = tasks.Commissioner(concurrency=8)
+        assert commissioner.admit(claimed, token) == 2
+        time.sleep(0.3)
+        commissioner.database.submit(time.sleep, 4.0)  # a slow call in the database's one thread
+        time.sleep(2.5)  # the slow run is done, the quick one's store still waits
+        commissioner.close()
     statuses = dict(SelfTestRun.objects.filter(pk__in=[r.pk for r in claimed]).values_list("pk", "status"))
     assert set(statuses.values()) == {S.PASSED}, statuses
+    assert set(SelfTestRun.objects.values_list("attempt", flat=True)) == {1}  # no second go needed
+
+
+def test_a_worker_that_stops_hands_back_what_it_cannot_finish(floor):
+    machines, emulated, pdus = world(floor, net=87)
+    MachineModel.objects.filter(slug="whatsminer-m30s-plus-plus").update(burn_in_s=60)
+    token, claimed = claimed_runs(machines)
+    quick, slow = sorted(claimed, key=lambda r: r.machine.model.slug)  # the S19, the Whatsminer
+    with running(emulated, pdus):
+        commissioner = tasks.Commissioner(concurrency=8)
+        commissioner.admit(claimed, token)
+        wait_for(lambda: SelfTestRun.objects.filter(pk=quick.pk, status=S.PASSED).exists(), what="the quick verdict")
+        commissioner.close(wait_s=0.5)
+    # Not left running until its heartbeat goes stale: pending, for the sweep to send again.
+    assert SelfTestRun.objects.get(pk=slow.pk).status == S.PENDING
+    assert Machine.objects.get(pk=slow.machine_id).status == "testing"

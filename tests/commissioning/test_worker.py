@@ -196,3 +196,18 @@ def test_a_worker_killed_mid_test_leaves_exactly_one_verdict_after_restart(floor
 def _running_a_while(run_id) -> bool:
     run = SelfTestRun.objects.get(pk=run_id)
     return run.status == S.RUNNING and run.started_at is not None and time.time() - run.started_at.timestamp() > 2
+
+
+def test_a_slow_miner_does_not_hold_up_the_next_message(floor, settings):
+    # One worker process, two messages of two runs. The hung miner takes its timeouts and
+    # retries (~8 s); the second message's miners need not wait for it: no chunk barrier.
+    settings.COMMISSIONING_CHUNK = 2
+    cases = [("antminer-s19-pro", "hung"), ("antminer-s19-pro", None), ("antminer-s19-pro", None)]
+    cases.append(("whatsminer-m30s-plus-plus", None))
+    machines, emulated, pdus = world(floor, cases, net=85, burn_in_s=1, interval_s="1")
+    with running(emulated, pdus), celery_worker(queues=(runs.queue_for(floor["site"].slug),), extra_env=WORKER_ENV):
+        created = runs.request(machines)  # in order: [hung, healthy] then [healthy, healthy]
+        finished([r.pk for r in created])
+    finished_at = {r.machine_id: SelfTestRun.objects.get(pk=r.pk).finished_at for r in created}
+    hung, *healthy = (finished_at[m.pk] for m in machines)
+    assert all(at < hung for at in healthy), finished_at
