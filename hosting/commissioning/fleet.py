@@ -7,8 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from capacity.models import Pdu, Slot
-from hosting.commissioning.emulator import EMULATED_MODELS, MinerSpec
-from hosting.commissioning.pdu_agent import PduSpec
+from hosting.commissioning.emulator import EMULATED_MODELS, MinerSpec, PduSpec
 from hosting.lifecycle import OFF_FLOOR, MachineStatus
 from hosting.models import Machine
 

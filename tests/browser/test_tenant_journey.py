@@ -10,8 +10,7 @@ from playwright.sync_api import expect
 from capacity.models import Pdu
 from hosting import services
 from hosting.commissioning import runs
-from hosting.commissioning.emulator import Fleet, MinerSpec, running
-from hosting.commissioning.pdu_agent import PduSpec
+from hosting.commissioning.emulator import Fleet, MinerSpec, PduSpec, running
 from hosting.lifecycle import MachineStatus
 from hosting.models import CommissioningPolicy, Machine, Shipment
 from tests.factories import PASSWORD, MembershipFactory, PhaseFactory

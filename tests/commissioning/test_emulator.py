@@ -32,8 +32,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 
 from hosting import catalog
 from hosting.commissioning import snmp_profiles
-from hosting.commissioning.emulator import EMULATED_MODELS, FAULTS, Fleet, MinerSpec, running
-from hosting.commissioning.pdu_agent import PduSpec
+from hosting.commissioning.emulator import EMULATED_MODELS, FAULTS, Fleet, MinerSpec, PduSpec, running
 
 AM, WM = "antminer-s19-pro", "whatsminer-m30s-plus-plus"
 VENDOR_MODELS = {"antminer": AM, "whatsminer": WM}
@@ -468,6 +467,60 @@ def test_antminer_web_ui_digest_auth_and_marathon_probe(fleet):
     assert len(asyncio.run(dead_chain())) == 2  # a dead board is left out of the list
 
 
+def _raw_http(ip: str, data: bytes) -> bytes:
+    """What the web UI sends back to `data` until it closes the connection (or 1 s of silence)."""
+    with socket.create_connection((ip, 80), timeout=3) as s:
+        s.sendall(data)
+        s.settimeout(1)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except TimeoutError:
+            pass
+    return out
+
+
+def test_web_ui_speaks_http_like_lighttpd(fleet):
+    ip = NORMAL["antminer"]
+    pipelined = _raw_http(
+        ip,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"  # keep-alive: the connection stays open for the next
+        b"POST /cgi-bin/blink.cgi HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        b"GET /cgi-bin/stats.cgi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    assert pipelined.count(b"HTTP/1.1 401 Unauthorized\r\n") == 3  # every one challenged, in order
+    assert pipelined.count(b"Server: lighttpd/1.4.32\r\n") == 3
+    assert b"<h1>401 - Unauthorized</h1>" in pipelined
+
+    garbage = _raw_http(ip, b"NOT HTTP AT ALL\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"<title>400 - Bad Request</title>" in garbage  # lighttpd's error page, then closed
+
+    huge = _raw_http(ip, b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n")
+    assert huge.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+
+    old = _raw_http(ip, b"GET / HTTP/1.0\r\n\r\n")  # HTTP/1.0: answered, then closed
+    assert old.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert b"connection: close" in old.lower()
+
+
+def test_the_emulator_stays_free_of_django():
+    """It runs on site hosts and in test threads without settings: plain data from the catalog only."""
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "hosting" / "commissioning" / "emulator"
+    allowed = ("hosting.catalog", "hosting.commissioning.emulator", "hosting.commissioning.snmp_profiles")
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                assert not name.startswith("django"), (path.name, name)
+                assert not name.startswith("hosting") or name.startswith(allowed), (path.name, name)
+
+
 def test_wrong_web_password_leaves_pyasic_without_identity(fleet):
     old = pyasic_settings.get("default_antminer_web_password")
     pyasic_settings.update("default_antminer_web_password", "not-root")
@@ -611,7 +664,7 @@ def test_serve_forever_shards_over_processes_until_sigterm(tmp_path):
     script = tmp_path / "serve.py"
     script.write_text(
         "from hosting.commissioning.emulator import MinerSpec, serve_forever\n"
-        "from hosting.commissioning.pdu_agent import PduSpec\n"
+        "from hosting.commissioning.emulator import PduSpec\n"
         f"miners = [MinerSpec(f'127.92.2.{{i}}', {AM!r} if i % 2 else {WM!r}, f'SHARD-{{i}}', "
         "f'02:00:00:00:02:{i:02x}') for i in range(1, 5)]\n"
         f"pdus = [PduSpec('127.92.3.1', {PDU_PORT}, outlets={{1: '127.92.2.1', 2: '127.92.2.2'}})]\n"

@@ -12,8 +12,7 @@ import pytest
 
 from hosting.catalog import MACHINE_MODELS
 from hosting.commissioning import checks, pipeline
-from hosting.commissioning.emulator import EMULATED_MODELS, Fleet, MinerSpec, running
-from hosting.commissioning.pdu_agent import PduSpec
+from hosting.commissioning.emulator import EMULATED_MODELS, Fleet, MinerSpec, PduSpec, running
 from hosting.commissioning.probes import PduAddress
 
 PDU = PduAddress("127.99.0.1", 16161, "public", "apc-rpdu2")
