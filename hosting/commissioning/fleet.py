@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from capacity.models import Pdu, Slot
-from hosting.commissioning.emulator import EMULATED_MODELS, MinerSpec, PduSpec
+from hosting.commissioning.emulator import EMULATED_MODELS, Fault, MinerSpec, PduSpec
 from hosting.lifecycle import OFF_FLOOR, MachineStatus
 from hosting.models import Machine
 
@@ -15,17 +15,17 @@ ON_THE_FLOOR = tuple(s for s in MachineStatus if s not in OFF_FLOOR)  # racked, 
 # What the demo's emulated fleet gets wrong, one machine in `every`: the commissioning
 # pipeline should catch each of these.
 DEMO_FAULTS = (
-    "dead_board",
-    "missing_chips",
-    "under_hashing",
-    "overheating",
-    "stopped_fan",
-    "over_drawing",
-    "wrong_mac",
+    Fault.DEAD_BOARD,
+    Fault.MISSING_CHIPS,
+    Fault.UNDER_HASHING,
+    Fault.OVERHEATING,
+    Fault.STOPPED_FAN,
+    Fault.OVER_DRAWING,
+    Fault.WRONG_MAC,
 )
 
 
-def demo_faults(serial: str, every: int = 4) -> frozenset[str]:
+def demo_faults(serial: str, every: int = 4) -> frozenset[Fault]:
     """A deterministic fault for about one machine in `every`, by its serial."""
     digest = int(hashlib.sha256(serial.encode()).hexdigest(), 16)
     if digest % every:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -31,22 +32,15 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 
 from hosting import catalog
+from hosting.commissioning import fleet as fleet_module
 from hosting.commissioning import snmp_profiles
-from hosting.commissioning.emulator import EMULATED_MODELS, FAULTS, Fleet, MinerSpec, PduSpec, running
+from hosting.commissioning.emulator import EMULATED_MODELS, FAULTS, Fault, Fleet, MinerSpec, PduSpec, running
+from hosting.commissioning.emulator.models import emulated_models
 
 AM, WM = "antminer-s19-pro", "whatsminer-m30s-plus-plus"
 VENDOR_MODELS = {"antminer": AM, "whatsminer": WM}
-READING_FAULTS = (
-    "dead_board",
-    "missing_chips",
-    "under_hashing",
-    "overheating",
-    "stopped_fan",
-    "over_drawing",
-    "wrong_model",
-    "wrong_mac",
-)
-NETWORK_FAULTS = ("unreachable", "hung", "flapping")
+NETWORK_FAULTS = (Fault.UNREACHABLE, Fault.HUNG, Fault.FLAPPING)
+READING_FAULTS = tuple(f for f in Fault if f not in NETWORK_FAULTS)
 FLAP_PERIOD_S = 1.0
 PDU_PORT = 16161
 
@@ -149,20 +143,30 @@ def _ths(rate) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def test_models_match_the_catalog():
+def test_models_take_their_figures_from_the_catalog():
     catalog_models = {m["slug"]: m for m in catalog.MACHINE_MODELS}
     for slug, model in EMULATED_MODELS.items():
         row = catalog_models[slug]
         assert model.hashrate_ths == float(row["nominal_hashrate_ths"])
         assert model.power_w == row["nameplate_power_w"]
-        assert (model.boards, model.chips_per_board, model.fans) == (
-            row["hashboards"],
-            row["chips_per_board"],
-            row["fans"],
-        )
+        counts = (row["hashboards"], row["chips_per_board"], row["fans"])
+        assert (model.boards, model.chips_per_board, model.fans) == counts
+        assert (model.name, model.vendor, model.pyasic_model) == (row["name"], row["vendor"], row["pyasic_model"])
         assert model.impostor in EMULATED_MODELS
         assert EMULATED_MODELS[model.impostor].vendor == model.vendor
         assert model.impostor != slug
+    # One place: a catalog that rates the S19 differently makes a different emulated S19.
+    rerated = {**catalog_models["antminer-s19"], "nominal_hashrate_ths": Decimal("90"), "nameplate_power_w": 3100}
+    (s19,) = emulated_models([rerated]).values()
+    assert (s19.hashrate_ths, s19.power_w) == (90.0, 3100)
+    assert not emulated_models([catalog_models["avalon-a1246"]])  # a model without emulated firmware
+
+
+def test_fault_names_are_one_enum():
+    assert frozenset(Fault) == FAULTS
+    assert {f.value for f in Fault} >= {"dead_board", "hung", "wrong_mac"}  # names the fleet and the tests use
+    assert MinerSpec("127.92.9.1", AM, "X", _mac(1), faults={"dead_board"}).faults == {Fault.DEAD_BOARD}
+    assert all(isinstance(f, Fault) for f in fleet_module.DEMO_FAULTS)
 
 
 @pytest.mark.parametrize("slug", sorted(EMULATED_MODELS))
@@ -394,7 +398,7 @@ def test_faults_change_at_run_time(fleet):
         assert data.errors == []
     with pytest.raises(ValueError, match="unknown faults"):
         fleet.set_faults(RUNTIME["antminer"], {"on_fire"})
-    assert set(READING_FAULTS + NETWORK_FAULTS) <= FAULTS
+    assert set(READING_FAULTS + NETWORK_FAULTS) == FAULTS
 
 
 def test_readings_are_deterministic_per_serial(fleet):

@@ -12,7 +12,7 @@ Two vendors, each with its stock firmware as pyasic 0.79 expects it:
   btminer ``get_*``/``status`` commands. Nothing listens on 80, 443 or 4433 (btminer v3), so pyasic
   falls back to the v2 API.
 
-Readings are deterministic per serial (see ``miner``). Faults (``FAULTS``) can be combined and
+Readings are deterministic per serial (see ``miner``). Faults (``Fault``) can be combined and
 changed at run time with ``Fleet.set_faults``. Metered PDUs whose readings follow the miners are
 SNMP agents (``pdu_agent``).
 
@@ -23,7 +23,7 @@ sharded over processes) and ``pdu_agent``. No Django here: the emulator runs any
 dependencies (h11) and pysnmp.
 """
 
-from hosting.commissioning.emulator.miner import FAULTS, RPC_PORT, WEB_PORT, MinerSpec
+from hosting.commissioning.emulator.miner import FAULTS, RPC_PORT, WEB_PORT, Fault, MinerSpec
 from hosting.commissioning.emulator.models import EMULATED_MODELS, EmulatedModel
 from hosting.commissioning.emulator.pdu_agent import PduAgent, PduSpec
 from hosting.commissioning.emulator.server import Fleet, running, serve_forever
@@ -34,6 +34,7 @@ __all__ = (
     "RPC_PORT",
     "WEB_PORT",
     "EmulatedModel",
+    "Fault",
     "Fleet",
     "MinerSpec",
     "PduAgent",

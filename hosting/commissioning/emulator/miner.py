@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from hosting.commissioning.emulator.models import EMULATED_MODELS
@@ -21,21 +22,24 @@ from hosting.commissioning.emulator.models import EMULATED_MODELS
 if TYPE_CHECKING:
     from hosting.commissioning.emulator.server import Fleet
 
-FAULTS = frozenset(
-    {
-        "dead_board",
-        "missing_chips",
-        "under_hashing",
-        "overheating",
-        "stopped_fan",
-        "over_drawing",
-        "wrong_model",
-        "wrong_mac",
-        "unreachable",
-        "hung",
-        "flapping",
-    }
-)
+
+class Fault(StrEnum):
+    """What can be wrong with an emulated miner; each is something commissioning must catch."""
+
+    DEAD_BOARD = "dead_board"  # one hashboard not detected
+    MISSING_CHIPS = "missing_chips"  # one board short of MISSING_CHIPS chips
+    UNDER_HASHING = "under_hashing"  # every board at 80 %
+    OVERHEATING = "overheating"  # every sensor hot; the firmware raises its over-temperature error
+    STOPPED_FAN = "stopped_fan"  # one fan at 0 RPM
+    OVER_DRAWING = "over_drawing"  # 25 % over its rated watts
+    WRONG_MODEL = "wrong_model"  # reports its `impostor`'s model
+    WRONG_MAC = "wrong_mac"  # reports another MAC than its packing list's
+    UNREACHABLE = "unreachable"  # nothing listens (powered off); draws nothing
+    HUNG = "hung"  # accepts connections, never answers
+    FLAPPING = "flapping"  # answers, then its link comes and goes every `flap_period_s`
+
+
+FAULTS = frozenset(Fault)
 
 RPC_PORT = 4028
 WEB_PORT = 80
@@ -57,7 +61,7 @@ class MinerSpec:
     serial: str
     mac: str  # "aa:bb:cc:dd:ee:ff"
     hostname: str = ""  # "" → the firmware default ("Antminer" / "WhatsMiner")
-    faults: frozenset[str] = frozenset()
+    faults: frozenset[Fault] = frozenset()
     inlet_temp_c: float = 25.0  # air at the miner's intake; temperatures follow it
     seed: int | None = None  # None → derived from the serial
     web_password: str = "root"  # noqa: S105 (the stock default) Antminer web UI digest password
@@ -77,14 +81,15 @@ class MinerSpec:
         self.mac = self.mac.replace("-", ":").lower()
 
 
-def check_faults(faults: Iterable[str]) -> frozenset[str]:
+def check_faults(faults: Iterable[str]) -> frozenset[Fault]:
+    """`faults` as Fault members (names are accepted); an unknown name is a ValueError."""
     if isinstance(faults, str):
         faults = (faults,)
-    faults = frozenset(faults)
-    unknown = faults - FAULTS
+    names = {str(f) for f in faults}
+    unknown = names - set(FAULTS)
     if unknown:
         raise ValueError(f"unknown faults {sorted(unknown)}; known: {sorted(FAULTS)}")
-    return faults
+    return frozenset(Fault(f) for f in names)
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,15 +166,15 @@ class Profile:
         "static",
     )
 
-    def __init__(self, spec: MinerSpec, seed: int, faults: frozenset[str]):
+    def __init__(self, spec: MinerSpec, seed: int, faults: frozenset[Fault]):
         declared = EMULATED_MODELS[spec.model]
-        model = EMULATED_MODELS[declared.impostor] if "wrong_model" in faults else declared
+        model = EMULATED_MODELS[declared.impostor] if Fault.WRONG_MODEL in faults else declared
         self.model = model
         self.faults = faults
         n = model.boards
         inlet = spec.inlet_temp_c - 25.0
 
-        if "wrong_mac" in faults:
+        if Fault.WRONG_MAC in faults:
             octets = [int(x, 16) for x in spec.mac.split(":")]
             h = mix(seed ^ 0x5A5A)
             for i in range(3, 6):
@@ -180,11 +185,11 @@ class Profile:
         self.mac = mac
         self.hostname = spec.hostname or ("Antminer" if model.is_antminer else "WhatsMiner")
 
-        dead = (mix(seed ^ 0xDEAD) % n) if "dead_board" in faults else -1
-        short = ((dead + 1) % n if dead >= 0 else mix(seed ^ 0xC41F) % n) if "missing_chips" in faults else -1
+        dead = (mix(seed ^ 0xDEAD) % n) if Fault.DEAD_BOARD in faults else -1
+        short = ((dead + 1) % n if dead >= 0 else mix(seed ^ 0xC41F) % n) if Fault.MISSING_CHIPS in faults else -1
         ideal = model.hashrate_ths * 1000.0 / n
-        hashing = 0.80 if "under_hashing" in faults else 1.0
-        hot = "overheating" in faults
+        hashing = 0.80 if Fault.UNDER_HASHING in faults else 1.0
+        hot = Fault.OVERHEATING in faults
         boards = []
         for slot in range(n):
             chips = model.chips_per_board
@@ -209,7 +214,7 @@ class Profile:
         self.rate_ideal_ghs = model.hashrate_ths * 1000.0
 
         fans = []
-        stopped = mix(seed ^ 0xFA11) % model.fans if "stopped_fan" in faults else -1
+        stopped = mix(seed ^ 0xFA11) % model.fans if Fault.STOPPED_FAN in faults else -1
         for i in range(model.fans):
             if i == stopped:
                 fans.append(0.0)
@@ -224,7 +229,7 @@ class Profile:
             power *= (n - 1) / n
         if short >= 0:
             power *= 1.0 - 0.8 * MISSING_CHIPS / (model.chips_per_board * n)
-        if "over_drawing" in faults:
+        if Fault.OVER_DRAWING in faults:
             power *= 1.25
         self.power_w = power
 
@@ -286,7 +291,7 @@ class Miner:
 
     def power_sample(self, ch: int) -> float:
         p = self.profile
-        if "unreachable" in p.faults:
+        if Fault.UNREACHABLE in p.faults:
             return 0.0
         return p.power_w * (1.0 + 0.005 * u(self.seed, (self.tick(ch) << 8) | 0xF0 | ch))
 

@@ -1,8 +1,11 @@
-"""The emulated models: what each catalog model's stock firmware reports, and how pyasic 0.79 names it."""
+"""The emulated models: the catalog's models (`hosting/catalog.py`: rated figures, counts, names) with what
+each one's stock firmware reports and how pyasic 0.79 names it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from hosting import catalog
 
 
 @dataclass(frozen=True)
@@ -41,113 +44,88 @@ class EmulatedModel:
         return self.vendor == "bitmain"
 
 
-_ANTMINER = {"vendor": "bitmain", "boards": 3, "fans": 4, "pyasic_make": "AntMiner"}
-_WHATSMINER = {"vendor": "microbt", "boards": 3, "fans": 2, "pyasic_make": "WhatsMiner", "freq_mhz": 590}
-
-EMULATED_MODELS: dict[str, EmulatedModel] = {
-    m.slug: m
-    for m in (
-        EmulatedModel(
-            **_ANTMINER,
-            slug="antminer-s19",
-            name="Antminer S19",
-            hashrate_ths=95,
-            power_w=3250,
-            chips_per_board=76,
-            reported_type="Antminer S19",
-            firmware="Mon Nov 14 13:34:21 CST 2022",
-            pyasic_model="S19",
-            pyasic_class="BMMinerS19",
-            impostor="antminer-s19-pro",
-            freq_mhz=650,
-        ),
-        EmulatedModel(
-            **_ANTMINER,
-            slug="antminer-s19-pro",
-            name="Antminer S19 Pro",
-            hashrate_ths=110,
-            power_w=3250,
-            chips_per_board=114,
-            reported_type="Antminer S19 Pro",
-            firmware="Mon Nov 14 13:34:21 CST 2022",
-            pyasic_model="S19 Pro",
-            pyasic_class="BMMinerS19Pro",
-            impostor="antminer-s19j-pro",
-            freq_mhz=675,
-        ),
-        EmulatedModel(
-            **_ANTMINER,
-            slug="antminer-s19j-pro",
-            name="Antminer S19j Pro",
-            hashrate_ths=104,
-            power_w=3068,
-            chips_per_board=126,
-            reported_type="Antminer S19j Pro",
-            firmware="Thu Apr 27 15:22:41 CST 2023",
-            pyasic_model="S19j Pro",
-            pyasic_class="BMMinerS19jPro",
-            impostor="antminer-s19-pro",
-            freq_mhz=525,
-        ),
-        EmulatedModel(
-            **_ANTMINER,
-            slug="antminer-s19-xp",
-            name="Antminer S19 XP",
-            hashrate_ths=140,
-            power_w=3010,
-            chips_per_board=110,
-            reported_type="Antminer S19 XP",
-            firmware="Tue Jun 20 10:03:16 CST 2023",
-            pyasic_model="S19 XP",
-            pyasic_class="BMMinerS19XP",
-            impostor="antminer-s19-pro",
-            freq_mhz=540,
-        ),
-        EmulatedModel(
-            **_ANTMINER,
-            slug="antminer-s21",
-            name="Antminer S21",
-            hashrate_ths=200,
-            power_w=3500,
-            chips_per_board=108,
-            reported_type="Antminer S21",
-            firmware="Fri Nov 24 16:33:21 CST 2023",
-            pyasic_model="S21",
-            pyasic_class="BMMinerS21",
-            impostor="antminer-s19-xp",
-            freq_mhz=490,
-        ),
-        EmulatedModel(
-            **_WHATSMINER,
-            slug="whatsminer-m30s-plus-plus",
-            name="Whatsminer M30S++",
-            hashrate_ths=112,
-            power_w=3472,
-            chips_per_board=117,
-            # DEVDETAILS "Model": pyasic drops "_" and zeroes the last digit → "M30S++VG40".
-            reported_type="M30S++_VG40",
-            # get_version fw_ver: a date before 2024-11 makes pyasic pick its v2 API (BTMinerV2).
-            firmware="20230911.22.REL",
-            pyasic_model="M30S++ VG40",
-            pyasic_class="BTMinerM30SPlusPlusVG40",
-            impostor="whatsminer-m50",
-            power_limit_w=3600,
-            psu_model="P221B",
-        ),
-        EmulatedModel(
-            **_WHATSMINER,
-            slug="whatsminer-m50",
-            name="Whatsminer M50",
-            hashrate_ths=114,
-            power_w=3306,
-            chips_per_board=105,
-            reported_type="M50_VH50",
-            firmware="20240105.12.REL",
-            pyasic_model="M50 VH50",
-            pyasic_class="BTMinerM50VH50",
-            impostor="whatsminer-m30s-plus-plus",
-            power_limit_w=3500,
-            psu_model="P222B",
-        ),
-    )
+# What the catalog does not say: each model's stock firmware as it answers, and how pyasic names it.
+# Rated figures (hash rate, watts, boards, chips, fans) and names come from `hosting/catalog.py`.
+_PYASIC_MAKE = {"bitmain": "AntMiner", "microbt": "WhatsMiner"}
+_FIRMWARE: dict[str, dict] = {
+    "antminer-s19": {
+        "reported_type": "Antminer S19",
+        "firmware": "Mon Nov 14 13:34:21 CST 2022",
+        "pyasic_class": "BMMinerS19",
+        "impostor": "antminer-s19-pro",
+        "freq_mhz": 650,
+    },
+    "antminer-s19-pro": {
+        "reported_type": "Antminer S19 Pro",
+        "firmware": "Mon Nov 14 13:34:21 CST 2022",
+        "pyasic_class": "BMMinerS19Pro",
+        "impostor": "antminer-s19j-pro",
+        "freq_mhz": 675,
+    },
+    "antminer-s19j-pro": {
+        "reported_type": "Antminer S19j Pro",
+        "firmware": "Thu Apr 27 15:22:41 CST 2023",
+        "pyasic_class": "BMMinerS19jPro",
+        "impostor": "antminer-s19-pro",
+        "freq_mhz": 525,
+    },
+    "antminer-s19-xp": {
+        "reported_type": "Antminer S19 XP",
+        "firmware": "Tue Jun 20 10:03:16 CST 2023",
+        "pyasic_class": "BMMinerS19XP",
+        "impostor": "antminer-s19-pro",
+        "freq_mhz": 540,
+    },
+    "antminer-s21": {
+        "reported_type": "Antminer S21",
+        "firmware": "Fri Nov 24 16:33:21 CST 2023",
+        "pyasic_class": "BMMinerS21",
+        "impostor": "antminer-s19-xp",
+        "freq_mhz": 490,
+    },
+    "whatsminer-m30s-plus-plus": {
+        # DEVDETAILS "Model": pyasic drops "_" and zeroes the last digit → "M30S++VG40".
+        "reported_type": "M30S++_VG40",
+        # get_version fw_ver: a date before 2024-11 makes pyasic pick its v2 API (BTMinerV2).
+        "firmware": "20230911.22.REL",
+        "pyasic_class": "BTMinerM30SPlusPlusVG40",
+        "impostor": "whatsminer-m50",
+        "freq_mhz": 590,
+        "power_limit_w": 3600,
+        "psu_model": "P221B",
+    },
+    "whatsminer-m50": {
+        "reported_type": "M50_VH50",
+        "firmware": "20240105.12.REL",
+        "pyasic_class": "BTMinerM50VH50",
+        "impostor": "whatsminer-m30s-plus-plus",
+        "freq_mhz": 590,
+        "power_limit_w": 3500,
+        "psu_model": "P222B",
+    },
 }
+
+
+def _from_catalog(row: dict) -> EmulatedModel:
+    """One catalog row (`catalog.MACHINE_MODELS`) as its firmware reports it."""
+    return EmulatedModel(
+        slug=row["slug"],
+        vendor=row["vendor"],
+        name=row["name"],
+        hashrate_ths=float(row["nominal_hashrate_ths"]),
+        power_w=int(row["nameplate_power_w"]),
+        boards=row["hashboards"],
+        chips_per_board=row["chips_per_board"],
+        fans=row["fans"],
+        pyasic_make=_PYASIC_MAKE[row["vendor"]],
+        pyasic_model=row["pyasic_model"],
+        **_FIRMWARE[row["slug"]],
+    )
+
+
+def emulated_models(rows: list[dict]) -> dict[str, EmulatedModel]:
+    """The catalog's rows whose firmware the emulator knows, by slug."""
+    return {row["slug"]: _from_catalog(row) for row in rows if row["slug"] in _FIRMWARE}
+
+
+EMULATED_MODELS: dict[str, EmulatedModel] = emulated_models(catalog.MACHINE_MODELS)

@@ -14,7 +14,7 @@ import time
 import h11
 
 from hosting.commissioning.emulator import antminer, whatsminer
-from hosting.commissioning.emulator.miner import Miner
+from hosting.commissioning.emulator.miner import Fault, Miner
 
 _SERVER = b"lighttpd/1.4.32"
 _MAX_HEADER_BYTES = 16384  # lighttpd's default request-header limit
@@ -53,7 +53,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport):
         self.t = transport
         self.m.conns.add(transport)
-        if self.m.flap_since is None and "flapping" in self.m.profile.faults:
+        if self.m.flap_since is None and Fault.FLAPPING in self.m.profile.faults:
             self.m.flap_since = time.monotonic()  # its link starts to flap once somebody talks to it
 
     def connection_lost(self, exc):
@@ -68,7 +68,7 @@ class RpcProtocol(Connection):
         self.buf = b""
 
     def data_received(self, data: bytes) -> None:
-        if "hung" in self.m.profile.faults:
+        if Fault.HUNG in self.m.profile.faults:
             return  # swallow everything, never answer, never close
         buf = self.buf + data if self.buf else data
         s = buf.strip()
@@ -94,7 +94,7 @@ class HttpProtocol(Connection):
         self.body = bytearray()
 
     def data_received(self, data: bytes) -> None:
-        if "hung" in self.m.profile.faults:
+        if Fault.HUNG in self.m.profile.faults:
             return
         self.http.receive_data(data)
         self._serve()

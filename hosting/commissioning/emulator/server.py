@@ -19,6 +19,7 @@ from hosting.commissioning.emulator.miner import (
     LISTEN_BACKLOG,
     RPC_PORT,
     WEB_PORT,
+    Fault,
     Miner,
     MinerSpec,
     Profile,
@@ -183,9 +184,9 @@ class Fleet:
 
     def _should_listen(self, m: Miner) -> bool:
         f = m.profile.faults
-        if not self._started or "unreachable" in f:
+        if not self._started or Fault.UNREACHABLE in f:
             return False
-        return not ("flapping" in f and self.flap_down(m.ip))
+        return not (Fault.FLAPPING in f and self.flap_down(m.ip))
 
     async def _open(self, m: Miner) -> None:
         if m.opening or m.servers:
@@ -235,7 +236,7 @@ class Fleet:
         while True:
             await asyncio.sleep(self.flap_period_s / 20)
             for m in self._miners.values():
-                if m.flap_since is not None and "flapping" in m.profile.faults:
+                if m.flap_since is not None and Fault.FLAPPING in m.profile.faults:
                     try:
                         await self._reconcile(m)
                     except OSError as e:  # e.g. the address got taken meanwhile
