@@ -47,7 +47,7 @@ def _am_version(m: Miner, when: int) -> str:
 
 def _am_summary(m: Miner, when: int) -> str:
     samples = m.board_samples(CH_RPC_SUMMARY)
-    ghs = sum(s[1] for s in samples)
+    ghs = sum(s.rate_ghs for s in samples)
     el = m.elapsed()
     acc = el // 14
     return (
@@ -65,10 +65,10 @@ def _am_summary(m: Miner, when: int) -> str:
 def _am_stats(m: Miner, when: int) -> str:
     p = m.profile
     model = p.model
-    samples = {s[0].slot: s for s in m.board_samples(CH_RPC_STATS)}
+    samples = {s.board.slot: s for s in m.board_samples(CH_RPC_STATS)}
     fans = m.fan_samples(CH_RPC_STATS)
     el = m.elapsed()
-    ghs = sum(s[1] for s in samples.values())
+    ghs = sum(s.rate_ghs for s in samples.values())
     parts = [
         f'"STATS":0,"ID":"BTM_SOC0","Elapsed":{el},"Calls":0,"Wait":0.000000,"Max":0.000000,"Min":99999999.000000,'
         f'"GHS 5s":"{ghs:.2f}","GHS av":{ghs * 0.999:.2f},"rate_30m":{ghs * 1.001:.2f},"Mode":2,'
@@ -83,12 +83,12 @@ def _am_stats(m: Miner, when: int) -> str:
         if s is None:
             parts.append(f'"temp{i}":0,"temp2_{i}":0,"temp_pcb{i}":"0-0-0-0","temp_chip{i}":"0-0-0-0"')
             continue
-        c, t = s[2], s[3]
-        tmax = max(tmax, round(t + 4))
+        tmax = max(tmax, *(round(t) for t in s.pcb_c))
+        # Four sensors a board, inlet side first, as "a-b-c-d".
         parts.append(
-            f'"temp{i}":{round(c)},"temp2_{i}":{round(t)},'
-            f'"temp_pcb{i}":"{round(t - 4)}-{round(t - 3)}-{round(t + 3)}-{round(t + 4)}",'
-            f'"temp_chip{i}":"{round(c - 5)}-{round(c - 4)}-{round(c + 4)}-{round(c + 5)}"'
+            f'"temp{i}":{round(s.chip_mean_c)},"temp2_{i}":{round(s.pcb_mean_c)},'
+            f'"temp_pcb{i}":"{"-".join(str(round(t)) for t in s.pcb_c)}",'
+            f'"temp_chip{i}":"{"-".join(str(round(t)) for t in s.chip_c)}"'
         )
     parts.append(
         f'"total_rateideal":{p.rate_ideal_ghs:.2f},"rate_unit":"GH","total_freqavg":{model.freq_mhz},'
@@ -97,7 +97,7 @@ def _am_stats(m: Miner, when: int) -> str:
     for b in p.boards:
         i = b.slot + 1
         s = samples.get(b.slot)
-        rate = f"{s[1]:.2f}" if s else "0.00"
+        rate = f"{s.rate_ghs:.2f}" if s else "0.00"
         parts.append(
             f'"chain_acn{i}":{b.chips},"chain_acs{i}":"{b.asic}","chain_hw{i}":{el // 2700 if s else 0},'
             f'"chain_rate{i}":"{rate}","chain_freq{i}":{model.freq_mhz if s else 0}'
@@ -189,17 +189,19 @@ def _web_stats(m: Miner) -> str:
     model = p.model
     samples = m.board_samples(CH_WEB_STATS)
     fans = m.fan_samples(CH_WEB_STATS)
-    ghs = sum(s[1] for s in samples)
-    chains = []
-    for b, rate, c, t in samples:  # a dead board is simply not in the list
-        pcb = f"{round(t - 4)},{round(t - 3)},{round(t + 3)},{round(t + 4)}"
-        chains.append(
-            f'{{"index":{b.slot},"freq_avg":{model.freq_mhz},"rate_ideal":{b.ideal_ghs:.2f},"rate_real":{rate:.2f},'
-            f'"asic_num":{b.chips},"asic":"{b.asic}","temp_pic":[{pcb}],"temp_pcb":[{pcb}],'
-            f'"temp_chip":[{round(c - 5)},{round(c - 4)},{round(c + 4)},{round(c + 5)}],"hw":0,'
-            f'"eeprom_loaded":true,"sn":"{b.sn}","hwp":0.0,"tpl":[[{round(c)}]]}}'
-        )
+    ghs = sum(s.rate_ghs for s in samples)
     el = m.elapsed()
+    chains = []
+    for s in samples:  # a dead board is simply not in the list
+        b = s.board
+        pcb = ",".join(str(round(t)) for t in s.pcb_c)
+        chip = ",".join(str(round(t)) for t in s.chip_c)
+        chains.append(
+            f'{{"index":{b.slot},"freq_avg":{model.freq_mhz},"rate_ideal":{b.ideal_ghs:.2f},'
+            f'"rate_real":{s.rate_ghs:.2f},"asic_num":{b.chips},"asic":"{b.asic}","temp_pic":[{pcb}],'
+            f'"temp_pcb":[{pcb}],"temp_chip":[{chip}],"hw":{el // 2700},"eeprom_loaded":true,"sn":"{b.sn}",'
+            f'"hwp":0.0,"tpl":[[{round(max(s.chip_c))}]]}}'
+        )
     return (
         "{" + _web_info(m, int(time.time()), "stats") + f',"STATS":[{{"elapsed":{el},"rate_5s":{ghs:.2f},'
         f'"rate_30m":{ghs * 1.001:.2f},"rate_avg":{ghs * 0.999:.2f},"rate_ideal":{p.rate_ideal_ghs:.2f},'
@@ -211,7 +213,7 @@ def _web_stats(m: Miner) -> str:
 def _web_summary(m: Miner) -> str:
     p = m.profile
     samples = m.board_samples(CH_WEB_SUMMARY)
-    ghs = sum(s[1] for s in samples)
+    ghs = sum(s.rate_ghs for s in samples)
     el = m.elapsed()
     bad = {kind: (st, msg) for kind, st, msg in p.errors_am}
     ok = ("s", "")
@@ -392,13 +394,25 @@ class WebReply:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def web_reply(m: Miner, method: str, target: str, authorization: str, body: bytes) -> WebReply:
-    """The web UI's answer to one request: a Digest challenge unless it carries valid
-    credentials, then the cgi-bin JSON, the UI's page, or lighttpd's error page."""
-    if not authorization or not _digest_ok(m, method, target, authorization):
-        challenge = f'Digest realm="{WEB_REALM}", charset="UTF-8", algorithm="MD5", nonce="{_new_nonce()}", qop="auth"'
-        return WebReply(401, _BODY_401, headers=(("WWW-Authenticate", challenge),))
-    path = target.split("?", 1)[0]
+def challenge(m: Miner, method: str, target: str, authorization: str) -> WebReply | None:
+    """lighttpd's Digest challenge for a request without valid credentials (None: let it in)."""
+    if authorization and _digest_ok(m, method, target, authorization):
+        return None
+    challenge = f'Digest realm="{WEB_REALM}", charset="UTF-8", algorithm="MD5", nonce="{_new_nonce()}", qop="auth"'
+    return WebReply(401, _BODY_401, headers=(("WWW-Authenticate", challenge),))
+
+
+def runs_cgi(method: str, path: str) -> bool:
+    """Whether answering takes one of the firmware's CGI programs (slow, one at a time), not
+    lighttpd alone (a page, an error)."""
+    if method == "GET":
+        return path in _WEB_GET
+    return method == "POST" and path in _POSTS
+
+
+def web_reply(m: Miner, method: str, path: str, body: bytes) -> WebReply:
+    """The web UI's answer to an authenticated request: the cgi-bin JSON, the UI's page, or
+    lighttpd's error page."""
     if method == "GET":
         route = _WEB_GET.get(path)
         if route is not None:
@@ -420,6 +434,11 @@ def web_reply(m: Miner, method: str, target: str, authorization: str, body: byte
     else:
         return WebReply(405, _BODY_405)
     return WebReply(404, _BODY_404)  # incl. /kaonsu/v1/brief
+
+
+_POSTS = frozenset(
+    {"/cgi-bin/blink.cgi", "/cgi-bin/set_miner_conf.cgi", "/cgi-bin/reboot.cgi", "/cgi-bin/set_network_conf.cgi"}
+)
 
 
 def _post(m: Miner, path: str, body: bytes) -> bytes | None:

@@ -15,9 +15,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from hosting.commissioning.emulator.latency import PROFILES, Latency, Line
 from hosting.commissioning.emulator.models import EMULATED_MODELS
+from hosting.commissioning.emulator.noise import mix, seed_of, u
 
 if TYPE_CHECKING:
     from hosting.commissioning.emulator.server import Fleet
@@ -30,6 +32,10 @@ class Fault(StrEnum):
     MISSING_CHIPS = "missing_chips"  # one board short of MISSING_CHIPS chips
     UNDER_HASHING = "under_hashing"  # every board at 80 %
     OVERHEATING = "overheating"  # every sensor hot; the firmware raises its over-temperature error
+    # Only the outlet side hot: outlet chip sensors ~97–98 °C and PCB ~91–92 °C, inlet ones ~82–83 °C
+    # and ~75–76 °C. Averages stay under the limits and the firmware raises nothing: only a check
+    # that reads every sensor catches it.
+    HOT_OUTLET = "hot_outlet"
     STOPPED_FAN = "stopped_fan"  # one fan at 0 RPM
     OVER_DRAWING = "over_drawing"  # 25 % over its rated watts
     WRONG_MODEL = "wrong_model"  # reports its `impostor`'s model
@@ -37,6 +43,15 @@ class Fault(StrEnum):
     UNREACHABLE = "unreachable"  # nothing listens (powered off); draws nothing
     HUNG = "hung"  # accepts connections, never answers
     FLAPPING = "flapping"  # answers, then its link comes and goes every `flap_period_s`
+    # Antminer: lighttpd still answers (challenges, 404s) but its CGIs never do, while the RPC
+    # answers: identified, but nothing the web UI alone reports (serial, hashboards) can be read.
+    WEB_TIMEOUT = "web_timeout"
+
+
+class Quirk(StrEnum):
+    """Habits of real, healthy firmware that commissioning must live with (not faults)."""
+
+    SLOW_PSU = "slow_psu"  # Whatsminer: get_psu takes 2–4 s (the PSU's slow bus), holding up its RPC
 
 
 FAULTS = frozenset(Fault)
@@ -65,9 +80,14 @@ class MinerSpec:
     inlet_temp_c: float = 25.0  # air at the miner's intake; temperatures follow it
     seed: int | None = None  # None → derived from the serial
     web_password: str = "root"  # noqa: S105 (the stock default) Antminer web UI digest password
+    quirks: frozenset[Quirk] = frozenset()
+    latency: str | None = None  # a key of latency.PROFILES; None → the fleet's
 
     def __post_init__(self) -> None:
         self.faults = check_faults(self.faults)
+        self.quirks = frozenset(Quirk(q) for q in ((self.quirks,) if isinstance(self.quirks, str) else self.quirks))
+        if self.latency is not None and self.latency not in PROFILES:
+            raise ValueError(f"{self.ip}: unknown latency profile {self.latency!r}; known: {sorted(PROFILES)}")
         if self.model not in EMULATED_MODELS:
             raise ValueError(f"{self.ip}: unknown model {self.model!r}; known: {sorted(EMULATED_MODELS)}")
         try:
@@ -92,33 +112,11 @@ def check_faults(faults: Iterable[str]) -> frozenset[Fault]:
     return frozenset(Fault(f) for f in names)
 
 
-# --------------------------------------------------------------------------------------------
-# Deterministic noise
-# --------------------------------------------------------------------------------------------
-
-_M64 = (1 << 64) - 1
-
-
-def mix(x: int) -> int:
-    """splitmix64 finaliser: a cheap, well-spread 64-bit hash."""
-    x = (x + 0x9E3779B97F4A7C15) & _M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
-    return x ^ (x >> 31)
-
-
-def u(seed: int, key: int) -> float:
-    """Deterministic noise in [-1, 1) for (seed, key)."""
-    return mix(seed ^ ((key * 0xD1B54A32D192ED03) & _M64)) * (2.0 / 18446744073709551616.0) - 1.0
-
-
-def seed_of(serial: str) -> int:
-    return int.from_bytes(hashlib.sha256(serial.encode()).digest()[:8], "big")
-
-
 # Sample channels: each kind of reply draws from its own counter, so the n-th reply of a kind is
 # the same whatever order concurrent requests arrive in.
-CH_RPC_SUMMARY, CH_RPC_STATS, CH_WEB_STATS, CH_WEB_SUMMARY, CH_DEVS, CH_WM_SUMMARY, CH_POWER, CH_PSU = range(8)
+(CH_RPC_SUMMARY, CH_RPC_STATS, CH_WEB_STATS, CH_WEB_SUMMARY, CH_DEVS, CH_WM_SUMMARY, CH_POWER, CH_PSU, CH_SLOW_PSU) = (
+    range(9)
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,17 +125,28 @@ CH_RPC_SUMMARY, CH_RPC_STATS, CH_WEB_STATS, CH_WEB_SUMMARY, CH_DEVS, CH_WM_SUMMA
 
 
 class Board:
-    __slots__ = ("asic", "chip_c", "chips", "ideal_ghs", "pcb_c", "rate_ghs", "slot", "sn")
+    """One hashboard: its chips and rate, and its four temperature sensors of each kind."""
 
-    def __init__(self, slot, chips, rate_ghs, ideal_ghs, chip_c, pcb_c, sn, asic):
+    __slots__ = ("asic", "chip_sensors_c", "chips", "ideal_ghs", "pcb_sensors_c", "rate_ghs", "slot", "sn")
+
+    def __init__(self, slot, chips, rate_ghs, ideal_ghs, chip_sensors_c, pcb_sensors_c, sn, asic):
         self.slot = slot
         self.chips = chips  # 0 → dead (not reported)
         self.rate_ghs = rate_ghs
         self.ideal_ghs = ideal_ghs
-        self.chip_c = chip_c
-        self.pcb_c = pcb_c
+        # Stock S19 order: inlet, inlet, outlet, outlet (the air warms across the board).
+        self.chip_sensors_c: tuple[float, ...] = chip_sensors_c
+        self.pcb_sensors_c: tuple[float, ...] = pcb_sensors_c
         self.sn = sn
         self.asic = asic
+
+
+# Sensor offsets from a board's mean, inlet side first.
+_CHIP_SPREAD = (-5.0, -4.0, 4.0, 5.0)
+_PCB_SPREAD = (-4.0, -3.0, 3.0, 4.0)
+# HOT_OUTLET's sensors: outlet chips over a 95 °C limit, PCB outlet over 85 °C, every mean under.
+_HOT_OUTLET_CHIP = (82.0, 83.0, 97.0, 98.0)
+_HOT_OUTLET_PCB = (75.0, 76.0, 91.0, 92.0)
 
 
 def _asic_string(chips: int) -> str:
@@ -205,10 +214,14 @@ class Profile:
             else:
                 chip_c = 68.5 + 2.0 * u(seed, 0x200 + slot)
                 pcb_c = 60.0 + 1.5 * u(seed, 0x300 + slot)
+            chip_sensors = tuple(chip_c + inlet + d for d in _CHIP_SPREAD)
+            pcb_sensors = tuple(pcb_c + inlet + d for d in _PCB_SPREAD)
+            if Fault.HOT_OUTLET in faults and not hot:
+                chip_sensors = tuple(t + inlet for t in _HOT_OUTLET_CHIP)
+                pcb_sensors = tuple(t + inlet for t in _HOT_OUTLET_PCB)
             sn = f"{spec.serial[-10:]}B{slot}{mix(seed + slot) % 100000:05d}"
-            boards.append(
-                Board(slot, chips, rate, ideal, chip_c + inlet, pcb_c + inlet, sn, _asic_string(chips) if chips else "")
-            )
+            asic = _asic_string(chips) if chips else ""
+            boards.append(Board(slot, chips, rate, ideal, chip_sensors, pcb_sensors, sn, asic))
         self.boards = tuple(boards)
         self.present = tuple(b for b in boards if b.chips)
         self.rate_ideal_ghs = model.hashrate_ths * 1000.0
@@ -249,16 +262,38 @@ class Profile:
         self.static: dict[str, bytes] = {}  # replies that never change, built on first use
 
 
+class Sample(NamedTuple):
+    """One reading of one board: GH/s and its sensors (°C, inlet side first)."""
+
+    board: Board
+    rate_ghs: float
+    chip_c: tuple[float, ...]
+    pcb_c: tuple[float, ...]
+
+    @property
+    def chip_mean_c(self) -> float:
+        return sum(self.chip_c) / len(self.chip_c)
+
+    @property
+    def pcb_mean_c(self) -> float:
+        return sum(self.pcb_c) / len(self.pcb_c)
+
+
 class Miner:
+    """One emulated miner's state on its fleet's loop: readings, listeners, connections, pace."""
+
     __slots__ = (
         "blink",
+        "cgi_line",
         "conns",
         "flap_since",
         "fleet",
         "ha1",
         "ip",
+        "latency",
         "opening",
         "profile",
+        "rpc_line",
         "seed",
         "servers",
         "spec",
@@ -271,7 +306,7 @@ class Miner:
         self.spec = spec
         self.ip = spec.ip
         self.seed = spec.seed if spec.seed is not None else seed_of(spec.serial)
-        self.ticks = [0] * 8
+        self.ticks = [0] * 9
         self.servers: list[asyncio.base_events.Server] = []
         self.opening = False
         self.blink = False
@@ -280,11 +315,28 @@ class Miner:
         self.uptime0 = 900 + mix(self.seed ^ 0x0B) % 5400  # 15–105 min since boot at fleet start
         self.ha1 = hashlib.md5(f"{WEB_USER}:{WEB_REALM}:{spec.web_password}".encode()).hexdigest()  # noqa: S324
         self.profile = Profile(spec, self.seed, spec.faults)
+        self.latency = Latency.of(spec.latency or fleet.latency, self.seed)
+        # Stock firmware serves one RPC command and one CGI at a time: requests wait their turn.
+        self.rpc_line = Line()
+        self.cgi_line = Line()
 
     def tick(self, ch: int) -> int:
         k = self.ticks[ch]
         self.ticks[ch] = k + 1
         return k
+
+    def rpc_delay_s(self, command: str) -> float:
+        """How long the RPC takes over `command` (its turn on the line aside)."""
+        delay = self.latency.rpc_s(command) if self.latency is not None else 0.0
+        if command == "get_psu" and Quirk.SLOW_PSU in self.spec.quirks:
+            delay += 3.0 + u(self.seed, self.tick(CH_SLOW_PSU))  # 2–4 s
+        return delay
+
+    def cgi_delay_s(self, path: str) -> float:
+        return self.latency.cgi(path) if self.latency is not None else 0.0
+
+    def quick_delay_s(self) -> float:
+        return self.latency.quick_s() if self.latency is not None else 0.0
 
     def elapsed(self) -> int:
         return self.uptime0 + int(time.monotonic() - self.fleet._t0)
@@ -295,19 +347,21 @@ class Miner:
             return 0.0
         return p.power_w * (1.0 + 0.005 * u(self.seed, (self.tick(ch) << 8) | 0xF0 | ch))
 
-    def board_samples(self, ch: int) -> list[tuple[Board, float, float, float]]:
-        """(board, GH/s, chip °C, PCB °C) for each present board, next sample of channel ``ch``."""
+    def board_samples(self, ch: int) -> list[Sample]:
+        """Each present board's next sample of channel ``ch``: its rate and every sensor."""
         k = self.tick(ch) << 12 | ch << 8
         seed = self.seed
         out = []
         for b in self.profile.present:
             key = k | b.slot << 2
+            chip = 0.8 * u(seed, key | 1)  # a board's sensors drift together
+            pcb = 0.6 * u(seed, key | 2)
             out.append(
-                (
+                Sample(
                     b,
                     b.rate_ghs * (1.0 + 0.005 * u(seed, key)),
-                    b.chip_c + 0.8 * u(seed, key | 1),
-                    b.pcb_c + 0.6 * u(seed, key | 2),
+                    tuple(t + chip for t in b.chip_sensors_c),
+                    tuple(t + pcb for t in b.pcb_sensors_c),
                 )
             )
         return out

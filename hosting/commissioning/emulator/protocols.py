@@ -28,16 +28,19 @@ _REASONS = {
 }
 
 
-def rpc_reply(m: Miner, raw: bytes) -> bytes:
-    """The miner's NUL-terminated reply to one RPC request."""
-    when = int(time.time())
+def parse_rpc(raw: bytes) -> tuple[object, str | None]:
+    """The request's JSON and its command (None when it is not JSON with a string command)."""
     try:
         req = json.loads(raw)
-        cmd = req.get("command") if isinstance(req, dict) else None
     except ValueError:
-        req, cmd = None, None
-    if not isinstance(cmd, str):
-        cmd = None
+        return None, None
+    cmd = req.get("command") if isinstance(req, dict) else None
+    return req, cmd if isinstance(cmd, str) else None
+
+
+def rpc_reply(m: Miner, req: object, cmd: str | None) -> bytes:
+    """The miner's NUL-terminated reply to one RPC request."""
+    when = int(time.time())
     am = m.profile.model.is_antminer
     body = antminer.rpc_reply(m, cmd, when) if am else whatsminer.rpc_reply(m, req, cmd, when)
     return body.encode() + b"\x00"
@@ -59,33 +62,47 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc):
         self.m.conns.discard(self.t)
 
+    def alive(self) -> bool:
+        """Whether the client is still there to be answered."""
+        return self.t is not None and not self.t.is_closing()
+
 
 class RpcProtocol(Connection):
-    """One JSON command per connection, answered then closed (cgminer style)."""
+    """One JSON command per connection, answered (in its turn on the miner's RPC line) then closed."""
 
     def __init__(self, m: Miner):
         super().__init__(m)
         self.buf = b""
+        self.asked = False
 
     def data_received(self, data: bytes) -> None:
-        if Fault.HUNG in self.m.profile.faults:
-            return  # swallow everything, never answer, never close
+        if Fault.HUNG in self.m.profile.faults or self.asked:
+            return  # hung: swallow everything, never answer, never close
         buf = self.buf + data if self.buf else data
         s = buf.strip()
         if s.startswith(b"{") and not s.endswith(b"}") and len(buf) < 65536:
             self.buf = buf  # wait for the rest of the JSON
             return
         self.buf = b""
-        t = self.t
-        t.write(rpc_reply(self.m, s))
-        t.close()
+        self.asked = True
+        req, cmd = parse_rpc(s)
+        m = self.m
+        m.rpc_line.submit(m.rpc_delay_s(cmd or ""), lambda: self._reply(req, cmd), self.alive)
+
+    def _reply(self, req: object, cmd: str | None) -> None:
+        self.t.write(rpc_reply(self.m, req, cmd))
+        self.t.close()
 
     def eof_received(self):
         return False
 
 
 class HttpProtocol(Connection):
-    """lighttpd's Antminer web UI over HTTP/1.1 (keep-alive, pipelining, request bodies), framed by h11."""
+    """lighttpd's Antminer web UI over HTTP/1.1 (keep-alive, pipelining, request bodies), framed by h11.
+
+    lighttpd answers a challenge or an error itself, at once; a CGI waits its turn on the miner's
+    CGI line. Requests on one connection are answered in order.
+    """
 
     def __init__(self, m: Miner):
         super().__init__(m)
@@ -105,16 +122,16 @@ class HttpProtocol(Connection):
         return False
 
     def _serve(self) -> None:
-        """Answer every complete request received so far, in order."""
+        """Take in requests until one is complete (or more data is needed)."""
         http = self.http
-        while self.t is not None and not self.t.is_closing():
+        while self.alive():
             try:
                 event = http.next_event()
             except h11.RemoteProtocolError as exc:
                 self._refuse(exc.error_status_hint)
                 return
             if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
+                return  # PAUSED: the previous request is still being answered
             if isinstance(event, h11.Request):
                 if sum(len(k) + len(v) + 4 for k, v in event.headers) > _MAX_HEADER_BYTES:
                     self._refuse(431)  # h11 bounds only headers that arrive in pieces
@@ -125,6 +142,7 @@ class HttpProtocol(Connection):
                 self.body += event.data
             elif isinstance(event, h11.EndOfMessage):
                 self._answer()
+                return
             elif isinstance(event, h11.ConnectionClosed):
                 self.t.close()
                 return
@@ -132,16 +150,39 @@ class HttpProtocol(Connection):
     def _answer(self) -> None:
         req = self.request
         assert req is not None
+        m = self.m
+        method, target = req.method.decode("latin-1"), req.target.decode("latin-1")
         auth = next((v for k, v in req.headers if k == b"authorization"), b"").decode("latin-1")
-        reply = antminer.web_reply(
-            self.m, req.method.decode("latin-1"), req.target.decode("latin-1"), auth, bytes(self.body)
-        )
-        self._send(reply.status, reply.body, reply.content_type, reply.headers, head=req.method == b"HEAD")
+        path = target.split("?", 1)[0]
+        head = method == "HEAD"
+        refused = antminer.challenge(m, method, target, auth)
+        if refused is None and antminer.runs_cgi(method, path):
+            if Fault.WEB_TIMEOUT in m.profile.faults:
+                return  # the CGI never comes back; lighttpd holds the connection open
+            body = bytes(self.body)
+            m.cgi_line.submit(
+                m.cgi_delay_s(path), lambda: self._respond(antminer.web_reply(m, method, path, body)), self.alive
+            )
+            return
+        reply = refused or antminer.web_reply(m, method, path, bytes(self.body))
+        delay = m.quick_delay_s()
+        if delay <= 0:
+            self._respond(reply, head=head)
+        else:
+            asyncio.get_running_loop().call_later(delay, self._respond_if_alive, reply, head)
+
+    def _respond_if_alive(self, reply: antminer.WebReply, head: bool) -> None:
+        if self.alive():
+            self._respond(reply, head=head)
+
+    def _respond(self, reply: antminer.WebReply, *, head: bool = False) -> None:
+        self._send(reply.status, reply.body, reply.content_type, reply.headers, head=head)
         self.request = None
         if self.http.our_state is h11.MUST_CLOSE:
             self.t.close()
         else:
             self.http.start_next_cycle()
+            self._serve()  # a pipelined request may be waiting
 
     def _refuse(self, status: int) -> None:
         """A request lighttpd cannot parse: its error page, then the connection is closed."""

@@ -12,8 +12,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from hosting.commissioning.emulator.latency import PROFILES, REALISTIC
 from hosting.commissioning.emulator.miner import (
     CH_POWER,
     LISTEN_BACKLOG,
@@ -68,7 +69,17 @@ _warned_no_web = False
 class Fleet:
     """Emulated miners served on one asyncio loop (see ``running`` to run it in a thread)."""
 
-    def __init__(self, miners: list[MinerSpec], *, web: bool | None = None, flap_period_s: float = 2.0):
+    def __init__(
+        self,
+        miners: list[MinerSpec],
+        *,
+        web: bool | None = None,
+        flap_period_s: float = 2.0,
+        latency: str = REALISTIC,
+    ):
+        if latency not in PROFILES:
+            raise ValueError(f"unknown latency profile {latency!r}; known: {sorted(PROFILES)}")
+        self.latency = latency  # each miner's unless its spec names another
         self._miners: dict[str, Miner] = {}
         for spec in miners:
             if spec.ip in self._miners:
@@ -150,6 +161,56 @@ class Fleet:
             fut = asyncio.run_coroutine_threadsafe(self._reconcile(m), self._loop)
             fut.result(timeout=30)
 
+    @property
+    def specs(self) -> dict[str, MinerSpec]:
+        """The miners on the floor now, by IP."""
+        return {ip: m.spec for ip, m in self._miners.items()}
+
+    def add(self, spec: MinerSpec) -> None:
+        """Put a miner on the floor at run time: it answers once this returns (from any thread)."""
+        if spec.ip in self._miners:
+            raise ValueError(f"two miners on {spec.ip}")
+        self._from_anywhere(self._add(Miner(self, spec)))
+
+    def remove(self, ip: str) -> None:
+        """Take a miner off the floor: its listeners close and its connections drop."""
+        self._from_anywhere(self._remove(self._get(ip)))
+
+    async def sync(self, specs: Iterable[MinerSpec]) -> tuple[int, int]:
+        """Make the floor `specs` (on the fleet's loop): add the new, remove the gone, replace the
+        changed; returns (added, removed)."""
+        wanted = {s.ip: s for s in specs}
+        gone = [m for ip, m in self._miners.items() if wanted.get(ip) != m.spec]
+        for m in gone:
+            await self._remove(m)
+        fresh = [s for ip, s in wanted.items() if ip not in self._miners]
+        for spec in fresh:
+            await self._add(Miner(self, spec))
+        return len(fresh), len(gone)
+
+    def _from_anywhere(self, coro) -> None:
+        if not self._started or self._loop is None:
+            _run_now(coro)
+        elif threading.get_ident() == self._loop_thread:
+            self._loop.create_task(coro).add_done_callback(_log_task_error)
+        else:
+            asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    async def _add(self, m: Miner) -> None:
+        if m.ip in self._miners:
+            raise ValueError(f"two miners on {m.ip}")
+        self._miners[m.ip] = m
+        if self._started:
+            await self._reconcile(m)
+
+    async def _remove(self, m: Miner) -> None:
+        if self._miners.get(m.ip) is m:
+            del self._miners[m.ip]
+        self._close(m)
+        for t in list(m.conns):
+            t.abort()
+        m.conns.clear()
+
     def power_w(self, ip: str) -> float:
         """What the miner draws at the wall right now (0 when unreachable, i.e. powered off)."""
         return self._get(ip).power_sample(CH_POWER)
@@ -184,7 +245,7 @@ class Fleet:
 
     def _should_listen(self, m: Miner) -> bool:
         f = m.profile.faults
-        if not self._started or Fault.UNREACHABLE in f:
+        if not self._started or Fault.UNREACHABLE in f or self._miners.get(m.ip) is not m:
             return False
         return not (Fault.FLAPPING in f and self.flap_down(m.ip))
 
@@ -235,12 +296,22 @@ class Fleet:
         """Open and close flapping miners' listeners as their periods turn (to within 1/20)."""
         while True:
             await asyncio.sleep(self.flap_period_s / 20)
-            for m in self._miners.values():
+            for m in list(self._miners.values()):
                 if m.flap_since is not None and Fault.FLAPPING in m.profile.faults:
                     try:
                         await self._reconcile(m)
                     except OSError as e:  # e.g. the address got taken meanwhile
                         log.warning("emulator: %s", e)
+
+
+def _run_now(coro) -> None:
+    """Run a coroutine that does not suspend (the fleet's own, before it serves) to its end."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise RuntimeError("emulator: the fleet is not serving; nothing may wait")
 
 
 def _log_task_error(t: asyncio.Task) -> None:
@@ -253,22 +324,75 @@ def _log_task_error(t: asyncio.Task) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+class PduFloor:
+    """The running PDU agents by address, reading their outlets' power from `source`."""
+
+    def __init__(self, source: Fleet):
+        self.source = source
+        self.agents: dict[tuple[str, int], PduAgent] = {}
+
+    async def sync(self, specs: Iterable[PduSpec]) -> tuple[int, int]:
+        """Serve exactly `specs`: start the new, stop the gone, rewire the changed outlets;
+        returns (started, stopped)."""
+        wanted = {(p.host, p.port): p for p in specs}
+        stopped = 0
+        for addr, agent in list(self.agents.items()):
+            spec = wanted.get(addr)
+            if spec is not None and spec.same_device(agent.spec):
+                agent.set_outlets(spec.outlets)
+                continue
+            await agent.stop()
+            del self.agents[addr]
+            stopped += 1
+        fresh = [p for addr, p in wanted.items() if addr not in self.agents]
+        for spec in fresh:
+            agent = PduAgent(spec, self.source)
+            await agent.start()
+            self.agents[(spec.host, spec.port)] = agent
+        return len(fresh), stopped
+
+    async def stop(self) -> None:
+        for agent in self.agents.values():
+            await agent.stop()
+        self.agents.clear()
+
+
 @contextlib.asynccontextmanager
 async def _serving(fleet: Fleet, pdus: Iterable[PduSpec], power_source: Fleet | None = None):
     """The fleet and PDU agents for ``pdus`` (reading ``power_source``, the fleet by default)
     started, and stopped in reverse order however the block ends."""
-    agents = []
-    if pdus:
-        agents = [PduAgent(p, power_source or fleet) for p in pdus]
+    floor = PduFloor(power_source or fleet)
     try:
         await fleet.start()
-        for a in agents:
-            await a.start()
-        yield agents
+        await floor.sync(pdus)
+        yield floor
     finally:
-        for a in agents:
-            await a.stop()
+        await floor.stop()
         await fleet.stop()
+
+
+Follow = Callable[[], tuple[list[MinerSpec], list[PduSpec]]]
+
+
+async def _follow(fleet: Fleet, floor: PduFloor, read: Follow, every_s: float) -> None:
+    """Re-read what should be on the floor every `every_s` and make the fleet and PDUs match.
+
+    `read` is blocking (a database), so it runs in a thread; the fleet changes on its loop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            miners, pdus = await loop.run_in_executor(None, read)
+            added, removed = await fleet.sync(miners)
+            started, stopped = await floor.sync(pdus)
+        except Exception:  # a database that is away for a moment: try again next turn
+            log.exception("emulator: following the floor failed")
+            continue
+        if added or removed or started or stopped:
+            log.info(
+                "emulator: +%d/-%d miners, +%d/-%d PDUs (%d miners now)",
+                added, removed, started, stopped, len(fleet.specs),
+            )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -301,35 +425,67 @@ def _raise_fd_limit() -> None:
         pass
 
 
-async def _serve(miners: list[MinerSpec], pdus: list[PduSpec], power_source: Fleet | None, web: bool | None) -> None:
+async def _serve(
+    miners: list[MinerSpec],
+    pdus: list[PduSpec],
+    power_source: Fleet | None,
+    web: bool | None,
+    latency: str,
+    follow: Follow | None = None,
+    follow_every_s: float = 5.0,
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with _serving(Fleet(miners, web=web), pdus, power_source) as agents:
-        log.info("emulator: pid %d serves %d miners, %d PDUs", os.getpid(), len(miners), len(agents))
-        await stop.wait()
+    fleet = Fleet(miners, web=web, latency=latency)
+    async with _serving(fleet, pdus, power_source) as floor:
+        log.info("emulator: pid %d serves %d miners, %d PDUs", os.getpid(), len(miners), len(floor.agents))
+        following = None
+        if follow is not None:
+            following = asyncio.create_task(_follow(fleet, floor, follow, follow_every_s), name="emulator-follow")
+        try:
+            await stop.wait()
+        finally:
+            if following is not None:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
 
 
-def _child(miners, pdus, all_miners, web) -> None:
+def _child(miners, pdus, all_miners, web, latency) -> None:
     power_source = Fleet(all_miners, web=False) if all_miners is not None else None
-    asyncio.run(_serve(miners, pdus, power_source, web))
+    asyncio.run(_serve(miners, pdus, power_source, web, latency))
 
 
 def serve_forever(
-    miners: list[MinerSpec], pdus: Iterable[PduSpec] = (), processes: int = 1, *, web: bool | None = None
+    miners: list[MinerSpec],
+    pdus: Iterable[PduSpec] = (),
+    processes: int = 1,
+    *,
+    web: bool | None = None,
+    latency: str = REALISTIC,
+    follow: Follow | None = None,
+    follow_every_s: float = 5.0,
 ) -> None:
     """Serve ``miners`` (and PDU agents) until SIGINT/SIGTERM, sharded over ``processes`` forks.
 
     With several processes the miners are dealt round-robin; the PDU agents run in the first
     process and compute outlet power from a non-serving copy of the whole fleet (same specs, same
     deterministic readings), so a PDU may feed miners served by any process.
+
+    With ``follow`` (one process only) the floor is re-read every ``follow_every_s``: miners and
+    PDUs that appear are served, those that go are taken down.
     """
+    if latency not in PROFILES:
+        raise ValueError(f"unknown latency profile {latency!r}; known: {sorted(PROFILES)}")
     _raise_fd_limit()
     pdus = list(pdus)
+    if follow is not None and processes > 1:
+        raise ValueError("following the floor runs in one process")
     processes = max(1, min(int(processes), max(1, len(miners))))
     if processes == 1:
-        asyncio.run(_serve(list(miners), pdus, None, web))
+        asyncio.run(_serve(list(miners), pdus, None, web, latency, follow, follow_every_s))
         return
     if web is None:
         first = miners[0].ip if miners else "127.0.0.1"
@@ -338,7 +494,7 @@ def serve_forever(
     procs = []
     for i in range(processes):
         shard = miners[i::processes]
-        args = (shard, pdus if i == 0 else [], list(miners) if i == 0 and pdus else None, web)
+        args = (shard, pdus if i == 0 else [], list(miners) if i == 0 and pdus else None, web, latency)
         procs.append(ctx.Process(target=_child, args=args, name=f"miner-emulator-{i}", daemon=False))
     stopping = threading.Event()
 

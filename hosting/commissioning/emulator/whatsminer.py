@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 
 from hosting.commissioning.emulator.antminer import pools_body
-from hosting.commissioning.emulator.miner import CH_DEVS, CH_PSU, CH_WM_SUMMARY, Miner, mix, u
+from hosting.commissioning.emulator.miner import CH_DEVS, CH_PSU, CH_WM_SUMMARY, Miner
+from hosting.commissioning.emulator.noise import mix, u
 
 _BT_DESC = "btminer"
 
@@ -29,14 +30,14 @@ def _wm_summary(m: Miner, when: int) -> str:
     model = p.model
     samples = m.board_samples(CH_WM_SUMMARY)
     fans = m.fan_samples(CH_WM_SUMMARY)
-    mhs = sum(s[1] for s in samples) * 1000.0
+    mhs = sum(s.rate_ghs for s in samples) * 1000.0
     el = m.elapsed()
     acc = el // 14
     watts = round(m.power_sample(CH_WM_SUMMARY))
-    cmin = min((s[2] for s in samples), default=0.0) - 6.0
-    cmax = max((s[2] for s in samples), default=0.0) + 7.0
-    cavg = sum(s[2] for s in samples) / len(samples) if samples else 0.0
-    temp = max((s[3] for s in samples), default=0.0)
+    cmin = min((min(s.chip_c) for s in samples), default=1.0) - 1.0  # the coolest chip, a little under
+    cmax = max((max(s.chip_c) for s in samples), default=-2.0) + 2.0  # … and the hottest, a little over
+    cavg = sum(s.chip_mean_c for s in samples) / len(samples) if samples else 0.0
+    temp = max((s.pcb_mean_c for s in samples), default=0.0)
     mhs_tgt = p.rate_ideal_ghs * 1000.0 * 0.98
     return (
         "{" + _bt_status(11, "Summary", when) + f',"SUMMARY":[{{"Elapsed":{el},"MHS av":{mhs * 0.999:.2f},'
@@ -58,15 +59,16 @@ def _wm_devs(m: Miner, when: int) -> str:
     samples = m.board_samples(CH_DEVS)
     el = m.elapsed()
     rows = []
-    for b, rate, c, t in samples:  # a dead board is simply not listed
-        mhs = rate * 1000.0
+    for s in samples:  # a dead board is simply not listed
+        b, mhs = s.board, s.rate_ghs * 1000.0
         rows.append(
-            f'{{"ASC":{b.slot},"Slot":{b.slot},"Enabled":"Y","Status":"Alive","Temperature":{t:.2f},'
+            f'{{"ASC":{b.slot},"Slot":{b.slot},"Enabled":"Y","Status":"Alive","Temperature":{s.pcb_mean_c:.2f},'
             f'"Chip Frequency":{p.model.freq_mhz},"MHS av":{mhs * 0.999:.2f},"MHS 5s":{mhs * 1.004:.2f},'
             f'"MHS 1m":{mhs:.2f},"MHS 5m":{mhs * 0.998:.2f},"MHS 15m":{mhs * 0.999:.2f},"HS RT":{mhs * 0.998:.2f},'
             f'"Accepted":{el // 42},"Rejected":0,"Last Valid Work":{when - 2},"Upfreq Complete":1,'
             f'"Effective Chips":{b.chips},"PCB SN":"{b.sn}","Chip Data":"K88Z347-2039 BINV01-195001D",'
-            f'"Chip Temp Min":{c - 6:.2f},"Chip Temp Max":{c + 7:.2f},"Chip Temp Avg":{c:.2f},"chip_vol_diff":9}}'
+            f'"Chip Temp Min":{min(s.chip_c) - 1:.2f},"Chip Temp Max":{max(s.chip_c) + 2:.2f},'
+            f'"Chip Temp Avg":{s.chip_mean_c:.2f},"chip_vol_diff":9}}'
         )
     return "{" + _bt_status(9, f"{len(rows)} ASC(s)", when) + ',"DEVS":[' + ",".join(rows) + '],"id":1}'
 
