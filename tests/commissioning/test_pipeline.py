@@ -12,8 +12,7 @@ import pytest
 
 from hosting.catalog import MACHINE_MODELS
 from hosting.commissioning import checks, pipeline
-from hosting.commissioning.emulator import EMULATED_MODELS, Fleet, MinerSpec, running
-from hosting.commissioning.pdu_agent import PduSpec
+from hosting.commissioning.emulator import EMULATED_MODELS, INSTANT, Fleet, MinerSpec, PduSpec, running
 from hosting.commissioning.probes import PduAddress
 
 PDU = PduAddress("127.99.0.1", 16161, "public", "apc-rpdu2")
@@ -90,7 +89,7 @@ def fleet_for(cases):
             )
         )
     pdu = PduSpec(PDU.host, PDU.port, outlets=outlets)
-    return Fleet(miners, web=True), [pdu], plans
+    return Fleet(miners, web=True, latency=INSTANT), [pdu], plans
 
 
 @pytest.fixture(scope="module")

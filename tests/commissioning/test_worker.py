@@ -10,7 +10,7 @@ import pytest
 
 from capacity.models import Pdu
 from hosting.commissioning import fleet, runs
-from hosting.commissioning.emulator import Fleet, running
+from hosting.commissioning.emulator import INSTANT, Fleet, running
 from hosting.commissioning.tasks import commission_runs
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
@@ -59,7 +59,7 @@ def world(floor, cases, *, net: int, burn_in_s=3, interval_s="0.5"):
         faults[machine.serial] = {fault} if fault else set()
         machines.append(machine)
     miners = fleet.miner_specs(Machine.objects.filter(pk__in=[m.pk for m in machines]).select_related("model"), faults)
-    return machines, Fleet(miners, web=True), fleet.pdu_specs(Pdu.objects.filter(site=site))
+    return machines, Fleet(miners, web=True, latency=INSTANT), fleet.pdu_specs(Pdu.objects.filter(site=site))
 
 
 def finished(run_ids, timeout_s=60):
