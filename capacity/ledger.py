@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
@@ -169,38 +169,42 @@ def reserve(
 ) -> Reservation | None:
     """Book `it_kw` at a site over [starts_on, ends_on), or raise InsufficientCapacity.
 
-    Idempotent per reference: asking again for the same booking under the same reference
-    returns the reservation already made (a retried task, a double-clicked button).
+    Idempotent per reference, at whichever site: asking again for the same booking under
+    the same reference returns the reservation already made (a retried task, a
+    double-clicked button); a different booking under it is a ReferenceConflict. One
+    unreleased reservation per reference is also a database constraint.
     `dry_run` checks under the same lock and books nothing.
     """
     now = now or timezone.now()
     _validate_booking(it_kw, starts_on, ends_on, kind, expires_at, now)
     with transaction.atomic():
         locked = _lock_site(site)
-        existing = Reservation.objects.active(now).filter(site=locked, reference=reference).first()
-        if existing is not None:
-            if (existing.it_kw, existing.starts_on, existing.ends_on, existing.kind) == (
-                it_kw,
-                starts_on,
-                ends_on,
-                kind,
-            ):
+        existing = Reservation.objects.filter(reference=reference, released_at__isnull=True).first()
+        if existing is not None and Reservation.objects.active(now).filter(pk=existing.pk).exists():
+            same = (existing.site_id, existing.it_kw, existing.starts_on, existing.ends_on, existing.kind)
+            if same == (locked.pk, it_kw, starts_on, ends_on, kind):
                 return existing
-            raise ReferenceConflict(f"{reference} already holds a different reservation at {locked.slug}: {existing}")
+            raise ReferenceConflict(f"{reference} already holds a different reservation: {existing}")
         _check_fits(locked, it_kw, starts_on, ends_on, now)
         if dry_run:
             return None
+        if existing is not None:  # an expired hold: it counts for nothing; its reference is free again
+            Reservation.objects.filter(pk=existing.pk).update(released_at=now)
         _changed_power(locked.pk)
-        return Reservation.objects.create(
-            site=locked,
-            it_kw=it_kw,
-            starts_on=starts_on,
-            ends_on=ends_on,
-            kind=kind,
-            expires_at=expires_at,
-            reference=reference,
-            created_at=now,
-        )
+        try:
+            with transaction.atomic():
+                return Reservation.objects.create(
+                    site=locked,
+                    it_kw=it_kw,
+                    starts_on=starts_on,
+                    ends_on=ends_on,
+                    kind=kind,
+                    expires_at=expires_at,
+                    reference=reference,
+                    created_at=now,
+                )
+        except IntegrityError:  # the same reference booked at another site meanwhile (another site lock)
+            raise ReferenceConflict(f"{reference} was booked at another site at the same moment.") from None
 
 
 def _check_fits(site: Site, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None, now: dt.datetime) -> None:

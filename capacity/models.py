@@ -321,6 +321,11 @@ class Reservation(models.Model):
                 condition=Q(kind="hold", expires_at__isnull=False) | Q(kind="firm", expires_at__isnull=True),
                 name="reservation_hold_expires",
             ),
+            # One live booking per reference (a quote's hold, a contract): idempotency per
+            # reference, held by the database too. Released ones are history.
+            models.UniqueConstraint(
+                fields=["reference"], condition=Q(released_at__isnull=True), name="reservation_reference_unreleased"
+            ),
         ]
         indexes = [models.Index(fields=["site", "released_at", "starts_on"], name="reservation_site_active")]
 

@@ -201,8 +201,8 @@ def _book_site(site, scale, tenants, model, rng, today) -> None:
         for i in range(scale.holds_per_site)
     ]
     firm = Reservation.objects.bulk_create(
-        Reservation(site=site, it_kw=kw, starts_on=s, ends_on=e, kind="firm", reference="bench")
-        for kw, s, e, _ in bookings
+        Reservation(site=site, it_kw=kw, starts_on=s, ends_on=e, kind="firm", reference=f"bench:{site.pk}:{n}")
+        for n, (kw, s, e, _) in enumerate(bookings)
     )
     Reservation.objects.bulk_create(holds)
     contracts = Contract.objects.bulk_create(

@@ -201,13 +201,20 @@ class Shipment(models.Model):
         return self.reference or self.tracking_number or f"shipment #{self.pk}"
 
 
+class MachineQuerySet(TenantOwnedQuerySet):
+    def on_hand(self) -> "MachineQuerySet":
+        """Machines still with us: every one but those handed back. Their serials and MACs
+        are unique; a returned machine shipped again is registered anew."""
+        return self.exclude(status=MachineStatus.RETURNED)
+
+
 class Machine(models.Model):
     """One physical miner a tenant sends us, from packing list to live (or back)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="machines")
     contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="machines")
     model = models.ForeignKey(MachineModel, on_delete=models.PROTECT, related_name="machines")
-    serial = models.CharField(max_length=64, unique=True)
+    serial = models.CharField(max_length=64, db_index=True)
     mac = MACAddressField("MAC")
     ip = models.GenericIPAddressField("IP", protocol="IPv4", null=True, blank=True)
     slot = models.OneToOneField(Slot, on_delete=models.PROTECT, null=True, blank=True, related_name="machine")
@@ -217,7 +224,7 @@ class Machine(models.Model):
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = TenantOwnedQuerySet.as_manager()
+    objects = MachineQuerySet.as_manager()
 
     class Meta:
         ordering = ["serial"]
@@ -227,6 +234,19 @@ class Machine(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(status__in=sorted(OFF_FLOOR)) | Q(slot__isnull=True), name="machine_off_floor_no_slot"
+            ),
+            # A serial and a MAC name one machine among those still with us (MachineQuerySet.on_hand).
+            models.UniqueConstraint(
+                fields=["serial"],
+                condition=~Q(status=MachineStatus.RETURNED),
+                name="machine_serial_unique_on_hand",
+                violation_error_message="A machine with this serial is already registered (and not returned).",
+            ),
+            models.UniqueConstraint(
+                fields=["mac"],
+                condition=~Q(status=MachineStatus.RETURNED),
+                name="machine_mac_unique_on_hand",
+                violation_error_message="A machine with this MAC is already registered (and not returned).",
             ),
         ]
         indexes = [models.Index(fields=["tenant", "status"], name="machine_tenant_status")]

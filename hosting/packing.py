@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -28,6 +29,10 @@ COLUMNS = ("serial", "mac", "model")
 OPTIONAL = ("ip", "notes")
 MAX_ROWS = 20_000
 MAX_BYTES = 4 * 1024 * 1024
+# The longest value each column may hold (the model fields' lengths; notes kept readable).
+MAX_CHARS = {"serial": 64, "mac": 32, "model": 100, "ip": 15, "notes": 2_000}
+# A serial is printed on the machine: visible ASCII, no spaces, no line breaks.
+SERIAL = re.compile(r"[!-~]+")
 
 
 @dataclass(frozen=True)
@@ -61,27 +66,47 @@ class PackingListInvalid(ValidationError):
 
 
 def parse(data: bytes) -> tuple[list[Row], list[Problem]]:
-    """Rows from CSV bytes (UTF-8, header row naming the columns, any order)."""
+    """Rows from CSV bytes (UTF-8, header row naming the columns, any order; any line
+    endings: Excel's "CSV (Macintosh)" ends lines with a bare CR). A line that cannot be
+    read (a NUL byte, a field past the csv module's limit) is a problem on that line."""
     if len(data) > MAX_BYTES:
         return [], [Problem(0, "", f"is larger than {MAX_BYTES // (1024 * 1024)} MB")]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return [], [Problem(0, "", "is not UTF-8 text (export the sheet as CSV UTF-8)")]
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in reader.fieldnames or []]
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    problems = [
+        Problem(line, "", "contains a NUL byte")
+        for line, content in enumerate(text.split("\n"), start=1)
+        if "\x00" in content
+    ]
+    reader = csv.reader(io.StringIO(text.replace("\x00", ""), newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+    except csv.Error as exc:
+        return [], [Problem(1, "", f"the header cannot be read ({exc})")]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         return [], [Problem(1, "", f"the header lacks {', '.join(missing)} (needs: {', '.join(COLUMNS)})")]
-    reader.fieldnames = header
     rows = []
-    for record in reader:
-        values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+    while True:
+        line = reader.line_num + 1  # where the record starts (a quoted field may span lines)
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field larger than the csv module's 128 KB limit
+            problems.append(Problem(line, "", f"cannot be read: {exc}"))
+            continue
+        values = {name: value.strip() for name, value in zip(header, record, strict=False)}
         if not any(values.values()):
             continue  # a blank line
-        rows.append(Row(reader.line_num, *(values.get(c, "") for c in (*COLUMNS, *OPTIONAL))))
+        rows.append(Row(line, *(values.get(c, "") for c in (*COLUMNS, *OPTIONAL))))
         if len(rows) > MAX_ROWS:
             return [], [Problem(0, "", f"has more than {MAX_ROWS:,} machines; split it")]
+    if problems:
+        return [], sorted(problems, key=lambda p: p.line)
     if not rows:
         return [], [Problem(0, "", "lists no machine")]
     return rows, []
@@ -106,30 +131,37 @@ def check(contract: Contract, rows: list[Row]) -> list[Problem]:
     ips = Counter(r.ip for r in rows if r.ip)
     macs: Counter = Counter()
     for row in rows:
+        problems.extend(_too_long(row))
         if not row.serial:
             problems.append(Problem(row.line, "serial", "is empty"))
+        elif not SERIAL.fullmatch(row.serial):
+            problems.append(Problem(row.line, "serial", f"{_shown(row.serial)!r} has spaces or control characters"))
         elif serials[row.serial] > 1:
             problems.append(Problem(row.line, "serial", f"{row.serial} appears {serials[row.serial]} times"))
         try:
             row.mac = normalize_mac(row.mac)
             macs[row.mac] += 1
         except ValidationError:
-            problems.append(Problem(row.line, "mac", f"{row.mac or '(empty)'} is not a MAC address"))
+            problems.append(Problem(row.line, "mac", f"{_shown(row.mac) or '(empty)'} is not a MAC address"))
         row.machine_model = models.get(row.model.casefold())
         if row.machine_model is None:
-            problems.append(Problem(row.line, "model", f"{row.model or '(empty)'} is not in the catalog"))
+            problems.append(Problem(row.line, "model", f"{_shown(row.model) or '(empty)'} is not in the catalog"))
         if row.ip:
             try:
                 ipaddress.IPv4Address(row.ip)
             except ValueError:
-                problems.append(Problem(row.line, "ip", f"{row.ip} is not an IPv4 address"))
+                problems.append(Problem(row.line, "ip", f"{_shown(row.ip)} is not an IPv4 address"))
             else:
                 if ips[row.ip] > 1:
                     problems.append(Problem(row.line, "ip", f"{row.ip} appears {ips[row.ip]} times"))
     for row in rows:
         if row.mac in macs and macs[row.mac] > 1:
             problems.append(Problem(row.line, "mac", f"{row.mac} appears {macs[row.mac]} times"))
-    taken = Machine.objects.filter(Q(serial__in=list(serials)) | Q(mac__in=list(macs))).values_list("serial", "mac")
+    taken = (
+        Machine.objects.on_hand()
+        .filter(Q(serial__in=list(serials)) | Q(mac__in=list(macs)))
+        .values_list("serial", "mac")
+    )
     taken_serials = {s for s, _ in taken}
     taken_macs = {m for _, m in taken}
     for row in rows:
@@ -139,6 +171,19 @@ def check(contract: Contract, rows: list[Row]) -> list[Problem]:
             problems.append(Problem(row.line, "mac", f"{row.mac} is already registered"))
     problems.extend(_within_contract(contract, rows))
     return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """A value as a problem quotes it: a 100 KB cell is not echoed back whole."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _too_long(row: Row) -> list[Problem]:
+    return [
+        Problem(row.line, column, f"is {len(getattr(row, column)):,} characters long; at most {limit:,}")
+        for column, limit in MAX_CHARS.items()
+        if len(getattr(row, column)) > limit
+    ]
 
 
 def _within_contract(contract: Contract, rows: list[Row]) -> list[Problem]:
@@ -179,34 +224,46 @@ def import_list(
         problems = _within_contract(contract, rows)  # re-checked under the lock
         if problems:
             raise PackingListInvalid(problems)
-        shipment = Shipment.objects.create(
-            contract=contract,
-            tenant=contract.tenant,
-            reference=reference,
-            tracking_number=tracking_number,
-            uploaded_by=by,
-            created_at=now,
-        )
-        machines = Machine.objects.bulk_create(
-            [
-                Machine(
-                    tenant=contract.tenant,
-                    contract=contract,
-                    model=r.machine_model,
-                    serial=r.serial,
-                    mac=r.mac,
-                    ip=r.ip or None,
-                    notes=r.notes,
-                    shipment=shipment,
-                    status=MachineStatus.ANNOUNCED,
-                    status_changed_at=now,
-                    created_at=now,
-                )
-                for r in rows
-            ],
-            batch_size=BULK_BATCH_SIZE,
-        )
-        if tracking_number:
-            reason = f"packing list {shipment}: tracking {tracking_number}"
-            services.move_machines(machines, MachineStatus.IN_TRANSIT, by=by, now=now, reason=reason)
+        try:
+            with transaction.atomic():  # a savepoint: a clash below leaves the rest intact
+                return _register(contract, rows, reference=reference, tracking_number=tracking_number, by=by, now=now)
+        except IntegrityError:
+            # Another list (maybe another contract's) registered a serial or MAC of this one
+            # between our check and our insert; the constraint refused it. Once that list
+            # has committed the check sees it and says which lines.
+            problems = check(contract, rows) or [Problem(0, "", "clashed with a list registered at the same moment")]
+            raise PackingListInvalid(problems) from None
+
+
+def _register(contract: Contract, rows: list[Row], *, reference: str, tracking_number: str, by, now) -> Shipment:
+    shipment = Shipment.objects.create(
+        contract=contract,
+        tenant=contract.tenant,
+        reference=reference,
+        tracking_number=tracking_number,
+        uploaded_by=by,
+        created_at=now,
+    )
+    machines = Machine.objects.bulk_create(
+        [
+            Machine(
+                tenant=contract.tenant,
+                contract=contract,
+                model=r.machine_model,
+                serial=r.serial,
+                mac=r.mac,
+                ip=r.ip or None,
+                notes=r.notes,
+                shipment=shipment,
+                status=MachineStatus.ANNOUNCED,
+                status_changed_at=now,
+                created_at=now,
+            )
+            for r in rows
+        ],
+        batch_size=BULK_BATCH_SIZE,
+    )
+    if tracking_number:
+        reason = f"packing list {shipment}: tracking {tracking_number}"
+        services.move_machines(machines, MachineStatus.IN_TRANSIT, by=by, now=now, reason=reason)
     return shipment

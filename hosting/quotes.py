@@ -254,22 +254,26 @@ def tenant_for(user, tenant_slug: str | None):
 
 
 def accept(quote: Quote, *, site_slug: str, tenant, now: dt.datetime | None = None) -> Quote:
-    """Turn one option into a hold that expires; asking again for the same is harmless."""
+    """Turn one option into a hold that expires; asking again for the same is harmless.
+
+    One hold per quote: the quote row is the lock, and whoever waited for it reads the
+    hold afresh after it is granted — a row joined into the locking query would come from
+    the snapshot taken before the winner committed (READ COMMITTED), so a second tenant,
+    or the same quote at another site, would not see the hold just made."""
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Quote.objects.select_for_update(of=("self",)).select_related("hold").get(pk=quote.pk)
+        locked = Quote.objects.select_for_update().get(pk=quote.pk)
         if locked.status == Quote.Status.CONTRACTED:
             raise QuoteRefused("quote_contracted", "This quote is already a contract.")
         if locked.status == Quote.Status.WAITLISTED:
             raise QuoteRefused("quote_waitlisted", "This quote has no option yet; it is on the waitlist.")
-        hold_counts = locked.hold is not None and Reservation.objects.active(now).filter(pk=locked.hold_id).exists()
-        if locked.status == Quote.Status.ACCEPTED and hold_counts:
-            held_site = locked.accepted_site
-            if held_site.slug != site_slug or locked.tenant_id != tenant.pk:
+        hold = Reservation.objects.active(now).filter(pk=locked.hold_id).select_related("site").first()
+        if locked.status == Quote.Status.ACCEPTED and hold is not None:
+            if hold.site.slug != site_slug or locked.tenant_id != tenant.pk:
                 raise QuoteRefused(
                     "quote_accepted",
-                    f"This quote is already accepted at {held_site.slug}; its hold runs until "
-                    f"{locked.hold.expires_at:%Y-%m-%d %H:%M} UTC.",
+                    f"This quote is already accepted at {hold.site.slug}; its hold runs until "
+                    f"{hold.expires_at:%Y-%m-%d %H:%M} UTC.",
                 )
             return locked
         if locked.is_expired(now):
@@ -303,11 +307,9 @@ def contract_from_quote(quote: Quote, *, by=None, now: dt.datetime | None = None
     """Staff: the accepted quote becomes a signed contract and its hold firm, atomically."""
     now = now or timezone.now()
     with transaction.atomic():
-        locked = (
-            Quote.objects.select_for_update(of=("self",))
-            .select_related("hold", "accepted_site", "tenant")
-            .get(pk=quote.pk)
-        )
+        # The quote alone is locked; its hold, site and tenant are read after the lock is
+        # granted (see `accept`: joined rows would be from before a racing accept committed).
+        locked = Quote.objects.select_for_update().get(pk=quote.pk)
         if locked.status != Quote.Status.ACCEPTED:
             raise QuoteRefused(
                 "quote_not_accepted", f"Only an accepted quote becomes a contract (this one is {locked.status})."

@@ -7,8 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from capacity.models import Pdu, Slot
-from hosting.commissioning.emulator import EMULATED_MODELS, MinerSpec
-from hosting.commissioning.pdu_agent import PduSpec
+from hosting.commissioning.emulator import EMULATED_MODELS, Fault, MinerSpec, PduSpec, Quirk
 from hosting.lifecycle import OFF_FLOOR, MachineStatus
 from hosting.models import Machine
 
@@ -16,17 +15,17 @@ ON_THE_FLOOR = tuple(s for s in MachineStatus if s not in OFF_FLOOR)  # racked, 
 # What the demo's emulated fleet gets wrong, one machine in `every`: the commissioning
 # pipeline should catch each of these.
 DEMO_FAULTS = (
-    "dead_board",
-    "missing_chips",
-    "under_hashing",
-    "overheating",
-    "stopped_fan",
-    "over_drawing",
-    "wrong_mac",
+    Fault.DEAD_BOARD,
+    Fault.MISSING_CHIPS,
+    Fault.UNDER_HASHING,
+    Fault.OVERHEATING,
+    Fault.STOPPED_FAN,
+    Fault.OVER_DRAWING,
+    Fault.WRONG_MAC,
 )
 
 
-def demo_faults(serial: str, every: int = 4) -> frozenset[str]:
+def demo_faults(serial: str, every: int = 4) -> frozenset[Fault]:
     """A deterministic fault for about one machine in `every`, by its serial."""
     digest = int(hashlib.sha256(serial.encode()).hexdigest(), 16)
     if digest % every:
@@ -34,9 +33,20 @@ def demo_faults(serial: str, every: int = 4) -> frozenset[str]:
     return frozenset({DEMO_FAULTS[(digest // every) % len(DEMO_FAULTS)]})
 
 
-def miner_specs(machines: Iterable[Machine], faults: Mapping[str, Iterable[str]] | None = None) -> list[MinerSpec]:
-    """One spec per machine with an IP and an emulated model; `faults` by serial."""
+def demo_quirks(serial: str, every: int = 6) -> frozenset[Quirk]:
+    """Firmware habits of about one healthy machine in `every` (a Whatsminer's slow get_psu)."""
+    digest = int(hashlib.sha256(f"quirk:{serial}".encode()).hexdigest(), 16)
+    return frozenset() if digest % every else frozenset({Quirk.SLOW_PSU})
+
+
+def miner_specs(
+    machines: Iterable[Machine],
+    faults: Mapping[str, Iterable[str]] | None = None,
+    quirks: Mapping[str, Iterable[Quirk]] | None = None,
+) -> list[MinerSpec]:
+    """One spec per machine with an IP and an emulated model; `faults` and `quirks` by serial."""
     faults = faults or {}
+    quirks = quirks or {}
     return [
         MinerSpec(
             ip=m.ip,
@@ -45,6 +55,7 @@ def miner_specs(machines: Iterable[Machine], faults: Mapping[str, Iterable[str]]
             mac=m.mac,
             hostname=m.serial.lower(),
             faults=frozenset(faults.get(m.serial, ())),
+            quirks=frozenset(quirks.get(m.serial, ())),
         )
         for m in machines
         if m.ip and m.model.slug in EMULATED_MODELS
@@ -82,4 +93,5 @@ def from_database(site_slug: str | None = None, fault_every: int | None = None) 
         pdus = pdus.filter(site__slug=site_slug)
     machines = list(machines)
     faults = {m.serial: demo_faults(m.serial, fault_every) for m in machines} if fault_every else {}
-    return miner_specs(machines, faults), pdu_specs(pdus)
+    quirks = {m.serial: demo_quirks(m.serial) for m in machines} if fault_every else {}
+    return miner_specs(machines, faults, quirks), pdu_specs(pdus)

@@ -10,8 +10,7 @@ from playwright.sync_api import expect
 from capacity.models import Pdu
 from hosting import services
 from hosting.commissioning import runs
-from hosting.commissioning.emulator import Fleet, MinerSpec, running
-from hosting.commissioning.pdu_agent import PduSpec
+from hosting.commissioning.emulator import INSTANT, Fleet, MinerSpec, PduSpec, running
 from hosting.lifecycle import MachineStatus
 from hosting.models import CommissioningPolicy, Machine, Shipment
 from tests.factories import PASSWORD, MembershipFactory, PhaseFactory
@@ -55,7 +54,8 @@ def world(floor):
     ]
     outlets = {n + 1: m[3] for n, m in enumerate(MACHINES)}
     return {"site": site, "contract": contract, "user": user, "floor": floor,
-            "fleet": Fleet(miners, web=True), "pdus": [PduSpec(PDU[0], PDU[1], outlets=outlets)]}  # fmt: skip
+            "fleet": Fleet(miners, web=True, latency=INSTANT),
+            "pdus": [PduSpec(PDU[0], PDU[1], outlets=outlets)]}  # fmt: skip
 
 
 def rack_and_commission(world) -> None:

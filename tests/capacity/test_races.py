@@ -1,57 +1,23 @@
-"""Real races on PostgreSQL: many threads, each with its own connection, booking at once.
-
-A barrier releases all threads together, so their transactions overlap; without the
-ledger's row locks several would read the same headroom and all book it.
+"""Real races on PostgreSQL: many threads, each with its own connection, booking at once
+(tests/races.py releases them together); without the ledger's row locks several would
+read the same headroom and all book it.
 """
 
 import datetime as dt
-import threading
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from capacity import errors, ledger
 from capacity.models import Circuit, Slot
 from tests.factories import CircuitFactory, PhaseFactory, RackFactory, SiteFactory, SlotFactory
+from tests.races import race
 
 # serialized_rollback: the flush after a transactional test would also wipe the catalog that
 # migration hosting.0002 seeds; this puts it back for the tests that follow.
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 THREADS = 24
-
-
-def race(n: int, attempt: Callable[[int], object]) -> tuple[list, list[Exception]]:
-    """Run attempt(i) in n threads released together; return (successes, refusals)."""
-    barrier = threading.Barrier(n)
-    wins, losses, crashes = [], [], []
-    lock = threading.Lock()
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            result = attempt(i)
-            with lock:
-                wins.append(result)
-        except errors.LedgerError as exc:
-            with lock:
-                losses.append(exc)
-        except Exception as exc:  # anything else is a bug the test must show
-            with lock:
-                crashes.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not crashes, crashes
-    assert len(wins) + len(losses) == n
-    return wins, losses
 
 
 def test_concurrent_reservations_never_push_a_site_over_budget():

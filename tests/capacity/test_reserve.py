@@ -103,6 +103,23 @@ def test_asking_again_under_the_same_reference_returns_the_same_booking(siberia)
         firm(siberia, "2000", ref="quote:abc")
 
 
+def test_a_reference_books_once_whichever_site_it_asks(siberia):
+    texas = SiteFactory(slug="texas")
+    PhaseFactory(site=texas, energized_on=day("2021-01-01"), mw=D("10"))
+    firm(siberia, "1000", ref="quote:tabs")
+    with pytest.raises(errors.ReferenceConflict):
+        firm(texas, "1000", ref="quote:tabs")  # the same quote held at a second site
+    assert Reservation.objects.filter(reference="quote:tabs").count() == 1
+
+
+def test_the_database_keeps_one_unreleased_reservation_per_reference(siberia):
+    ReservationFactory(site=siberia, reference="contract:7")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReservationFactory(site=siberia, reference="contract:7")
+    ReservationFactory(site=siberia, reference="contract:8", released_at=NOW)
+    ReservationFactory(site=siberia, reference="contract:8")  # released ones are history
+
+
 # --- holds ----------------------------------------------------------------------------
 
 
@@ -131,6 +148,15 @@ def test_a_hold_counts_until_it_expires_then_frees_its_power(siberia):
     )
     assert ledger.load_book(siberia, later).committed_kw(day("2021-07-01")) == D("1")
     assert ledger.load_book(siberia, NOW).committed_kw(day("2021-07-01")) == D("100001")  # seen before expiry
+
+
+def test_an_expired_hold_gives_its_reference_back_to_a_new_booking(siberia):
+    old = hold(siberia, "1000", NOW + dt.timedelta(hours=1), ref="quote:again")
+    later = NOW + dt.timedelta(hours=2)
+    new = hold(siberia, "1000", later + dt.timedelta(hours=72), ref="quote:again", now=later)
+    assert new.pk != old.pk
+    old.refresh_from_db()
+    assert old.released_at == later
 
 
 def test_firming_up_a_live_hold_keeps_its_place(siberia):

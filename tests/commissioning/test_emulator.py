@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -31,23 +33,29 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 
 from hosting import catalog
+from hosting.commissioning import fleet as fleet_module
 from hosting.commissioning import snmp_profiles
-from hosting.commissioning.emulator import EMULATED_MODELS, FAULTS, Fleet, MinerSpec, running
-from hosting.commissioning.pdu_agent import PduSpec
+from hosting.commissioning.emulator import (
+    EMULATED_MODELS,
+    FAULTS,
+    INSTANT,
+    REALISTIC,
+    Fault,
+    Fleet,
+    MinerSpec,
+    PduSpec,
+    Quirk,
+    running,
+)
+from hosting.commissioning.emulator.latency import Latency
+from hosting.commissioning.emulator.models import emulated_models
+from hosting.commissioning.emulator.noise import seed_of
+from hosting.commissioning.emulator.pdu_agent import PduAgent
 
 AM, WM = "antminer-s19-pro", "whatsminer-m30s-plus-plus"
 VENDOR_MODELS = {"antminer": AM, "whatsminer": WM}
-READING_FAULTS = (
-    "dead_board",
-    "missing_chips",
-    "under_hashing",
-    "overheating",
-    "stopped_fan",
-    "over_drawing",
-    "wrong_model",
-    "wrong_mac",
-)
-NETWORK_FAULTS = ("unreachable", "hung", "flapping")
+NETWORK_FAULTS = (Fault.UNREACHABLE, Fault.HUNG, Fault.FLAPPING, Fault.WEB_TIMEOUT)
+READING_FAULTS = tuple(f for f in Fault if f not in NETWORK_FAULTS)
 FLAP_PERIOD_S = 1.0
 PDU_PORT = 16161
 
@@ -102,7 +110,8 @@ SPECS = {s.ip: s for s in _fleet_specs()}
 
 @pytest.fixture(scope="module")
 def fleet():
-    with running(Fleet(list(SPECS.values()), web=True, flap_period_s=FLAP_PERIOD_S), PDUS) as f:
+    # Instant answers: these tests are about what the firmware says, not how fast.
+    with running(Fleet(list(SPECS.values()), web=True, flap_period_s=FLAP_PERIOD_S, latency=INSTANT), PDUS) as f:
         yield f
 
 
@@ -133,6 +142,24 @@ def _rpc(ip: str, command: str) -> dict:
     return json.loads(data[:-1].replace(b"}{", b"},{"))
 
 
+def _web(ip: str, cgi: str, timeout: float = 3) -> dict:
+    async def go():
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            r = await client.get(f"http://{ip}/cgi-bin/{cgi}.cgi", auth=httpx.DigestAuth("root", "root"))
+            r.raise_for_status()
+            return r.json()
+
+    return asyncio.run(go())
+
+
+def _raw_chip_sensors(ip: str, vendor: str) -> list[list[float]]:
+    """Every chip sensor of every board as the firmware reports it (°C): stats.cgi's temp_chip
+    lists, or a Whatsminer's per-board min and max."""
+    if vendor == "antminer":
+        return [chain["temp_chip"] for chain in _web(ip, "stats")["STATS"][0]["chain"]]
+    return [[d["Chip Temp Min"], d["Chip Temp Max"]] for d in _rpc(ip, "devs")["DEVS"]]
+
+
 def _refused(ip: str, port: int = 4028) -> bool:
     try:
         socket.create_connection((ip, port), timeout=1).close()
@@ -150,20 +177,30 @@ def _ths(rate) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def test_models_match_the_catalog():
+def test_models_take_their_figures_from_the_catalog():
     catalog_models = {m["slug"]: m for m in catalog.MACHINE_MODELS}
     for slug, model in EMULATED_MODELS.items():
         row = catalog_models[slug]
         assert model.hashrate_ths == float(row["nominal_hashrate_ths"])
         assert model.power_w == row["nameplate_power_w"]
-        assert (model.boards, model.chips_per_board, model.fans) == (
-            row["hashboards"],
-            row["chips_per_board"],
-            row["fans"],
-        )
+        counts = (row["hashboards"], row["chips_per_board"], row["fans"])
+        assert (model.boards, model.chips_per_board, model.fans) == counts
+        assert (model.name, model.vendor, model.pyasic_model) == (row["name"], row["vendor"], row["pyasic_model"])
         assert model.impostor in EMULATED_MODELS
         assert EMULATED_MODELS[model.impostor].vendor == model.vendor
         assert model.impostor != slug
+    # One place: a catalog that rates the S19 differently makes a different emulated S19.
+    rerated = {**catalog_models["antminer-s19"], "nominal_hashrate_ths": Decimal("90"), "nameplate_power_w": 3100}
+    (s19,) = emulated_models([rerated]).values()
+    assert (s19.hashrate_ths, s19.power_w) == (90.0, 3100)
+    assert not emulated_models([catalog_models["avalon-a1246"]])  # a model without emulated firmware
+
+
+def test_fault_names_are_one_enum():
+    assert frozenset(Fault) == FAULTS
+    assert {f.value for f in Fault} >= {"dead_board", "hung", "wrong_mac"}  # names the fleet and the tests use
+    assert MinerSpec("127.92.9.1", AM, "X", _mac(1), faults={"dead_board"}).faults == {Fault.DEAD_BOARD}
+    assert all(isinstance(f, Fault) for f in fleet_module.DEMO_FAULTS)
 
 
 @pytest.mark.parametrize("slug", sorted(EMULATED_MODELS))
@@ -311,6 +348,11 @@ def test_fault_shows_in_what_pyasic_reads(fleet, fault, vendor):
         assert (data.make, data.model) == (other.pyasic_make, other.pyasic_model)
         assert data.model != model.pyasic_model
         assert all(b.chips == other.chips_per_board for b in boards)
+    elif fault == Fault.HOT_OUTLET:
+        # pyasic averages a board's sensors: under the 95 °C limit although its outlet chips are over.
+        assert all(b.chip_temp < 95 for b in boards)
+        hottest = max(max(board) for board in _raw_chip_sensors(ip, vendor))
+        assert hottest > 95
     elif fault == "wrong_mac":
         assert data.mac.lower() != spec.mac
         assert data.mac == fleet.reported_mac(ip)
@@ -395,7 +437,7 @@ def test_faults_change_at_run_time(fleet):
         assert data.errors == []
     with pytest.raises(ValueError, match="unknown faults"):
         fleet.set_faults(RUNTIME["antminer"], {"on_fire"})
-    assert set(READING_FAULTS + NETWORK_FAULTS) <= FAULTS
+    assert set(READING_FAULTS + NETWORK_FAULTS) == FAULTS
 
 
 def test_readings_are_deterministic_per_serial(fleet):
@@ -466,6 +508,60 @@ def test_antminer_web_ui_digest_auth_and_marathon_probe(fleet):
             return r.json()["STATS"][0]["chain"]
 
     assert len(asyncio.run(dead_chain())) == 2  # a dead board is left out of the list
+
+
+def _raw_http(ip: str, data: bytes) -> bytes:
+    """What the web UI sends back to `data` until it closes the connection (or 1 s of silence)."""
+    with socket.create_connection((ip, 80), timeout=3) as s:
+        s.sendall(data)
+        s.settimeout(1)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except TimeoutError:
+            pass
+    return out
+
+
+def test_web_ui_speaks_http_like_lighttpd(fleet):
+    ip = NORMAL["antminer"]
+    pipelined = _raw_http(
+        ip,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"  # keep-alive: the connection stays open for the next
+        b"POST /cgi-bin/blink.cgi HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        b"GET /cgi-bin/stats.cgi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    assert pipelined.count(b"HTTP/1.1 401 Unauthorized\r\n") == 3  # every one challenged, in order
+    assert pipelined.count(b"Server: lighttpd/1.4.32\r\n") == 3
+    assert b"<h1>401 - Unauthorized</h1>" in pipelined
+
+    garbage = _raw_http(ip, b"NOT HTTP AT ALL\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"<title>400 - Bad Request</title>" in garbage  # lighttpd's error page, then closed
+
+    huge = _raw_http(ip, b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n")
+    assert huge.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+
+    old = _raw_http(ip, b"GET / HTTP/1.0\r\n\r\n")  # HTTP/1.0: answered, then closed
+    assert old.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert b"connection: close" in old.lower()
+
+
+def test_the_emulator_stays_free_of_django():
+    """It runs on site hosts and in test threads without settings: plain data from the catalog only."""
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "hosting" / "commissioning" / "emulator"
+    allowed = ("hosting.catalog", "hosting.commissioning.emulator", "hosting.commissioning.snmp_profiles")
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                assert not name.startswith("django"), (path.name, name)
+                assert not name.startswith("hosting") or name.startswith(allowed), (path.name, name)
 
 
 def test_wrong_web_password_leaves_pyasic_without_identity(fleet):
@@ -552,6 +648,184 @@ def test_snmp_profile_oids():
 
 
 # --------------------------------------------------------------------------------------------
+# Every sensor, in the stock format
+# --------------------------------------------------------------------------------------------
+
+SENSORS = re.compile(r"^(\d+)-(\d+)-(\d+)-(\d+)$")  # bmminer's "a-b-c-d": inlet, inlet, outlet, outlet
+
+
+def test_every_sensor_a_stock_s19_reports(fleet):
+    ip = NORMAL["antminer"]
+    stats = _rpc(ip, "stats")["STATS"][1]
+    assert (stats["temp_num"], stats["fan_num"]) == (3, 4)
+    assert all(5000 <= stats[f"fan{i}"] <= 6000 for i in range(1, 5))
+    for i in range(1, 4):
+        for kind in ("pcb", "chip"):
+            inlet_a, inlet_b, outlet_a, outlet_b = map(int, SENSORS.match(stats[f"temp_{kind}{i}"]).groups())
+            assert max(inlet_a, inlet_b) < min(outlet_a, outlet_b)  # the air warms across the board
+        assert isinstance(stats[f"temp{i}"], int)
+        assert isinstance(stats[f"temp2_{i}"], int)
+        assert stats[f"chain_acn{i}"] == 114
+    assert isinstance(_rpc(ip, "summary")["SUMMARY"][0]["Hardware Errors"], int)
+
+    web = _web(ip, "stats")["STATS"][0]
+    assert len(web["fan"]) == 4
+    for chain in web["chain"]:
+        assert len(chain["temp_pcb"]) == len(chain["temp_chip"]) == len(chain["temp_pic"]) == 4
+        assert all(isinstance(t, int) for t in chain["temp_pcb"] + chain["temp_chip"])
+    assert isinstance(_web(ip, "summary")["SUMMARY"][0]["hw_all"], int)
+
+
+def test_hot_outlet_heats_only_the_outlet_sensors(fleet):
+    """Outlet chips over a 95 °C limit (98) while the inlet ones read 83, PCB 92 against 76: only
+    a check that reads every sensor sees it, and the firmware raises nothing."""
+    ip = FAULT_IPS[(Fault.HOT_OUTLET, "antminer")]
+    stats = _rpc(ip, "stats")["STATS"][1]
+    for i in range(1, 4):
+        chip = [int(t) for t in SENSORS.match(stats[f"temp_chip{i}"]).groups()]
+        pcb = [int(t) for t in SENSORS.match(stats[f"temp_pcb{i}"]).groups()]
+        assert max(chip[:2]) <= 84 < 96 <= min(chip[2:])
+        assert max(pcb[:2]) <= 77 < 90 <= min(pcb[2:])
+        assert sum(chip) / 4 < 95
+        assert sum(pcb) / 4 < 85
+    for chain in _web(ip, "stats")["STATS"][0]["chain"]:
+        assert max(chain["temp_chip"]) > 95 > sum(chain["temp_chip"]) / 4
+    assert _web(ip, "summary")["SUMMARY"][0]["status"][3] == {"type": "temp", "status": "s", "code": 0, "msg": ""}
+    devs = _rpc(FAULT_IPS[(Fault.HOT_OUTLET, "whatsminer")], "devs")["DEVS"]
+    assert all(d["Chip Temp Max"] > 95 > d["Chip Temp Avg"] for d in devs)
+
+
+# --------------------------------------------------------------------------------------------
+# Answering like real hardware: slow, uneven, one request at a time
+# --------------------------------------------------------------------------------------------
+
+
+def test_realistic_latency_is_uneven_with_a_long_tail_and_seeded():
+    paces = [Latency.of(REALISTIC, seed_of(f"PACE{i:05d}")) for i in range(2000)]
+    rpc = sorted(p.rpc_s("summary") for p in paces)
+    cgi = sorted(p.cgi("/cgi-bin/summary.cgi") for p in paces)
+    quick = sorted(p.quick_s() for p in paces)
+    assert 0.003 < rpc[1000] < 0.03  # bmminer's RPC: a few to tens of ms
+    assert 0.03 < cgi[1000] < 0.3  # lighttpd's CGIs: tens to hundreds
+    assert quick[1000] < 0.005  # lighttpd's own answers
+    assert 0.04 < sum(p.slow for p in paces) / len(paces) < 0.12  # some miners far slower …
+    assert cgi[-20] > 4 * cgi[1000]
+    many = [paces[i].cgi("/cgi-bin/stats.cgi") for i in range(200) for _ in range(50)]
+    assert max(many) >= 1.0  # … and now and then a stall of a second or more
+    again = Latency.of(REALISTIC, seed_of("PACE00007"))
+    first = Latency.of(REALISTIC, seed_of("PACE00007"))
+    assert [again.rpc_s("stats") for _ in range(30)] == [first.rpc_s("stats") for _ in range(30)]
+    assert Latency.of(INSTANT, 1) is None
+    with pytest.raises(ValueError, match="unknown latency profile"):
+        Fleet([], latency="glacial")
+
+
+async def _ask(ip: str, command: str, done: list) -> None:
+    reader, writer = await asyncio.open_connection(ip, 4028)
+    writer.write(json.dumps({"command": command}).encode())
+    await writer.drain()
+    await reader.read()
+    writer.close()
+    done.append((ip, command))
+
+
+def test_a_miner_serves_one_request_at_a_time_in_arrival_order():
+    spec = MinerSpec("127.93.0.1", AM, "SERIAL-LINE-1", _mac(3001))
+    twin = Latency.of(REALISTIC, seed_of(spec.serial))  # draws what the miner will draw
+    with running(Fleet([spec], web=False, latency=REALISTIC)):
+
+        async def go():
+            done: list = []
+            started = time.monotonic()
+            tasks = []
+            for _ in range(6):
+                tasks.append(asyncio.create_task(_ask(spec.ip, "summary", done)))
+                await asyncio.sleep(0.002)  # arrive in this order
+            await asyncio.gather(*tasks)
+            return time.monotonic() - started, done
+
+        took, done = asyncio.run(go())
+    assert len(done) == 6
+    queued = sum(twin.rpc_s("summary") for _ in range(6))
+    # Served one after another, the last waited for all the others: never sooner than the sum of
+    # their delays (served concurrently it would take about the longest one).
+    assert took >= queued
+
+
+def test_a_slow_answer_holds_up_its_own_miner_only():
+    slow = MinerSpec("127.93.1.1", WM, "SLOW-PSU-1", _mac(3101), quirks={Quirk.SLOW_PSU})
+    neighbour = MinerSpec("127.93.1.2", AM, "NEIGHBOUR-1", _mac(3102))
+    with running(Fleet([slow, neighbour], web=False, latency=REALISTIC)):
+
+        async def go():
+            done: list = []
+            psu = asyncio.create_task(_ask(slow.ip, "get_psu", done))
+            await asyncio.sleep(0.05)
+            behind = asyncio.create_task(_ask(slow.ip, "summary", done))
+            beside = asyncio.create_task(_ask(neighbour.ip, "summary", done))
+            await asyncio.gather(psu, behind, beside)
+            return done
+
+        done = asyncio.run(go())
+    # The neighbour answered while the PSU read (2–4 s) went on: the loop never blocked; the
+    # slow miner's next command waited for its PSU read (one command at a time).
+    assert done == [(neighbour.ip, "summary"), (slow.ip, "get_psu"), (slow.ip, "summary")]
+
+
+def test_web_ui_times_out_while_the_rpc_answers(fleet):
+    ip = FAULT_IPS[(Fault.WEB_TIMEOUT, "antminer")]
+
+    async def go():
+        async with httpx.AsyncClient(timeout=0.5) as client:
+            challenge = await client.get(f"http://{ip}/")
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(f"http://{ip}/cgi-bin/get_system_info.cgi", auth=httpx.DigestAuth("root", "root"))
+            return challenge
+
+    assert asyncio.run(go()).status_code == 401  # lighttpd itself still answers
+    assert "SUMMARY" in _rpc(ip, "summary")
+
+
+def test_pyasic_reads_a_realistic_fleet():
+    slugs = sorted(EMULATED_MODELS)
+    specs = [
+        MinerSpec(f"127.93.2.{i + 1}", slugs[i % len(slugs)], f"REAL{i:04d}", _mac(3200 + i), quirks=quirks)
+        for i, quirks in enumerate([()] * 13 + [{Quirk.SLOW_PSU}])
+    ]
+
+    async def sweep():
+        async def one(spec):
+            miner = await pyasic.get_miner(spec.ip)
+            data = await miner.get_data()
+            return type(miner).__name__, data.serial_number, data.hashrate is not None
+
+        return await asyncio.gather(*(one(s) for s in specs))
+
+    with running(Fleet(specs, web=True)) as emulated:
+        assert emulated.latency == REALISTIC  # the default
+        results = asyncio.run(sweep())
+    assert results == [(EMULATED_MODELS[s.model].pyasic_class, s.serial, True) for s in specs]
+
+
+def test_miners_join_and_leave_a_running_fleet():
+    first = MinerSpec("127.93.3.1", AM, "JOIN-1", _mac(3301))
+    later = MinerSpec("127.93.3.2", WM, "JOIN-2", _mac(3302))
+    with running(Fleet([first], web=False, latency=INSTANT)) as emulated:
+        assert _refused(later.ip)
+        emulated.add(later)  # racked while the fleet runs
+        assert "SUMMARY" in _rpc(later.ip, "summary")
+        with pytest.raises(ValueError, match="two miners"):
+            emulated.add(later)
+        emulated.remove(first.ip)  # pulled
+        assert _refused(first.ip)
+        assert set(emulated.specs) == {later.ip}
+    agent = PduAgent(PduSpec("127.93.3.9", PDU_PORT, outlets={1: first.ip}), emulated)
+    agent.set_outlets({1: later.ip, 30: first.ip})  # rewired, past the strip's 24 outlets
+    assert agent.outlet_power_w(1) > 0
+    assert agent.outlet_power_w(30) == 0.0  # its miner is gone
+
+
+# --------------------------------------------------------------------------------------------
 # Scale
 # --------------------------------------------------------------------------------------------
 
@@ -575,7 +849,7 @@ def test_three_hundred_miners_read_concurrently():
 
         return await asyncio.gather(*(one(s) for s in specs))
 
-    with running(Fleet(specs, web=True)):
+    with running(Fleet(specs, web=True, latency=INSTANT)):  # the emulator's own cost, not firmware's
         start = time.monotonic()
         results = asyncio.run(sweep())
         took = time.monotonic() - start
@@ -611,7 +885,7 @@ def test_serve_forever_shards_over_processes_until_sigterm(tmp_path):
     script = tmp_path / "serve.py"
     script.write_text(
         "from hosting.commissioning.emulator import MinerSpec, serve_forever\n"
-        "from hosting.commissioning.pdu_agent import PduSpec\n"
+        "from hosting.commissioning.emulator import PduSpec\n"
         f"miners = [MinerSpec(f'127.92.2.{{i}}', {AM!r} if i % 2 else {WM!r}, f'SHARD-{{i}}', "
         "f'02:00:00:00:02:{i:02x}') for i in range(1, 5)]\n"
         f"pdus = [PduSpec('127.92.3.1', {PDU_PORT}, outlets={{1: '127.92.2.1', 2: '127.92.2.2'}})]\n"

@@ -15,7 +15,7 @@ import pytest
 
 from capacity.models import Pdu
 from hosting.commissioning import fleet, runs
-from hosting.commissioning.emulator import Fleet, running
+from hosting.commissioning.emulator import INSTANT, Fleet, running
 from hosting.lifecycle import MachineStatus
 from hosting.models import ApiToken, CommissioningPolicy, Machine, SelfTestRun
 from tests.factories import StaffFactory, racked
@@ -104,7 +104,7 @@ def test_a_request_made_while_the_broker_is_down_is_kept_and_sent_when_it_is_bac
     assert run.status == SelfTestRun.Status.PENDING  # in the outbox, not lost, not half-sent
     assert Machine.objects.get(pk=machine.pk).status == MachineStatus.TESTING
 
-    emulated = Fleet(fleet.miner_specs([machine]), web=True)
+    emulated = Fleet(fleet.miner_specs([machine]), web=True, latency=INSTANT)
     with (
         running(emulated, fleet.pdu_specs(Pdu.objects.filter(site=site))),
         redis_server(broker_port),

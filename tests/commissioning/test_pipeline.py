@@ -13,8 +13,7 @@ import pytest
 
 from hosting.catalog import MACHINE_MODELS
 from hosting.commissioning import checks, pipeline
-from hosting.commissioning.emulator import EMULATED_MODELS, Fleet, MinerSpec, running
-from hosting.commissioning.pdu_agent import PduSpec
+from hosting.commissioning.emulator import EMULATED_MODELS, INSTANT, Fleet, MinerSpec, PduSpec, running
 from hosting.commissioning.probes import MinerProbe, PduAddress, PduProbe
 
 PDU = PduAddress("127.99.0.1", 16161, "public", "apc-rpdu2")
@@ -91,7 +90,7 @@ def fleet_for(cases):
             )
         )
     pdu = PduSpec(PDU.host, PDU.port, outlets=outlets)
-    return Fleet(miners, web=True), [pdu], plans
+    return Fleet(miners, web=True, latency=INSTANT), [pdu], plans
 
 
 @pytest.fixture(scope="module")
@@ -167,11 +166,9 @@ def one_machine(n: int, model: str, *, outlet: int | None = None, pdu: PduAddres
 
 
 def test_hot_outlet_side_sensors_fail_thermal_though_each_boards_average_is_under_the_limit():
-    # Warm intake air (the emulator's knob) puts this miner's outlet-side sensors over 95 °C
-    # (chips) and 85 °C (PCB) while its inlet-side ones stay well under.
-    spec, plan = one_machine(1, "antminer-s19-pro", inlet_temp_c=48.0)
-    plan = replace(plan, expected=replace(plan.expected, max_chip_temp_c=Decimal("95"), max_board_temp_c=Decimal("85")))
-    with running(Fleet([spec], web=True), [PduSpec(PDU.host, PDU.port, outlets={1: spec.ip})]):
+    spec, plan = one_machine(1, "antminer-s19-pro")
+    spec.faults = frozenset({"hot_outlet"})  # outlet-side sensors hot, inlet-side ones cool
+    with running(Fleet([spec], web=True, latency=INSTANT), [PduSpec(PDU.host, PDU.port, outlets={1: spec.ip})]):
         (result,) = asyncio.run(pipeline.commission_many([plan], concurrency=1))
     boards = [b for r in result.readings for b in r.boards]
     # What one figure per board (pyasic's: the mean of its sensors) would have judged: all cool.
@@ -195,7 +192,7 @@ def test_hot_outlet_side_sensors_fail_thermal_though_each_boards_average_is_unde
 def test_a_metered_outlet_that_cannot_be_read_fails_power_instead_of_passing_as_unmetered(outlet, pdu, reason):
     spec, plan = one_machine(2, "antminer-s19-pro", outlet=outlet, pdu=pdu, burn_in_s=1.0)
     assert plan.expected.unmetered_accepts_nameplate  # the site would accept an unmetered outlet
-    with running(Fleet([spec], web=True), [PduSpec(PDU.host, PDU.port, outlets={1: spec.ip})]):
+    with running(Fleet([spec], web=True, latency=INSTANT), [PduSpec(PDU.host, PDU.port, outlets={1: spec.ip})]):
         (result,) = asyncio.run(pipeline.commission_many([plan], concurrency=1))
     passed, reasons = result.verdict
     assert not passed
@@ -208,7 +205,7 @@ def test_a_metered_outlet_that_cannot_be_read_fails_power_instead_of_passing_as_
 def test_an_unreachable_miner_on_an_unmetered_outlet_fails_power():
     spec, plan = one_machine(3, "antminer-s19-pro", pdu=None)
     spec.faults = frozenset({"unreachable"})
-    with running(Fleet([spec], web=True)):
+    with running(Fleet([spec], web=True, latency=INSTANT)):
         (result,) = asyncio.run(pipeline.commission_many([plan], concurrency=1))
     power = next(o for o in result.outcomes if o.name == "power")
     assert not power.passed
@@ -226,7 +223,7 @@ async def _nonsense(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
 @pytest.mark.parametrize("then", ["stops answering", "answers nonsense"])
 def test_a_miner_that_goes_away_during_its_burn_in_is_reported_as_identified_then_unreachable(then):
     spec, plan = one_machine(4, "whatsminer-m30s-plus-plus", burn_in_s=4.0)
-    emulated = Fleet([spec], web=True)
+    emulated = Fleet([spec], web=True, latency=INSTANT)
     miners, pdus = MinerProbe(plan.timeout_s), PduProbe(plan.timeout_s)
 
     async def scenario() -> pipeline.Result:
@@ -255,7 +252,8 @@ def test_a_miner_that_goes_away_during_its_burn_in_is_reported_as_identified_the
 def test_a_run_that_fails_unexpectedly_takes_down_no_other():
     good_spec, good = one_machine(5, "antminer-s19-pro", burn_in_s=0.0)
     _, broken = one_machine(6, "antminer-s19-pro", burn_in_s=0.0, pdu=replace(PDU, profile="no-such-profile"))
-    with running(Fleet([good_spec], web=True), [PduSpec(PDU.host, PDU.port, outlets={5: good_spec.ip})]):
+    pdus = [PduSpec(PDU.host, PDU.port, outlets={5: good_spec.ip})]
+    with running(Fleet([good_spec], web=True, latency=INSTANT), pdus):
         results = asyncio.run(pipeline.commission_many([good, broken], concurrency=2))
     assert results[0].verdict == (True, [])
     passed, reasons = results[1].verdict
@@ -270,7 +268,7 @@ def test_verdicts_stay_right_however_many_miners_a_process_is_told_to_probe_at_o
         *(one_machine(n, "antminer-s19-pro", pdu=None, burn_in_s=0.0, timeout_s=10.0) for n in range(10, 610)),
         strict=True,
     )
-    with running(Fleet(list(specs), web=True)):
+    with running(Fleet(list(specs), web=True, latency=INSTANT)):
         results = asyncio.run(pipeline.commission_many(plans, concurrency=1000))
     failed = [r.verdict[1] for r in results if not r.verdict[0]]
     assert not failed, (len(failed), failed[0])

@@ -8,7 +8,7 @@ import pytest
 
 from capacity.models import Pdu
 from hosting.commissioning import fleet, runs, tasks
-from hosting.commissioning.emulator import Fleet, running
+from hosting.commissioning.emulator import INSTANT, Fleet, running
 from hosting.models import CommissioningPolicy, Machine, MachineModel, SelfTestRun
 from tests.workers import wait_for
 
@@ -36,7 +36,7 @@ def world(floor, net: int):
         machine.slot.save()
         machines.append(machine)
     miners = fleet.miner_specs(Machine.objects.filter(pk__in=[m.pk for m in machines]).select_related("model"))
-    return machines, Fleet(miners, web=True), fleet.pdu_specs(Pdu.objects.filter(site=site))
+    return machines, Fleet(miners, web=True, latency=INSTANT), fleet.pdu_specs(Pdu.objects.filter(site=site))
 
 
 def claimed_runs(machines):

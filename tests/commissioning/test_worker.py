@@ -10,7 +10,7 @@ import pytest
 
 from capacity.models import Pdu
 from hosting.commissioning import fleet, runs
-from hosting.commissioning.emulator import Fleet, running
+from hosting.commissioning.emulator import INSTANT, Fleet, running
 from hosting.commissioning.tasks import commission_runs
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
@@ -59,7 +59,7 @@ def world(floor, cases, *, net: int, burn_in_s=3, interval_s="0.5"):
         faults[machine.serial] = {fault} if fault else set()
         machines.append(machine)
     miners = fleet.miner_specs(Machine.objects.filter(pk__in=[m.pk for m in machines]).select_related("model"), faults)
-    return machines, Fleet(miners, web=True), fleet.pdu_specs(Pdu.objects.filter(site=site))
+    return machines, Fleet(miners, web=True, latency=INSTANT), fleet.pdu_specs(Pdu.objects.filter(site=site))
 
 
 def finished(run_ids, timeout_s=60):
@@ -77,6 +77,7 @@ CASES = [
     ("antminer-s19-pro", "missing_chips"),
     ("antminer-s19-pro", "under_hashing"),
     ("antminer-s19-pro", "overheating"),
+    ("antminer-s19-pro", "hot_outlet"),
     ("antminer-s19-pro", "stopped_fan"),
     ("whatsminer-m30s-plus-plus", "over_drawing"),
     ("antminer-s19-pro", "wrong_model"),
@@ -90,6 +91,7 @@ EXPECTED_REASON = {
     "missing_chips": "of 114 chips",
     "under_hashing": "hashing: averaged",
     "overheating": "thermal: chips reached",
+    "hot_outlet": "thermal: chips reached",
     "stopped_fan": "thermal: only 3 of 4 fans",
     "over_drawing": "power: draws",
     "wrong_model": "identity: model is S19j Pro",
@@ -117,7 +119,7 @@ def test_every_fault_mode_through_a_real_worker(floor):
             assert (run.status, machine.status) == (S.FAILED, MachineStatus.FAILED), fault
             assert any(EXPECTED_REASON[fault] in r for r in run.reasons), (fault, run.reasons)
         assert set(run.checks.values_list("name", flat=True)) == {"identity", "power", "hashing", "thermal"}
-    assert runs.progress(batch.runs.all()) == {"total": 13, "queued": 0, "testing": 0, "passed": 2, "failed": 11}
+    assert runs.progress(batch.runs.all()) == {"total": 14, "queued": 0, "testing": 0, "passed": 2, "failed": 12}
     # The hung miner spent its timeouts on its own: the healthy ones' verdicts were stored first.
     finished_at = {fault: m.self_tests.get().finished_at for m, (_, fault) in zip(machines, CASES, strict=True)}
     assert finished_at[None] < finished_at["hung"]

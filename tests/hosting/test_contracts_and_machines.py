@@ -157,10 +157,18 @@ def test_a_duplicate_serial_is_refused():
     duplicate = MachineFactory.build(serial="HTX21070001", contract=first.contract, tenant=first.tenant)
     with pytest.raises(ValidationError) as refused:
         duplicate.full_clean()
-    assert "serial" in refused.value.message_dict
+    assert "A machine with this serial is already registered" in str(refused.value)
     with pytest.raises(IntegrityError), transaction.atomic():
         duplicate.save()
     assert Machine.objects.count() == 1
+
+
+def test_a_returned_machine_leaves_its_serial_and_mac_free():
+    first = MachineFactory(serial="HTX21070002", mac="02:00:00:aa:00:02", status="returned")
+    again = MachineFactory.build(serial=first.serial, mac=first.mac, contract=first.contract, tenant=first.tenant)
+    again.full_clean()
+    again.save()
+    assert Machine.objects.filter(serial=first.serial).count() == 2
 
 
 def test_a_machine_on_another_tenants_contract_is_refused():

@@ -104,3 +104,56 @@ def test_another_tenants_contract_is_not_found(portal, signed):
     theirs = ContractFactory()
     assert upload(portal, theirs, csv("SN-1,02:aa:00:00:00:01,antminer-s19-pro,,")).status_code == 404
     assert not Machine.objects.exists()
+
+
+# --- what spreadsheets and people really send ---------------------------------------------------
+
+
+def test_a_list_with_bare_cr_line_endings_imports_like_any_other(portal, signed):
+    # Excel's "CSV (Macintosh)" ends lines with CR alone.
+    data = b"serial,mac,model\rSN-1,02:aa:00:00:00:01,antminer-s19-pro\rSN-2,02:aa:00:00:00:02,antminer-s19-pro\r"
+    assert upload(portal, signed, data).status_code == 302
+    assert sorted(Machine.objects.values_list("serial", flat=True)) == ["SN-1", "SN-2"]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("S" * 65 + ",02:aa:00:00:00:09,antminer-s19-pro,,", "line 3, serial: is 65 characters long; at most 64"),
+        ("SN-9,02:aa:00:00:00:09,antminer-s19-pro,,crate\x00 9", "line 3: contains a NUL byte"),
+        ("SN-9\x00,02:aa:00:00:00:09,antminer-s19-pro,,", "line 3: contains a NUL byte"),
+        ("SN-9,02:aa:00:00:00:09,antminer-s19-pro,," + "n" * 140_000, "line 3: cannot be read: field larger than"),
+        ('"SN\n9",02:aa:00:00:00:09,antminer-s19-pro,,', "line 3, serial: 'SN\\n9' has spaces or control characters"),
+        ("SN 9,02:aa:00:00:00:09,antminer-s19-pro,,", "line 3, serial: 'SN 9' has spaces or control characters"),
+        ("SN-9,02:aa:00:00:00:09,antminer-s19-pro,," + "n" * 2_001, "line 3, notes: is 2,001 characters long"),
+        ("SN-9," + "a" * 5_000 + ",antminer-s19-pro,,", "line 3, mac: is 5,000 characters long"),
+    ],
+)
+def test_odd_cells_are_problems_on_their_line_and_nothing_is_registered(portal, signed, line, problem):
+    data = csv("SN-1,02:aa:00:00:00:01,antminer-s19-pro,,", line)
+    response = upload(portal, signed, data)
+    assert response.status_code == 200
+    rows, problems = packing.parse(data)
+    problems = problems or packing.check(signed, rows)
+    assert any(str(p).startswith(problem) for p in problems), [str(p) for p in problems]
+    assert "was not registered" in response.content.decode()
+    assert not Machine.objects.exists()
+
+
+def test_a_problem_quotes_a_huge_cell_shortly(portal, signed):
+    data = csv("SN-1," + "z" * 50_000 + ",antminer-s19-pro,,")
+    page = upload(portal, signed, data).content.decode()
+    assert "z" * 39 + "…" in page
+    assert "z" * 100 not in page
+
+
+def test_a_returned_machine_may_be_shipped_again_under_its_serial_and_mac(portal, signed):
+    MachineFactory(serial="SN-BACK", mac="02:aa:00:00:00:77", contract=signed, status=MachineStatus.RETURNED)
+    assert upload(portal, signed, csv("SN-BACK,02:aa:00:00:00:77,antminer-s19-pro,,")).status_code == 302
+    assert Machine.objects.filter(serial="SN-BACK").count() == 2
+
+
+def test_a_mac_on_hand_is_already_registered(portal, signed):
+    MachineFactory(serial="SN-HERE", mac="02:aa:00:00:00:78", contract=signed, status=MachineStatus.RMA)
+    page = upload(portal, signed, csv("SN-NEW,02-AA-00-00-00-78,antminer-s19-pro,,")).content.decode()
+    assert "02:aa:00:00:00:78 is already registered" in page

@@ -1,6 +1,7 @@
 """`manage.py emulate_fleet`: emulated miners and PDUs for the machines in the database."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
 
 from hosting.commissioning import emulator, fleet
 
@@ -21,11 +22,38 @@ class Command(BaseCommand):
             help="give about one machine in N a fault (deterministic by serial), as the demo does",
         )
         parser.add_argument("--processes", type=int, default=1, help="shard the miners over N processes")
+        parser.add_argument(
+            "--latency",
+            choices=sorted(emulator.PROFILES),
+            default=emulator.REALISTIC,
+            help="how fast the miners answer: like real firmware (default) or at once",
+        )
+        parser.add_argument(
+            "--follow",
+            action="store_true",
+            help="re-read the database every few seconds and serve machines racked (or pulled) meanwhile",
+        )
+        parser.add_argument("--follow-every", type=float, default=3.0, help="seconds between re-reads (--follow)")
 
-    def handle(self, *args, site=None, fault_every=None, processes=1, **options):
+    def handle(self, *args, site=None, fault_every=None, processes=1, latency, follow, follow_every, **options):
+        if follow and processes > 1:
+            raise CommandError("--follow runs the fleet in one process; drop --processes.")
         miners, pdus = fleet.from_database(site, fault_every)
         faulty = sum(1 for m in miners if m.faults)
         self.stdout.write(
-            f"Emulating {len(miners)} miner(s) ({faulty} with a fault) and {len(pdus)} PDU(s); Ctrl-C stops."
+            f"Emulating {len(miners)} miner(s) ({faulty} with a fault) and {len(pdus)} PDU(s), {latency} latency"
+            f"{', following the database' if follow else ''}; Ctrl-C stops."
         )
-        emulator.serve_forever(miners, pdus, processes=processes)
+
+        def read() -> tuple[list, list]:
+            close_old_connections()  # a long-lived thread: never keep a connection the server dropped
+            return fleet.from_database(site, fault_every)
+
+        emulator.serve_forever(
+            miners,
+            pdus,
+            processes=processes,
+            latency=latency,
+            follow=read if follow else None,
+            follow_every_s=follow_every,
+        )

@@ -64,6 +64,11 @@ class PduSpec:
         if any(k < 1 for k in self.outlets):
             raise ValueError("outlets are numbered from 1")
 
+    def same_device(self, other: PduSpec) -> bool:
+        """Whether `other` is this PDU as it answers (its outlets' wiring aside)."""
+        keys = ("host", "port", "community", "profile", "inlet_temp_c", "name", "outlet_count")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
+
 
 def _oid_tuple(dotted: str) -> tuple[int, ...]:
     return tuple(int(x) for x in dotted.strip(".").split("."))
@@ -81,6 +86,16 @@ class PduAgent:
         self._getters: dict[tuple[int, ...], Callable[[], object]] = {}
         self.n_outlets = max(spec.outlet_count, max(spec.outlets, default=0))
         self._build()
+
+    def set_outlets(self, outlets: dict[int, str]) -> None:
+        """Rewire the strip (machines racked or pulled): outlet number → miner IP."""
+        outlets = {int(k): str(v) for k, v in outlets.items()}
+        if outlets == self.spec.outlets:
+            return
+        self.spec.outlets = outlets
+        if max(outlets, default=0) > self.n_outlets:
+            self.n_outlets = max(outlets)
+            self._build()
 
     # -- readings --------------------------------------------------------------------------
 
