@@ -235,7 +235,7 @@ def hashing(expected: Expected, readings: Sequence[Reading]) -> Outcome:
     idle = sorted({b.slot for r in answered for b in r.boards if b.present and not b.hashrate_ths})
     if idle:
         reasons.append(f"hashboard(s) {', '.join(map(str, idle))} not hashing")
-    short = {}
+    short: dict[int, int] = {}
     for r in answered:
         for b in r.boards:
             if b.present and b.chips is not None and b.chips < expected.chips_per_board:

@@ -130,7 +130,7 @@ def dispatch(site_id: int, now: dt.datetime | None = None) -> int:
         room = policy.max_concurrent_tests - busy_site
         if room <= 0:
             return 0
-        busy = Counter(
+        busy: Counter[int | None] = Counter(
             dict(
                 active.order_by().values("machine__slot__circuit_id").annotate(n=Count("pk"))
                 .values_list("machine__slot__circuit_id", "n")
@@ -141,10 +141,11 @@ def dispatch(site_id: int, now: dt.datetime | None = None) -> int:
             .select_related("machine__slot", "machine__model")
             .order_by("created_at", "pk")[: room + 10 * policy.max_tests_per_circuit]
         )
-        caps = circuit_caps(policy, {r.machine.slot.circuit_id for r in pending if r.machine.slot_id})
+        circuit_of = {r.pk: r.machine.slot.circuit_id if r.machine.slot else None for r in pending}
+        caps = circuit_caps(policy, {c for c in circuit_of.values() if c is not None})
         chosen = []
         for run in pending:
-            circuit_id = run.machine.slot.circuit_id if run.machine.slot_id else None
+            circuit_id = circuit_of[run.pk]
             if circuit_id is not None and busy[circuit_id] >= caps[circuit_id]:
                 continue
             busy[circuit_id] += 1
@@ -190,13 +191,13 @@ def _send(run_ids: Sequence[int], site_id: int, site_slug: str, deadline_s: floa
         ) as connection:
             for start in range(0, len(run_ids), size):
                 chunk = list(run_ids[start : start + size])
-                commission_runs.apply_async(
-                    args=[chunk],
+                commission_runs.apply_async(  # type: ignore[call-arg]  # `connection` is Celery's, not in the stubs
+                    args=(chunk,),
                     queue=queue_for(site_slug),
                     connection=connection,
                     retry=False,
-                    soft_time_limit=deadline_s + 60,
-                    time_limit=deadline_s + 120,
+                    soft_time_limit=int(deadline_s) + 60,
+                    time_limit=int(deadline_s) + 120,
                 )
                 sent += len(chunk)
     except Exception:  # broker unreachable: nothing is lost, the sweep sends it later

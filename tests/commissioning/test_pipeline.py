@@ -8,6 +8,7 @@ import asyncio
 import time
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from hosting.commissioning.probes import MinerProbe, PduAddress, PduProbe
 PDU = PduAddress("127.99.0.1", 16161, "public", "apc-rpdu2")
 
 
-CATALOG = {m["slug"]: m for m in MACHINE_MODELS}
+CATALOG: dict[str, dict[str, Any]] = {str(m["slug"]): m for m in MACHINE_MODELS}
 
 
 def expected(model: str, mac: str, serial: str) -> checks.Expected:
