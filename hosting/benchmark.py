@@ -8,7 +8,9 @@ circuit within its 80 % limit before it returns.
 import asyncio
 import datetime as dt
 import logging
+import os
 import random
+import resource
 import statistics
 import threading
 import time
@@ -545,3 +547,73 @@ def sweep(ips: list[str], concurrency: int) -> dict:
     started = time.perf_counter()
     ok = uvloop.run(_sweep(ips, concurrency))
     return {"miners": len(ips), "ok": ok, "seconds": round(time.perf_counter() - started, 2)}
+
+
+# --------------------------------------------------------------------------------------
+# CPU use over a phase (Linux /proc): is the machine working or waiting?
+# --------------------------------------------------------------------------------------
+
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # user … steal; guest time is already counted in user
+    return (total - idle) * _TICK_S, total * _TICK_S
+
+
+def group_cpu_s(group: int) -> float:
+    """CPU seconds used by the processes of a process group (and their reaped children)."""
+    used = 0.0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(rest[2]) == group:
+            used += sum(int(x) for x in rest[11:15]) * _TICK_S  # utime stime cutime cstime
+    return used
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's children that have been waited for (getrusage)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU use during a `with` block: the machine's busy share of all its cores, and the
+    share taken by each named process group and by the children waited for meanwhile."""
+
+    def __init__(self, groups: dict[str, int], children: str | None = None):
+        self.groups = groups
+        self.children = children
+        self.figures: dict[str, float] = {}
+
+    def _read(self) -> tuple[tuple[float, float], dict[str, float], float]:
+        return machine_cpu_s(), {n: group_cpu_s(g) for n, g in self.groups.items()}, children_cpu_s()
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        (busy0, total0), groups0, children0 = self._start
+        (busy1, total1), groups1, children1 = self._read()
+        total = max(total1 - total0, 1e-9)
+        self.figures = {"busy_pct": round(100 * (busy1 - busy0) / total, 1)}
+        for name in self.groups:
+            self.figures[f"{name}_pct"] = round(100 * (groups1[name] - groups0[name]) / total, 1)
+        if self.children:
+            self.figures[f"{self.children}_pct"] = round(100 * (children1 - children0) / total, 1)
+
+    def summary(self) -> str:
+        """E.g. "CPU 97 % busy (sweep 55 %, emulator 40 %)": shares of all cores."""
+        parts = [f"{k.removesuffix('_pct')} {v:.0f} %" for k, v in self.figures.items() if k != "busy_pct"]
+        return f"CPU {self.figures['busy_pct']:.0f} % busy ({', '.join(parts)})"

@@ -273,3 +273,31 @@ def test_verdicts_stay_right_however_many_miners_a_process_is_told_to_probe_at_o
         results = asyncio.run(pipeline.commission_many(plans, concurrency=1000))
     failed = [r.verdict[1] for r in results if not r.verdict[0]]
     assert not failed, (len(failed), failed[0])
+
+
+def test_the_pdu_probe_reads_each_profile_and_says_why_it_cannot():
+    spec, _ = one_machine(7, "antminer-s19-pro")
+    apc = PduSpec("127.99.1.1", 16161, inlet_temp_c=27.5, outlets={3: spec.ip})
+    px2 = PduSpec("127.99.1.2", 16161, community="px2", profile="raritan-px2", inlet_temp_c=31.2, outlets={5: spec.ip})
+    probe = PduProbe(timeout_s=0.5)
+
+    async def read_all() -> list:
+        try:
+            return [
+                await probe.read(PduAddress(apc.host, apc.port, "public", "apc-rpdu2"), 3),
+                await probe.read(PduAddress(px2.host, px2.port, "px2", "raritan-px2"), 5),
+                await probe.read(PduAddress(px2.host, px2.port, "wrong", "raritan-px2"), 5),  # dropped, as agents do
+                await probe.read(PduAddress(apc.host, apc.port, "public", "apc-rpdu2"), 25),  # a 24-outlet strip
+            ]
+        finally:
+            probe.close()
+
+    with running(Fleet([spec], web=True, latency=INSTANT), [apc, px2]):
+        on_apc, on_px2, wrong_community, no_outlet = asyncio.run(read_all())
+    for reading, inlet in ((on_apc, 27.5), (on_px2, 31.2)):
+        assert reading.error is None
+        assert 3_000 < reading.outlet_w < 3_600
+        assert reading.circuit_w == pytest.approx(reading.outlet_w, abs=50)  # the only wired outlet (10 W steps)
+        assert reading.inlet_temp_c == pytest.approx(inlet)
+    assert wrong_community.error == "the PDU at 127.99.1.2:16161 does not answer"
+    assert no_outlet.error == "the PDU at 127.99.1.1:16161 has no metered outlet 25"
