@@ -565,19 +565,28 @@ def machine_cpu_s() -> tuple[float, float]:
     return (total - idle) * _TICK_S, total * _TICK_S
 
 
-def group_cpu_s(group: int) -> float:
-    """CPU seconds used by the processes of a process group (and their reaped children)."""
-    used = 0.0
+def processes_cpu_s(groups: dict[str, int], titles: dict[str, str]) -> dict[str, float]:
+    """CPU seconds used so far by the processes of each process group (with their reaped
+    children), and by the processes whose command line contains each title (e.g. the
+    PostgreSQL backends of one database), by name."""
+    used = dict.fromkeys([*groups, *titles], 0.0)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat") as f:
                 rest = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                command = f.read().decode(errors="replace")
         except OSError:  # gone meanwhile
             continue
-        if int(rest[2]) == group:
-            used += sum(int(x) for x in rest[11:15]) * _TICK_S  # utime stime cutime cstime
+        seconds = sum(int(x) for x in rest[11:15]) * _TICK_S  # utime stime cutime cstime
+        for name, group in groups.items():
+            if int(rest[2]) == group:
+                used[name] += seconds
+        for name, title in titles.items():
+            if title in command:
+                used[name] += seconds
     return used
 
 
@@ -589,15 +598,17 @@ def children_cpu_s() -> float:
 
 class CpuMeter:
     """CPU use during a `with` block: the machine's busy share of all its cores, and the
-    share taken by each named process group and by the children waited for meanwhile."""
+    share taken by each named process group, by processes with a given title and by the
+    children waited for meanwhile. What is left is everyone else's (other work on the host)."""
 
-    def __init__(self, groups: dict[str, int], children: str | None = None):
+    def __init__(self, groups: dict[str, int], children: str | None = None, titles: dict[str, str] | None = None):
         self.groups = groups
+        self.titles = titles or {}
         self.children = children
         self.figures: dict[str, float] = {}
 
     def _read(self) -> tuple[tuple[float, float], dict[str, float], float]:
-        return machine_cpu_s(), {n: group_cpu_s(g) for n, g in self.groups.items()}, children_cpu_s()
+        return machine_cpu_s(), processes_cpu_s(self.groups, self.titles), children_cpu_s()
 
     def __enter__(self) -> "CpuMeter":
         self._start = self._read()
@@ -608,12 +619,14 @@ class CpuMeter:
         (busy1, total1), groups1, children1 = self._read()
         total = max(total1 - total0, 1e-9)
         self.figures = {"busy_pct": round(100 * (busy1 - busy0) / total, 1)}
-        for name in self.groups:
+        for name in [*self.groups, *self.titles]:
             self.figures[f"{name}_pct"] = round(100 * (groups1[name] - groups0[name]) / total, 1)
         if self.children:
             self.figures[f"{self.children}_pct"] = round(100 * (children1 - children0) / total, 1)
 
     def summary(self) -> str:
-        """E.g. "CPU 97 % busy (sweep 55 %, emulator 40 %)": shares of all cores."""
-        parts = [f"{k.removesuffix('_pct')} {v:.0f} %" for k, v in self.figures.items() if k != "busy_pct"]
+        """E.g. "CPU 97 % busy (emulator 40 %, sweep 55 %, other 2 %)": shares of all cores."""
+        mine = {k.removesuffix("_pct"): v for k, v in self.figures.items() if k != "busy_pct"}
+        other = max(0.0, self.figures["busy_pct"] - sum(mine.values()))
+        parts = [f"{name} {share:.0f} %" for name, share in {**mine, "other": other}.items()]
         return f"CPU {self.figures['busy_pct']:.0f} % busy ({', '.join(parts)})"

@@ -362,9 +362,10 @@ class CommissioningBench:
             time.sleep(5)  # the worker connects and forks its pool
             self.bench.log(f"commissioning: the pipeline, one on-site worker × {cores} processes …")
             groups = {"emulator": emulator.pid, "worker": worker.pid}
-            with benchmark.CpuMeter(groups, children="bench") as pipeline_cpu:
+            titles = {"postgres": "haven_bench_commissioning"}  # its backends' process titles
+            with benchmark.CpuMeter(groups, children="bench", titles=titles) as pipeline_cpu:
                 pipeline = self.stage("--stage", "commission")
-            self.bench.log(f"  {pipeline_cpu.summary()} (the rest: PostgreSQL, Redis)")
+            self.bench.log(f"  {pipeline_cpu.summary()}")
         finally:
             for process in (worker, emulator):
                 if process is not None and process.poll() is None:
