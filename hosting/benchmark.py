@@ -565,11 +565,11 @@ def machine_cpu_s() -> tuple[float, float]:
     return (total - idle) * _TICK_S, total * _TICK_S
 
 
-def processes_cpu_s(groups: dict[str, int], titles: dict[str, str]) -> dict[str, float]:
-    """CPU seconds used so far by the processes of each process group (with their reaped
-    children), and by the processes whose command line contains each title (e.g. the
+def processes_cpu_s(groups: dict[str, int], titles: dict[str, str]) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far, by process id, by the processes of each process group (with
+    their reaped children) and by those whose command line contains each title (e.g. the
     PostgreSQL backends of one database), by name."""
-    used = dict.fromkeys([*groups, *titles], 0.0)
+    used: dict[str, dict[int, float]] = {name: {} for name in [*groups, *titles]}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -583,10 +583,10 @@ def processes_cpu_s(groups: dict[str, int], titles: dict[str, str]) -> dict[str,
         seconds = sum(int(x) for x in rest[11:15]) * _TICK_S  # utime stime cutime cstime
         for name, group in groups.items():
             if int(rest[2]) == group:
-                used[name] += seconds
+                used[name][int(entry.name)] = seconds
         for name, title in titles.items():
             if title in command:
-                used[name] += seconds
+                used[name][int(entry.name)] = seconds
     return used
 
 
@@ -607,7 +607,7 @@ class CpuMeter:
         self.children = children
         self.figures: dict[str, float] = {}
 
-    def _read(self) -> tuple[tuple[float, float], dict[str, float], float]:
+    def _read(self) -> tuple[tuple[float, float], dict[str, dict[int, float]], float]:
         return machine_cpu_s(), processes_cpu_s(self.groups, self.titles), children_cpu_s()
 
     def __enter__(self) -> "CpuMeter":
@@ -620,7 +620,10 @@ class CpuMeter:
         total = max(total1 - total0, 1e-9)
         self.figures = {"busy_pct": round(100 * (busy1 - busy0) / total, 1)}
         for name in [*self.groups, *self.titles]:
-            self.figures[f"{name}_pct"] = round(100 * (groups1[name] - groups0[name]) / total, 1)
+            # Processes alive at the end, less what they had used at the start (a process that
+            # ended meanwhile, unreaped by us, is not counted: keep connections open).
+            spent = sum(s - groups0[name].get(pid, 0.0) for pid, s in groups1[name].items())
+            self.figures[f"{name}_pct"] = round(100 * spent / total, 1)
         if self.children:
             self.figures[f"{self.children}_pct"] = round(100 * (children1 - children0) / total, 1)
 

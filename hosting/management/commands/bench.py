@@ -294,6 +294,7 @@ class CommissioningBench:
             "REDIS_URL": self.redis,
             "COMMISSIONING_CONCURRENCY": "75",
             "COMMISSIONING_CHUNK": "100",
+            "DB_CONN_MAX_AGE": "3600",  # one connection per process all along: its backend's CPU is measured
         }
 
     def stage(self, *args: str) -> dict:
