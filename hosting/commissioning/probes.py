@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
+import math
 import random
 import statistics
 import time
@@ -186,33 +187,38 @@ class ProbeLimiter:
     pyasic's timeouts are wall-clock: a process that takes on more miners than its CPU (or the
     network) can answer makes healthy miners time out and fail as "does not answer". Too few,
     and the process waits on slow miners with its CPU idle. So the limit adapts between
-    `floor` and `ceiling`: while probes are held back by it and answers come back about as
-    fast as they did unloaded, it grows (doubling at first, as TCP's slow start does); as soon
-    as they take twice as long and more than `budget_s` (a queue is forming), it shrinks.
-    Slow miners do not shrink it: a probe's latency is compared with what the same kind of
-    probe took before, and the median of a window is used, so a tail of slow or silent
-    miners does not count."""
+    `floor` and `ceiling`, much as TCP's congestion window does: while probes are held back
+    by it and answers come back about as fast as they did unloaded, it grows (doubling at
+    first, until answers begin to slow); as soon as they take twice as long and more than
+    `budget_s` (a queue is forming), it shrinks; one change per round trip, so that each
+    is seen before the next. Slow miners do not shrink it: a probe's latency is compared
+    with what the same kind of probe took before, and the median of a window is used, so a
+    tail of slow or silent miners does not count. Probes of runs under way (a retry, a
+    burn-in sample) go before the first probes of new runs: their deadlines are running."""
 
     WINDOW = 16  # probes of a kind between adjustments
-    # Queueing that is always safe: well under pyasic's per-request timeout (3 s by default).
-    budget_s = pyasic_settings.get("factory_get_timeout", 3) / 3
+    budget_s = 1.0  # a median that is always safe: a third of pyasic's default 3 s per detection step
 
     def __init__(self, ceiling: int, floor: int = 4, start: int = 16):
         self.ceiling = max(1, ceiling)
         self.floor = max(1, min(floor, self.ceiling))
         self.limit = float(max(self.floor, min(start, self.ceiling)))
         self.in_use = 0
-        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self._going: collections.deque[asyncio.Future] = collections.deque()  # probes of runs under way
+        self._fresh: collections.deque[asyncio.Future] = collections.deque()  # first probes of new runs
         self._windows: dict[str, list[float]] = collections.defaultdict(list)
         self._baselines: dict[str, float] = {}
+        self._measured_at: dict[str, float] = {}
         self._slow_start = True
         self._next_change = 0.0  # one change per round trip: its effect is seen before the next
 
     @contextlib.asynccontextmanager
-    async def slot(self, kind: str):
+    async def slot(self, kind: str, *, first: bool = False):
         """Hold one of the limit's places while talking to a miner; the wait for a place is
-        not part of the probe's latency (nor of its timeout)."""
-        await self._acquire()
+        not part of the probe's latency (nor of its timeout). A run's `first` probe waits
+        behind every probe of runs already under way (a retry, a burn-in sample): their
+        deadlines run, a fresh run's has not started."""
+        await self._acquire(self._fresh if first else self._going)
         started = time.monotonic()
         try:
             yield
@@ -221,12 +227,12 @@ class ProbeLimiter:
             self.in_use -= 1
             self._wake()
 
-    async def _acquire(self) -> None:
-        if self.in_use < int(self.limit) and not self._waiters:
+    async def _acquire(self, queue: collections.deque[asyncio.Future]) -> None:
+        if self.in_use < int(self.limit) and not self._going and not (self._fresh and queue is self._fresh):
             self.in_use += 1
             return
         turn = asyncio.get_running_loop().create_future()
-        self._waiters.append(turn)
+        queue.append(turn)
         try:
             await turn  # _wake counted us in before setting it
         except asyncio.CancelledError:
@@ -235,15 +241,16 @@ class ProbeLimiter:
                 self._wake()
             else:
                 with contextlib.suppress(ValueError):
-                    self._waiters.remove(turn)
+                    queue.remove(turn)
             raise
 
     def _wake(self) -> None:
-        while self._waiters and self.in_use < int(self.limit):
-            turn = self._waiters.popleft()
-            if not turn.done():
-                self.in_use += 1
-                turn.set_result(None)
+        for queue in (self._going, self._fresh):
+            while queue and self.in_use < int(self.limit):
+                turn = queue.popleft()
+                if not turn.done():
+                    self.in_use += 1
+                    turn.set_result(None)
 
     def _observe(self, kind: str, seconds: float) -> None:
         window = self._windows[kind]
@@ -252,14 +259,18 @@ class ProbeLimiter:
             return
         now = statistics.median(window)
         window.clear()
-        # The unloaded latency, forgotten slowly: the fleet being probed may change.
-        baseline = self._baselines[kind] = min(now, self._baselines.get(kind, now) * 1.01)
-        if time.monotonic() < self._next_change:
+        # The unloaded latency, forgotten slowly (1 % a second): the fleet probed may change.
+        clock = time.monotonic()
+        since, self._measured_at[kind] = clock - self._measured_at.get(kind, clock), clock
+        baseline = self._baselines[kind] = min(now, self._baselines.get(kind, now) * 1.01**since)
+        if clock < self._next_change:
             return
         if now > max(2 * baseline, self.budget_s):
             self.limit = max(float(self.floor), self.limit * 0.8)
             self._slow_start = False
-        elif self._waiters:  # the limit is what holds probes back
+        elif self._going or self._fresh:  # the limit is what holds probes back
+            # Slow start ends as answers begin to slow (HyStart): before it overshoots.
+            self._slow_start = self._slow_start and now < 1.5 * baseline
             self.limit = min(float(self.ceiling), self.limit * 2 if self._slow_start else self.limit * 1.2 + 1)
         else:
             return
@@ -276,6 +287,11 @@ class MinerProbe:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.limiter = limiter or ProbeLimiter(ceiling=1_000_000, start=1_000_000)
+        # pyasic's detection gives each of its steps 3 s of wall clock, so a busy process (or a
+        # busy network) times healthy miners out or takes them for another model; let them
+        # have the probe's own timeout, which bounds the whole call.
+        if pyasic_settings.get("factory_get_timeout", 3) < timeout_s:
+            pyasic_settings.update("factory_get_timeout", math.ceil(timeout_s))
 
     async def identify(
         self, ip: str, started: Callable[[], None] = lambda: None
@@ -284,7 +300,7 @@ class MinerProbe:
         `started` is called when the first attempt begins (after any wait for a place)."""
         for attempt in range(self.attempts):
             try:
-                async with self.limiter.slot("identify"):
+                async with self.limiter.slot("identify", first=attempt == 0):
                     started()
                     identified = await self._identify(ip)
                 if identified is not None:

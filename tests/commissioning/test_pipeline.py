@@ -15,7 +15,7 @@ import pytest
 from hosting.catalog import MACHINE_MODELS
 from hosting.commissioning import checks, pipeline
 from hosting.commissioning.emulator import EMULATED_MODELS, INSTANT, Fleet, MinerSpec, PduSpec, running
-from hosting.commissioning.probes import MinerProbe, PduAddress, PduProbe
+from hosting.commissioning.probes import MinerProbe, PduAddress, PduProbe, ProbeLimiter
 
 PDU = PduAddress("127.99.0.1", 16161, "public", "apc-rpdu2")
 
@@ -301,3 +301,50 @@ def test_the_pdu_probe_reads_each_profile_and_says_why_it_cannot():
         assert reading.inlet_temp_c == pytest.approx(inlet)
     assert wrong_community.error == "the PDU at 127.99.1.2:16161 does not answer"
     assert no_outlet.error == "the PDU at 127.99.1.1:16161 has no metered outlet 25"
+
+
+def test_the_probe_limiter_keeps_the_queue_short_however_high_its_ceiling():
+    # A fleet that answers more slowly the more it is asked at once (a queue): 10 ms plus
+    # 1 ms per probe in flight. Allowed 1,000 at once, the limiter finds its own level.
+    limiter = ProbeLimiter(ceiling=1000)
+    limiter.budget_s = 0.1  # the queueing it accepts: 100 ms here, to keep the test short
+    in_flight, peak, latencies = 0, 0, []
+
+    async def probe() -> None:
+        nonlocal in_flight, peak
+        async with limiter.slot("identify", first=True):
+            in_flight += 1
+            peak = max(peak, in_flight)
+            latency = 0.01 + 0.001 * in_flight
+            latencies.append(latency)
+            await asyncio.sleep(latency)
+            in_flight -= 1
+
+    async def fleet() -> None:
+        await asyncio.gather(*(probe() for _ in range(3000)))
+
+    asyncio.run(fleet())
+    assert 16 < limiter.limit < 200
+    assert peak < 250  # slow start stopped as answers began to slow, not after overshooting
+    assert sorted(latencies[1500:])[750] < 0.2  # the median once settled: a short queue
+
+
+def test_probes_of_runs_under_way_go_before_new_runs():
+    limiter = ProbeLimiter(ceiling=1, floor=1, start=1)
+    order = []
+
+    async def probe(name: str, first: bool) -> None:
+        async with limiter.slot("sample", first=first):
+            order.append(name)
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> None:
+        holder = asyncio.create_task(probe("holder", True))
+        await asyncio.sleep(0)
+        fresh = [asyncio.create_task(probe(f"new {n}", True)) for n in range(3)]
+        await asyncio.sleep(0)
+        going = asyncio.create_task(probe("a retry", False))
+        await asyncio.gather(holder, *fresh, going)
+
+    asyncio.run(scenario())
+    assert order == ["holder", "a retry", "new 0", "new 1", "new 2"]

@@ -292,7 +292,8 @@ class CommissioningBench:
         return {
             **self.bench.env("commissioning"),
             "REDIS_URL": self.redis,
-            "COMMISSIONING_CONCURRENCY": "75",
+            # The sweep's concurrency per process; BENCH_COMMISSIONING_CONCURRENCY tries another.
+            "COMMISSIONING_CONCURRENCY": os.environ.get("BENCH_COMMISSIONING_CONCURRENCY", "75"),
             "COMMISSIONING_CHUNK": "100",
             "DB_CONN_MAX_AGE": "3600",  # one connection per process all along: its backend's CPU is measured
         }
