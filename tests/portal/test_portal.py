@@ -349,4 +349,4 @@ def test_the_contract_card_says_what_each_machine_number_is(portal, signed):
     card = page[page.index('id="machines-card"') :]
     card = card[: card.index("</div></div>")]
     assert ">3</div>" in card
-    assert f"registered (packing lists) · sized for {signed.machine_count}" in card
+    assert f"registered so far · the contract is sized for {signed.machine_count}" in card
