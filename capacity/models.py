@@ -286,6 +286,14 @@ class ReservationQuerySet(models.QuerySet):
         now = now or timezone.now()
         return self.filter(released_at__isnull=True).filter(Q(kind=Reservation.Kind.FIRM) | Q(expires_at__gt=now))
 
+    def holds_expiring(self, now: dt.datetime, within: dt.timedelta) -> "ReservationQuerySet":
+        """Holds that still count and stop counting within `within` of `now`, soonest first."""
+        return (
+            self.active(now)
+            .filter(kind=Reservation.Kind.HOLD, expires_at__lte=now + within)
+            .order_by("expires_at", "pk")
+        )
+
 
 class Reservation(models.Model):
     """IT kW booked at a site for [starts_on, ends_on): a quote's hold or a contract."""

@@ -2,8 +2,10 @@
 hosting.services; the fields they own are read-only on the forms."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -21,6 +23,7 @@ from hosting.models import (
     Machine,
     MachineEvent,
     MachineModel,
+    MachineRequest,
     Membership,
     Quote,
     Sample,
@@ -29,11 +32,34 @@ from hosting.models import (
     Tenant,
     TermDiscount,
 )
+from hosting.staff import actions as staff_actions
 
 admin.site.site_header = "Haven — hosting staff"
 admin.site.site_title = "Haven"
 admin.site.index_title = "Capacity, contracts and machines"
 admin.site.site_url = "/staff/"  # "View site": the staff dashboards
+
+
+def with_reason(modeladmin, request, queryset, *, title: str, apply, done: str):
+    """An action that needs a reason from staff (declining tells someone why): the first
+    POST shows a page asking for it, the second — with a reason — applies `apply(obj,
+    reason)` to each selected object through `run_each`."""
+    reason = request.POST.get("reason", "").strip()
+    if "apply" in request.POST and reason:
+        run_each(modeladmin, request, queryset, lambda obj: apply(obj, reason), done)
+        return None
+    if "apply" in request.POST:
+        modeladmin.message_user(request, "Give a reason: it is sent to them.", messages.ERROR)
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "objects": list(queryset),
+        "action": request.POST.get("action", ""),
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        "checkbox_name": ACTION_CHECKBOX_NAME,
+        "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/hosting/with_reason.html", context)
 
 
 class MembershipInline(admin.TabularInline):
@@ -315,7 +341,7 @@ class QuoteAdmin(PageFiguresAdmin):
     list_select_related = ("machine_model", "tenant")
     search_fields = ("=id", "contact_email", "tenant__name")
     date_hierarchy = "created_at"
-    actions = ["make_contract"]
+    actions = ["make_contract", "decline"]
 
     def has_add_permission(self, request):
         return False
@@ -338,6 +364,13 @@ class QuoteAdmin(PageFiguresAdmin):
             ((format_html_join("", "<td>{}</td>", ((o[c],) for c in OFFER_COLUMNS)),) for o in quote.options),
         )
         return format_html("<table>{}{}</table>", header, rows) if quote.options else "—"
+
+    @admin.action(description="Decline waitlisted quotes (the requester is e-mailed why)…", permissions=["change"])
+    def decline(self, request, queryset):
+        return with_reason(
+            self, request, queryset, title="Decline waitlisted quotes", done="Declined",
+            apply=lambda quote, reason: quotes.decline(quote, reason=reason, by=request.user),
+        )  # fmt: skip
 
     @admin.action(
         description="Make a signed contract of each accepted quote (its hold goes firm)", permissions=["change"]
@@ -433,3 +466,39 @@ class CommissioningBatchAdmin(PageFiguresAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(MachineRequest)
+class MachineRequestAdmin(PageFiguresAdmin):
+    """What tenants ask for their machines; staff carry them out or decline them (actions)."""
+
+    list_display = ("machine", "kind", "state", "tenant", "requested_by", "created_at", "resolved_at", "response")
+    list_filter = ("state", "kind")
+    list_select_related = ("machine__model", "machine__tenant", "requested_by")
+    search_fields = ("=machine__serial", "machine__tenant__name", "note")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in MachineRequest._meta.concrete_fields]
+    actions = ["carry_out", "decline"]
+
+    def has_add_permission(self, request):
+        return False  # tenants ask from the portal
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="tenant", ordering="machine__tenant__name")
+    def tenant(self, ask):
+        return ask.machine.tenant
+
+    @admin.action(
+        description="Do it: re-test starts the self-test, RMA sends the machine for repair", permissions=["change"]
+    )
+    def carry_out(self, request, queryset):
+        run_each(self, request, queryset, lambda ask: staff_actions.carry_out(ask, by=request.user), "Done")
+
+    @admin.action(description="Decline (the tenant reads why)…", permissions=["change"])
+    def decline(self, request, queryset):
+        return with_reason(
+            self, request, queryset, title="Decline tenants' requests", done="Declined",
+            apply=lambda ask, reason: staff_actions.decline_request(ask, by=request.user, reason=reason),
+        )  # fmt: skip

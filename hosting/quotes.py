@@ -6,18 +6,19 @@ floors (cached, advisory); holds and contracts book through the ledger (locked, 
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from capacity import ledger, planner, power
-from capacity.models import Reservation, Site
+from capacity.errors import fmt_kw
+from capacity.models import EnergizationPhase, Reservation, Site
 from hosting import pricing, services
 from hosting.models import Contract, Quote, TermDiscount
 
@@ -208,9 +209,11 @@ def new_request(data: dict, *, requester, contact_email: str, client_ip: str | N
 
 
 def request_quote(quote: Quote, *, now: dt.datetime | None = None) -> Quote:
-    """Price an unsaved quote (request fields set) against every candidate site and save it."""
+    """Price an unsaved quote (request fields set) against every candidate site and save it;
+    refused (DemandTooLarge) when no site it may go to will ever be big enough."""
     now = now or timezone.now()
     sites = matching(candidate_sites(), region=quote.region, country=quote.country, site=quote.site)
+    check_within_build_out(quote.it_kw, sites)
     options = price_options(Demand.of(quote), sites, ledger.availability(sites, now), planner.floors(sites))
     quote.created_at = now
     if options:
@@ -220,6 +223,46 @@ def request_quote(quote: Quote, *, now: dt.datetime | None = None) -> Quote:
         quote.waitlisted_at = now
     quote.save(force_insert=True)
     return quote
+
+
+class DemandTooLarge(QuoteRefused):
+    """More IT kW than any site the request may go to will ever have, all its phases built."""
+
+    def __init__(self, requested_kw: Decimal, most_kw: Decimal, site: Site | None):
+        self.requested_kw = requested_kw
+        self.most_kw = most_kw
+        self.site_slug = site.slug if site else None
+        if site is None:
+            message = f"No site matches this request, so {fmt_kw(requested_kw)} can never be hosted; widen its filters."
+        else:
+            message = (
+                f"{fmt_kw(requested_kw)} is more than any site will ever have: the most any site this request "
+                f"may go to could ever take is {fmt_kw(most_kw)} of IT ({site.name}, every build-out phase energized)."
+            )
+        super().__init__("exceeds_build_out", message)
+
+    def details(self) -> dict:
+        return {"requested_it_kw": str(self.requested_kw), "max_it_kw": str(self.most_kw), "site": self.site_slug}
+
+
+def final_build_out_it_kw(sites: list[Site]) -> dict[int, Decimal]:
+    """site id → the IT kW it could carry once every phase it will ever have is energized
+    (all phases, ÷ PUE) — one query."""
+    totals = dict(
+        EnergizationPhase.objects.filter(site__in=sites).order_by().values("site").annotate(mw=Sum("mw"))
+        .values_list("site", "mw")
+    )  # fmt: skip
+    return {s.pk: (totals.get(s.pk) or Decimal(0)) * power.KW_PER_MW / s.pue for s in sites}
+
+
+def check_within_build_out(it_kw: Decimal, sites: list[Site]) -> None:
+    """DemandTooLarge unless one of `sites` could take `it_kw` some day: such a request would
+    wait on the waitlist forever (and dwarf everyone else's demand in the forecast)."""
+    build_out = final_build_out_it_kw(sites)
+    biggest = max(sites, key=lambda s: build_out[s.pk], default=None)
+    most = build_out[biggest.pk] if biggest else Decimal(0)
+    if it_kw > most:
+        raise DemandTooLarge(it_kw, most.quantize(Decimal("1"), rounding=ROUND_FLOOR), biggest)
 
 
 def waitlist_position(quote: Quote) -> int | None:
@@ -390,6 +433,44 @@ def notify_priced(quote: Quote) -> None:
             + "\n".join(lines)
             + f"\n\nPrices are valid until {quote.valid_until:%Y-%m-%d %H:%M} UTC. "
             f"Accept one with POST /api/v1/quotes/{quote.id}/accept/.\n"
+        ),
+        from_email=None,
+        recipient_list=[quote.contact_email],
+        fail_silently=True,
+    )
+
+
+def decline(quote: Quote, *, reason: str, by=None, now: dt.datetime | None = None) -> Quote:
+    """Staff: take a waitlisted quote off the waitlist, saying why; the requester is told by
+    e-mail. Its place goes to the next in the queue."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise QuoteRefused("reason_required", "Say why the quote is declined: the requester is told.")
+    with transaction.atomic():
+        locked = Quote.objects.select_for_update().get(pk=quote.pk)
+        if locked.status != Quote.Status.WAITLISTED:
+            raise QuoteRefused(
+                "quote_not_waitlisted", f"Only a waitlisted quote can be declined (this one is {locked.status})."
+            )
+        locked.status = Quote.Status.DECLINED
+        locked.declined_at = now
+        locked.declined_by = by
+        locked.decline_reason = reason
+        locked.save(update_fields=["status", "declined_at", "declined_by", "decline_reason"])
+        transaction.on_commit(lambda: notify_declined(locked))
+    return locked
+
+
+def notify_declined(quote: Quote) -> None:
+    """Tell the requester their waitlisted request was declined, and why. As with the priced
+    notice, a mail server that is down loses the e-mail, not the decision."""
+    send_mail(
+        subject=f"Haven: your waitlisted request of {quote.it_kw:,} kW was declined",
+        message=(
+            f"Your request {quote.id} ({quote.it_kw:,} kW of IT from {quote.start_on} for {quote.term_months} months) "
+            f"has been taken off the waitlist by Haven staff.\n\nWhy: {quote.decline_reason}\n\n"
+            "You are welcome to ask for a new quote at any time.\n"
         ),
         from_email=None,
         recipient_list=[quote.contact_email],

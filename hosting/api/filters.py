@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import Q
 
 from capacity.models import Site
 from hosting.lifecycle import ContractStatus, MachineStatus
@@ -23,13 +24,20 @@ class ContractFilter(django_filters.FilterSet):
 
 
 class MachineFilter(django_filters.FilterSet):
+    """The machine filters of the API and of the portal's machines page (one set)."""
+
+    q = django_filters.CharFilter(method="search", label="Serial or MAC", max_length=64)
     status = django_filters.MultipleChoiceFilter(choices=MachineStatus.choices)
     model = django_filters.CharFilter(field_name="model__slug")
     site = django_filters.CharFilter(field_name="contract__site__slug")
 
     class Meta:
         model = Machine
-        fields = ["status", "model", "site", "contract"]
+        fields = ["q", "status", "model", "site", "contract"]
+
+    def search(self, queryset, name, value):
+        """Part of a serial, or of a MAC in any case (stored lower-case)."""
+        return queryset.filter(Q(serial__icontains=value) | Q(mac__icontains=value.lower()))
 
 
 class QuoteFilter(django_filters.FilterSet):
