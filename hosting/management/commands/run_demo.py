@@ -44,8 +44,9 @@ class Command(BaseCommand):
         python = sys.executable
         queues = ",".join(["celery", *(runs.queue_for(slug) for slug in Site.objects.values_list("slug", flat=True))])
         processes = [
-            # The miners and PDUs behind the demo sites; about one machine in four has a fault.
-            subprocess.Popen([python, "manage.py", "emulate_fleet", "--fault-every", "4"]),  # noqa: S603
+            # The miners and PDUs behind the demo sites; about one machine in four has a fault. It
+            # follows the database, so machines racked while the demo runs answer too.
+            subprocess.Popen([python, "manage.py", "emulate_fleet", "--fault-every", "4", "--follow"]),  # noqa: S603
             subprocess.Popen([python, "manage.py", "runserver", addrport, "--noreload"]),  # noqa: S603
             # One worker stands in for every site's on-site worker (all their queues) and beat.
             subprocess.Popen(  # noqa: S603 - our own argv
