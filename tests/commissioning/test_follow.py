@@ -4,6 +4,7 @@ real Celery worker commissions it, and it passes."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -21,6 +22,14 @@ from tests.workers import ROOT, celery_worker, database_url, wait_for
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 S = SelfTestRun.Status
+
+
+def _answers(ip: str) -> bool:
+    try:
+        socket.create_connection((ip, 4028), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 @contextmanager
@@ -57,7 +66,7 @@ def test_a_machine_racked_in_the_admin_is_served_by_the_running_fleet_and_passes
     machine = MachineFactory(contract=floor["contract"], status=MachineStatus.RECEIVED, model=s19_pro)
     assert machine.ip is None  # received machines have no address yet
     client.force_login(UserFactory(username="ops", is_staff=True, is_superuser=True))
-    with emulate_fleet(site.slug), celery_worker(queues=(runs.queue_for(site.slug),)):
+    with emulate_fleet(site.slug):
         selected = {"action": "rack", "_selected_action": [machine.pk]}
         asked = client.post("/admin/hosting/machine/", {**selected, "index": "0"})
         assert f'name="ip_{machine.pk}"' in asked.content.decode()
@@ -66,11 +75,16 @@ def test_a_machine_racked_in_the_admin_is_served_by_the_running_fleet_and_passes
             {**selected, "apply": "1", f"ip_{machine.pk}": "127.86.0.7"},
         )
         assert racked.status_code == 302
-        run = wait_for(
-            lambda: SelfTestRun.objects.filter(machine=machine, status__in=[S.PASSED, S.FAILED]).first(),
-            timeout_s=60,
-            what="the self-test's verdict",
-        )
+        assert SelfTestRun.objects.get(machine=machine).status == S.DISPATCHED  # racked with an IP: sent
+        # The site's worker comes up once the fleet has picked the machine up (as a miner boots
+        # before it answers), so the test does not race the fleet's next look at the database.
+        wait_for(lambda: _answers("127.86.0.7"), timeout_s=20, what="the fleet to serve the racked machine")
+        with celery_worker(queues=(runs.queue_for(site.slug),)):
+            run = wait_for(
+                lambda: SelfTestRun.objects.filter(machine=machine, status__in=[S.PASSED, S.FAILED]).first(),
+                timeout_s=60,
+                what="the self-test's verdict",
+            )
     assert run.status == S.PASSED, run.reasons
     assert Machine.objects.get(pk=machine.pk).status == MachineStatus.LIVE
     power = run.checks.get(name="power")
