@@ -1,16 +1,22 @@
 """Staff admin for the commercial side. Status changes are actions that call
 hosting.services; the fields they own are read-only on the forms."""
 
+import ipaddress
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from capacity.adminutils import PageFiguresAdmin, ReadOnlyAdmin, ReadOnlyInline, run_each
 from capacity.errors import Refusal, describe
+from capacity.models import Site
 from hosting import quotes, services
 from hosting.commissioning import runs
 from hosting.lifecycle import ContractStatus, MachineStatus
@@ -233,14 +239,94 @@ class MachineAdmin(PageFiguresAdmin):
         else:
             self.message_user(request, f"Self-tests queued: batch {batch}.", messages.SUCCESS)
 
-    @admin.action(description="Rack into free slots (the planner spreads the load)", permissions=["change"])
+    @admin.action(description="Rack into free slots with their IPs (the planner chooses)", permissions=["change"])
     def rack(self, request, queryset):
+        """First a page asking each machine's IP (blank: it waits for the site's DHCP lease
+        list), then the racking itself."""
+        machines = list(queryset.select_related("contract__site", "model").order_by("pk")[:RACK_AT_ONCE])
+        if "apply" not in request.POST:
+            suggested = _suggest_ips(machines)
+            rows = [(m, request.POST.get(f"ip_{m.pk}", m.ip or suggested.get(m.pk, ""))) for m in machines]
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Rack machines",
+                "opts": self.model._meta,
+                "rows": rows,
+                "more": queryset.count() - len(machines),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/hosting/machine/rack.html", context)
+        ips = {m.pk: request.POST.get(f"ip_{m.pk}", "").strip() for m in machines}
         try:
-            racked = services.rack_machines(list(queryset), by=request.user)
+            racked = services.rack_machines(machines, by=request.user, ips=ips)
         except (Refusal, ValidationError) as exc:
             self.message_user(request, describe(exc), messages.ERROR)
         else:
-            self.message_user(request, f"Racked: {len(racked)}.", messages.SUCCESS)
+            waiting = sum(1 for m in racked if not m.ip)
+            note = f" {waiting} wait for an IP before their self-test (import the DHCP leases)." if waiting else ""
+            self.message_user(request, f"Racked: {len(racked)}.{note}", messages.SUCCESS)
+        return None
+
+    def save_model(self, request, obj, form, change):
+        if change and "ip" in form.changed_data:
+            ip, obj.ip = obj.ip, form.initial.get("ip")  # the address goes through the service
+            super().save_model(request, obj, form, change)
+            try:
+                obj.ip = services.set_ip(obj, ip, by=request.user).ip
+            except Refusal as exc:
+                self.message_user(request, f"IP not changed: {describe(exc)}", messages.ERROR)
+            return
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_leases_view)
+        return [path("import-leases/", view, name="hosting_machine_import_leases"), *super().get_urls()]
+
+    def import_leases_view(self, request):
+        """Upload a site's DHCP lease list (dhcpd.leases or MAC,IP CSV): each machine gets its IP by MAC."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = LeasesForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            site, content = form.cleaned_data["site"], form.cleaned_data["file"].read()
+            result = services.import_leases(site, content, by=request.user)
+            self.message_user(request, result, messages.SUCCESS)
+            return redirect("admin:hosting_machine_changelist")
+        context = {**self.admin_site.each_context(request), "title": "Import DHCP leases", "form": form,
+                   "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/hosting/machine/import_leases.html", context)
+
+
+RACK_AT_ONCE = 500  # machines one rack page asks IPs for
+
+
+def _suggest_ips(machines: list[Machine]) -> dict[int, str]:
+    """The next free addresses after the highest one in use at each machine's site: staff
+    usually rack along the site's address plan."""
+    suggested: dict[int, str] = {}
+    by_site: dict[int, list[Machine]] = {}
+    for m in machines:
+        if not m.ip:
+            by_site.setdefault(m.contract.site_id, []).append(m)
+    for site_id, group in by_site.items():
+        used = {
+            ipaddress.IPv4Address(ip)
+            for ip in Machine.objects.filter(contract__site_id=site_id, ip__isnull=False).values_list("ip", flat=True)
+        }
+        if not used:
+            continue
+        candidate = max(used)
+        for m in group:
+            candidate += 1
+            while candidate in used or int(candidate) & 0xFF in (0, 255):
+                candidate += 1
+            suggested[m.pk] = str(candidate)
+    return suggested
+
+
+class LeasesForm(forms.Form):
+    site = forms.ModelChoiceField(queryset=Site.objects.order_by("name"))
+    file = forms.FileField(help_text="ISC dhcpd.leases, or a CSV of MAC,IP")
 
 
 @admin.register(MachineEvent)

@@ -376,7 +376,9 @@ def seed_quotes(today: dt.date, log) -> None:
 
 def seed_commissioning(log) -> None:
     """Seconds-long self-tests, IPs for the machines on the floor and metered PDUs for their
-    circuits, so that the emulated fleet (manage.py emulate_fleet) stands behind them."""
+    circuits, so that the emulated fleet (manage.py emulate_fleet) stands behind them.
+    Machines not yet racked get no IP: as on a real site, they get one when racked (staff give
+    it in the rack action, or the site's DHCP lease list is imported)."""
     for i, site in enumerate(Site.objects.order_by("slug")):
         CommissioningPolicy.objects.get_or_create(
             site=site, defaults={"burn_in_s": 20, "sample_interval_s": 5, "probe_timeout_s": 5}

@@ -100,7 +100,8 @@ def grow(n: int) -> None:
         for position in (1, 2):
             slot = SlotFactory(rack=rack, circuit=circuit, position=position, outlet=position)
             machine = MachineFactory(contract=contract, status=MachineStatus.RECEIVED)
-            machines.append(services.rack_machine(machine, slot, commission=False))
+            ip = f"127.77.{Pdu.objects.count()}.{10 + position}"  # racked with its address
+            machines.append(services.rack_machine(machine, slot, commission=False, ip=ip))
         runs.start_batch(machines, label="grown")
         runs.dispatch(site.pk)
         token, claimed = runs.claim(list(SelfTestRun.objects.filter(machine__in=machines).values_list("pk", flat=True)))

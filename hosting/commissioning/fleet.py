@@ -8,10 +8,9 @@ from collections.abc import Iterable, Mapping
 
 from capacity.models import Pdu, Slot
 from hosting.commissioning.emulator import EMULATED_MODELS, Fault, MinerSpec, PduSpec, Quirk
-from hosting.lifecycle import OFF_FLOOR, MachineStatus
 from hosting.models import Machine
+from hosting.services import ON_THE_FLOOR
 
-ON_THE_FLOOR = tuple(s for s in MachineStatus if s not in OFF_FLOOR)  # racked, testing, live, failed
 # What the demo's emulated fleet gets wrong, one machine in `every`: the commissioning
 # pipeline should catch each of these.
 DEMO_FAULTS = (

@@ -383,8 +383,8 @@ async def _follow(fleet: Fleet, floor: PduFloor, read: Follow, every_s: float) -
         await asyncio.sleep(every_s)
         try:
             miners, pdus = await loop.run_in_executor(None, read)
+            started, stopped = await floor.sync(pdus)  # wired first: a miner that answers is metered
             added, removed = await fleet.sync(miners)
-            started, stopped = await floor.sync(pdus)
         except Exception:  # a database that is away for a moment: try again next turn
             log.exception("emulator: following the floor failed")
             continue
