@@ -106,7 +106,11 @@ class QuoteRequestSerializer(serializers.Serializer):
     region = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     country = CountryField(required=False, allow_blank=True, default="")
     site = SlugChoiceField(slug_field="slug", queryset=Site.objects.exclude(status=Site.Status.CLOSED), required=False)
-    contact_email = serializers.EmailField(required=False, help_text="Required without a token.")
+    contact_email = serializers.EmailField(
+        max_length=Quote._meta.get_field("contact_email").max_length,
+        required=False,
+        help_text="Required without a token.",
+    )
 
     def validate_start_on(self, value: dt.date) -> dt.date:
         try:

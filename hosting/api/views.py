@@ -2,7 +2,6 @@
 hosting.quotes / services, errors shaped by hosting.api.errors."""
 
 from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -88,8 +87,9 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
         return [*throttles, QuoteThrottle()] if self.action == "create" else throttles
 
     def get_queryset(self):
+        # A quote's id is its secret: whoever holds it may read it, and a tenant may accept it.
         queryset = super().get_queryset()
-        return queryset if self.action == "retrieve" else queryset.visible_to(self.request.user)
+        return queryset if self.action in ("retrieve", "accept") else queryset.visible_to(self.request.user)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -131,7 +131,7 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
     def accept(self, request, pk=None):
-        quote = get_object_or_404(Quote.objects.all(), pk=pk)
+        quote = self.get_object()  # a malformed id is 404, as for GET
         form = serializers.AcceptSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         tenant = quotes.tenant_for(request.user, form.validated_data.get("tenant"))
