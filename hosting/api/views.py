@@ -2,6 +2,9 @@
 hosting.quotes / services, errors shaped by hosting.api.errors."""
 
 from django.db.models import Prefetch
+from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -19,6 +22,32 @@ ERRORS = {
     404: OpenApiResponse(description="Not found (or not yours)."),
     409: OpenApiResponse(description="Refused by the current state, e.g. the capacity is gone (`shortfall`)."),
 }
+
+
+@csrf_exempt  # nothing is written: a POST to a wrong path learns it is wrong, not that CSRF failed
+def unknown_path(request, *args, **kwargs):
+    """A 404 in the API's error shape for any path under /api/v1/ that names no endpoint.
+
+    This pattern matches every path, so Django's APPEND_SLASH never sees an unknown one:
+    a read of a real endpoint without its slash is redirected here as it would have been,
+    and a write (which a redirect would turn into a GET) is told the right path instead."""
+    meant = _with_slash(request.path)
+    if meant is not None and request.method in ("GET", "HEAD"):
+        query = request.META.get("QUERY_STRING")
+        return HttpResponsePermanentRedirect(f"{meant}?{query}" if query else meant)
+    message = f"The API has no endpoint at {request.path}" + (f"; did you mean {meant}?" if meant else ".")
+    return JsonResponse({"code": "not_found", "message": message}, status=404)
+
+
+def _with_slash(path: str) -> str | None:
+    """`path` with a trailing slash, if that names an endpoint."""
+    if path.endswith("/"):
+        return None
+    try:
+        match = resolve(path + "/")
+    except Resolver404:
+        return None
+    return None if match.func is unknown_path else path + "/"
 
 
 class TenantScopedMixin:
