@@ -175,7 +175,7 @@ REST_FRAMEWORK = {
     # Client IP for throttling: REMOTE_ADDR unless N proxies in front add X-Forwarded-For.
     "NUM_PROXIES": env_int("TRUSTED_PROXIES", 0, minimum=0),
     "EXCEPTION_HANDLER": "hosting.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "hosting.api.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {

@@ -172,12 +172,18 @@ class HoldSerializer(serializers.ModelSerializer):
 
 
 class QuoteSerializer(serializers.ModelSerializer):
-    machine_model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    machine_model = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="None when asked for in IT kW."
+    )
+    site = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="The one site asked for, if any."
+    )
     options = OptionsField(read_only=True)
     waitlist_position = serializers.SerializerMethodField()
     hold = HoldSerializer(read_only=True, allow_null=True)
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tenant = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="Who accepted it; None until then."
+    )
 
     class Meta:
         model = Quote
@@ -243,7 +249,7 @@ class ContractFromQuoteSerializer(serializers.Serializer):
 class MachineSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     site = serializers.SlugRelatedField(source="contract.site", slug_field="slug", read_only=True)
-    slot = serializers.StringRelatedField(read_only=True)
+    slot = serializers.StringRelatedField(read_only=True, allow_null=True, help_text="None off the floor.")
 
     class Meta:
         model = Machine
@@ -317,7 +323,9 @@ class ProgressSerializer(serializers.Serializer):
 
 class BatchSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tenant = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="None when the machines are several tenants'."
+    )
 
     class Meta:
         model = CommissioningBatch

@@ -17,5 +17,5 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include(router.urls)),
     # Last: anything else under /api/v1/ answers the API's error shape, not an HTML page.
-    re_path(r"^.*$", views.unknown_path, name="api-unknown-path"),
+    re_path(r"^[\s\S]*$", views.unknown_path, name="api-unknown-path"),  # any character, a newline too
 ]

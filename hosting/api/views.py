@@ -17,11 +17,8 @@ from hosting.api.throttles import QuoteThrottle
 from hosting.commissioning import runs
 from hosting.models import CommissioningBatch, Contract, Machine, MachineModel, Quote
 
-ERRORS = {
-    400: OpenApiResponse(description="Invalid request: `errors` lists each field's problems."),
-    404: OpenApiResponse(description="Not found (or not yours)."),
-    409: OpenApiResponse(description="Refused by the current state, e.g. the capacity is gone (`shortfall`)."),
-}
+# 400/401/403/404/429 are documented where they occur by hosting.api.schema.AutoSchema.
+REFUSED = {409: OpenApiResponse(description="Refused by the current state, e.g. the capacity is gone (`shortfall`).")}
 
 
 @csrf_exempt  # nothing is written: a POST to a wrong path learns it is wrong, not that CSRF failed
@@ -89,16 +86,14 @@ class MachineModelViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = MachineModel.objects.order_by("vendor", "name")
     serializer_class = serializers.MachineModelSerializer
     permission_classes = [permissions.AllowAny]
-    filterset_fields = ["vendor"]
+    filterset_class = filters.MachineModelFilter
     search_fields = ["name"]
     lookup_field = "slug"
 
 
 @extend_schema_view(
     list=extend_schema(summary="Your quotes (needs a token or session)"),
-    retrieve=extend_schema(
-        summary="A quote, for whoever holds its id", auth=[], responses={200: serializers.QuoteSerializer, **ERRORS}
-    ),
+    retrieve=extend_schema(summary="A quote, for whoever holds its id", auth=[]),
 )
 class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Quote.objects.select_related("machine_model", "site", "tenant", "hold__site")
@@ -133,7 +128,7 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
         description="Public (throttled per client IP; a token raises the limit). Prices every site that can "
         "take the whole term within the planning horizon, best first, or puts the request on the waitlist.",
         request=serializers.QuoteRequestSerializer,
-        responses={201: serializers.QuoteSerializer, 429: OpenApiResponse(description="Throttled."), **ERRORS},
+        responses={201: serializers.QuoteSerializer, **REFUSED},
         auth=[],
     )
     def create(self, request, *args, **kwargs):
@@ -156,7 +151,7 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
         description="Needs a tenant's token. Turns the option at `site` into a capacity hold that expires "
         "(72 h by default). Asking again for the same option returns the same hold.",
         request=serializers.AcceptSerializer,
-        responses={200: serializers.QuoteSerializer, **ERRORS},
+        responses={200: serializers.QuoteSerializer, **REFUSED},
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
     def accept(self, request, pk=None):
@@ -170,7 +165,7 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
 
 @extend_schema_view(
     list=extend_schema(summary="Your contracts"),
-    retrieve=extend_schema(summary="One of your contracts", responses={200: serializers.ContractSerializer, **ERRORS}),
+    retrieve=extend_schema(summary="One of your contracts"),
 )
 class ContractViewSet(TenantScopedMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Contract.objects.select_related("tenant", "site").order_by("-created_at", "-pk")
@@ -188,7 +183,7 @@ class ContractViewSet(TenantScopedMixin, mixins.CreateModelMixin, viewsets.ReadO
         description="The quote's hold becomes the contract's firm reservation in the same transaction; "
         "409 with the shortfall if the hold expired and the capacity went meanwhile.",
         request=serializers.ContractFromQuoteSerializer,
-        responses={201: serializers.ContractSerializer, **ERRORS},
+        responses={201: serializers.ContractSerializer, **REFUSED},
     )
     def create(self, request, *args, **kwargs):
         form = serializers.ContractFromQuoteSerializer(data=request.data)
@@ -203,7 +198,7 @@ class CommissionMixin:
     @extend_schema(
         summary="Staff: commission a racked (or failed, for a re-run) machine",
         request=None,
-        responses={202: serializers.RunAcceptedSerializer, **ERRORS},
+        responses={202: serializers.RunAcceptedSerializer, **REFUSED},
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
     def commission(self, request, pk=None):
@@ -211,8 +206,17 @@ class CommissionMixin:
         (run,) = runs.request([machine], by=request.user)
         return Response({"run": run.pk, "status": run.status, "machine": machine.pk}, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(summary="The machine's self-tests with every check's measurements and verdict")
-    @action(detail=True, methods=["get"], url_path="self-tests", serializer_class=serializers.SelfTestRunSerializer)
+    @extend_schema(
+        summary="The machine's self-tests with every check's measurements and verdict, newest first",
+        responses=serializers.SelfTestRunSerializer(many=True),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="self-tests",
+        serializer_class=serializers.SelfTestRunSerializer,
+        filter_backends=[],  # pages of one machine's runs; the machine filters are not theirs
+    )
     def self_tests(self, request, pk=None):
         machine = self.get_object()
         queryset = machine.self_tests.prefetch_related("checks", "samples").order_by("-created_at", "-pk")
@@ -222,7 +226,7 @@ class CommissionMixin:
 
 @extend_schema_view(
     list=extend_schema(summary="Your machines"),
-    retrieve=extend_schema(summary="One of your machines", responses={200: serializers.MachineSerializer, **ERRORS}),
+    retrieve=extend_schema(summary="One of your machines"),
 )
 class MachineViewSet(CommissionMixin, TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Machine.objects.select_related("model", "contract__site", "slot__rack__site").order_by("serial")
@@ -252,7 +256,7 @@ class BatchViewSet(
     @extend_schema(
         summary="Staff: commission a selection of machines or a contract's",
         request=serializers.BatchRequestSerializer,
-        responses={201: serializers.BatchSerializer, **ERRORS},
+        responses={201: serializers.BatchSerializer, **REFUSED},
     )
     def create(self, request, *args, **kwargs):
         form = serializers.BatchRequestSerializer(data=request.data)

@@ -1,4 +1,4 @@
-"""A path the API does not have answers in the API's error shape, whatever the method."""
+"""A path the API does not have, or a method an endpoint does not have, answers in the API's error shape."""
 
 from pathlib import Path
 
@@ -45,3 +45,18 @@ def test_the_favicon_redirects_to_a_small_icon_among_the_static_files(client):
     icon = Path(finders.find("haven/favicon.ico")).read_bytes()
     assert icon[:4] == b"\x00\x00\x01\x00"  # an ICO file
     assert len(icon) < 2048
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("patch", "/api/v1/sites/texas/", "GET, HEAD, OPTIONS"),
+        ("delete", "/api/v1/quotes/", "GET, POST, HEAD, OPTIONS"),
+        ("put", "/api/v1/machines/1/commission/", "POST, OPTIONS"),
+    ],
+)
+def test_a_method_an_endpoint_does_not_have_is_405_saying_which_it_has(staff_api, two_sites, method, path, allowed):
+    response = getattr(staff_api, method)(path)
+    assert response.status_code == 405
+    assert response["Allow"] == allowed
+    assert response.json()["code"] == "method_not_allowed"
