@@ -1,7 +1,7 @@
 """Top-level URLs: the tenant portal, the staff admin and dashboards, the API (v1), a liveness probe."""
 
 from django.contrib import admin
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
@@ -16,7 +16,7 @@ def healthz(request):
 
 
 @require_GET
-def favicon(request):
+def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico; the icon is a static file (hashed and cached for good once collected)."""
     return redirect(static("haven/favicon.ico"))
 

@@ -41,7 +41,7 @@ OPEN_TO_ALL = (permissions.AllowAny, permissions.IsAuthenticated)
 
 
 class AutoSchema(openapi.AutoSchema):
-    def get_operation(self, path, path_regex, path_prefix, method, registry):
+    def get_operation(self, path, path_regex, path_prefix, method, registry) -> dict | None:
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None

@@ -2,7 +2,7 @@
 hosting.quotes / services, errors shaped by hosting.api.errors."""
 
 from django.db.models import Prefetch
-from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -22,7 +22,7 @@ REFUSED = {409: OpenApiResponse(description="Refused by the current state, e.g. 
 
 
 @csrf_exempt  # nothing is written: a POST to a wrong path learns it is wrong, not that CSRF failed
-def unknown_path(request, *args, **kwargs):
+def unknown_path(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
     """A 404 in the API's error shape for any path under /api/v1/ that names no endpoint.
 
     This pattern matches every path, so Django's APPEND_SLASH never sees an unknown one:
