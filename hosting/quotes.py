@@ -20,7 +20,7 @@ from capacity import ledger, planner, power
 from capacity.errors import fmt_kw
 from capacity.models import EnergizationPhase, Reservation, Site
 from hosting import pricing, services
-from hosting.models import Contract, Quote, TermDiscount
+from hosting.models import Contract, MachineModel, Quote, TermDiscount
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,28 @@ def requested_it_kw(model, quantity: int) -> Decimal:
     if it_kw > MAX_IT_KW:
         raise ValueError(f"{quantity:,} machines exceed {MAX_IT_KW:,} kW.")
     return it_kw
+
+
+def requested_kw(model: MachineModel | None, quantity: int | None, it_kw: Decimal | None) -> Decimal:
+    """The IT kW a request asks for: `quantity` machines of `model` at nameplate, or `it_kw`.
+
+    The one rule behind POST /api/v1/quotes/ and the portal's form, called once each field
+    is valid on its own; ValidationError keyed by the field at fault (not-both is non-field)."""
+    if it_kw is not None:
+        if model is not None or quantity is not None:
+            raise ValidationError("Give a machine model and a quantity, or IT kW — not both.")
+        return it_kw
+    missing = {}
+    if model is None:
+        missing["machine_model"] = "Give a machine model (or IT kW instead)."
+    if quantity is None:
+        missing["quantity"] = "Give how many machines (or IT kW instead)."
+    if missing:
+        raise ValidationError(missing)
+    try:
+        return requested_it_kw(model, quantity)
+    except ValueError as refused:
+        raise ValidationError({"quantity": str(refused)}) from None
 
 
 def candidate_sites() -> list[Site]:

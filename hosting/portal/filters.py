@@ -22,7 +22,11 @@ class OneOf(forms.Select):
 def machine_filter(request: HttpRequest, machines: QuerySet) -> MachineFilter:
     """The API's machine filters over `machines` (already scoped to the user), with selects
     for status, model and site."""
-    filters = MachineFilter(request.GET, queryset=machines)
+    # A form's "any" option sends an empty value, which the API refuses as a mistake: here it means no filter.
+    data = request.GET.copy()
+    for name in [k for k in data if not any(data.getlist(k))]:
+        del data[name]
+    filters = MachineFilter(data, queryset=machines)
     fields = filters.form.fields
     fields["status"].widget = OneOf(choices=[("", "any status"), *MachineStatus.choices])
     models = MachineModel.objects.order_by("name").values_list("slug", "name")

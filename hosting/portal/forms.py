@@ -46,16 +46,11 @@ class QuoteForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        model, quantity, it_kw = data.get("machine_model"), data.get("quantity"), data.get("it_kw")
-        if it_kw is not None and (model or quantity):
-            raise forms.ValidationError("Give a model and a quantity, or IT kW — not both.")
-        if it_kw is None and not (model and quantity):
-            raise forms.ValidationError("Give a model and a quantity, or IT kW.")
-        if it_kw is None:
+        if not any(self.has_error(name) for name in ("machine_model", "quantity", "it_kw")):
             try:
-                data["it_kw"] = quotes.requested_it_kw(model, quantity)
-            except ValueError as refused:
-                self.add_error("quantity", str(refused))
+                data["it_kw"] = quotes.requested_kw(data.get("machine_model"), data.get("quantity"), data.get("it_kw"))
+            except forms.ValidationError as refused:
+                self.add_error(None, refused)
         return data
 
 
