@@ -157,10 +157,15 @@ class Pdu(models.Model):
         return f"{self.site.slug}/{self.name}"
 
 
+def load_w() -> Coalesce:
+    """The watts allocated to a circuit's slots, as an aggregate over its slots."""
+    return Coalesce(Sum("slots__allocated_w"), 0)
+
+
 class CircuitQuerySet(models.QuerySet):
     def with_load(self) -> "CircuitQuerySet":
         """Annotate `load_w`: the watts allocated to the circuit's slots."""
-        return self.annotate(load_w=Coalesce(Sum("slots__allocated_w"), 0))
+        return self.annotate(load_w=load_w())
 
 
 class Circuit(models.Model):

@@ -119,7 +119,7 @@ class DemoTenant:
 
 # Live and failed ones predate Haven (imported); the racked ones are commissioned by the
 # emulated fleet when `make demo` starts.
-FLOOR_MIX = {
+FLOOR_MIX: dict[str, int] = {
     S.LIVE: 18,
     S.RACKED: 7,
     S.FAILED: 2,
@@ -256,8 +256,8 @@ def _seed_contract(tenant, spec: DemoContract, today, now, staff) -> None:
 
 
 # The usual route from announced; each demo machine walks it as far as its status.
-ROUTE = [S.IN_TRANSIT, S.RECEIVED, S.RACKED, S.TESTING]
-AFTER_TESTING = {S.LIVE: [S.LIVE], S.FAILED: [S.FAILED], S.RMA: [S.FAILED, S.RMA]}
+ROUTE: list[str] = [S.IN_TRANSIT, S.RECEIVED, S.RACKED, S.TESTING]
+AFTER_TESTING: dict[str, list[str]] = {S.LIVE: [S.LIVE], S.FAILED: [S.FAILED], S.RMA: [S.FAILED, S.RMA]}
 
 
 def route_to(target: str) -> list[str]:
@@ -298,7 +298,8 @@ def _walk(machine, steps: list[str], free_slots, staff, now) -> None:
         if step == S.RACKED:
             machine = services.rack_machine(machine, next(free_slots), by=staff, now=when, commission=False)
         else:
-            reason = {S.FAILED: "hashboard 2 not detected", S.RMA: "sent to vendor for repair"}.get(step, "")
+            reasons: dict[str, str] = {S.FAILED: "hashboard 2 not detected", S.RMA: "sent to vendor for repair"}
+            reason = reasons.get(step, "")
             machine = services.transition(machine, step, by=staff, reason=reason, now=when)
 
 
@@ -392,13 +393,15 @@ def seed_commissioning(log) -> None:
         for n, machine in enumerate(machines, start=first):
             machine.ip = f"127.{10 + i}.{n >> 8}.{n & 255}"
             machine.save(update_fields=["ip"])
-            circuit = Circuit.objects.get(pk=machine.slot.circuit_id)  # fresh: an earlier turn may have wired it
+            slot = machine.slot
+            if slot is None:  # on the floor means in a slot (a constraint); nothing to wire otherwise
+                continue
+            circuit = Circuit.objects.get(pk=slot.circuit_id)  # fresh: an earlier turn may have wired it
             if circuit.pdu_id is None:
                 number = Pdu.objects.filter(site=site).count() + 1
                 host = f"127.{60 + i}.{number >> 8}.{number & 255}"
                 circuit.pdu = Pdu.objects.create(site=site, name=f"PDU {circuit.name}", host=host, port=16100)
                 circuit.save(update_fields=["pdu"])
-            slot = machine.slot
             slot.outlet = slot.position - min(s.position for s in circuit.slots.all()) + 1
             slot.save(update_fields=["outlet"])
     log(
@@ -461,7 +464,7 @@ def seed_evidence(log) -> None:
     on readings a healthy machine gives — or, for a failed one, with its dead hashboard —
     stored by the pipeline's own `runs.finish`."""
     passed, failed = SelfTestRun.Status.PASSED, SelfTestRun.Status.FAILED
-    judged = {S.LIVE: passed, S.FAILED: failed, S.RMA: failed}
+    judged: dict[str, str] = {S.LIVE: passed, S.FAILED: failed, S.RMA: failed}
     machines = list(
         Machine.objects.filter(status__in=list(judged))
         .exclude(self_tests__status__in=[passed, failed])
@@ -485,7 +488,7 @@ def seed_evidence(log) -> None:
                 created_at=started, dispatched_at=started, started_at=started, heartbeat_at=started,
             )  # fmt: skip
             expected = runs.plan_for(run, policy).expected
-            samples = int(policy.burn_in_s // max(policy.sample_interval_s, 1)) + 1
+            samples = int(policy.burn_in_s // max(policy.sample_interval_s, Decimal(1))) + 1
             readings = burn_in_readings(
                 expected, started, samples=samples, interval_s=float(policy.sample_interval_s),
                 serial=machine.serial, board_missing=None if judged[machine.status] == passed else 2,

@@ -74,7 +74,7 @@ def close(
         locked = lock_open(request)
         if state == MachineRequest.State.DONE:
             # The move it asked for must still be possible (staff may have moved it meanwhile).
-            check_machine_move(locked.machine.status, MachineRequest.LEADS_TO[locked.kind])
+            check_machine_move(locked.machine.status, MachineRequest.LEADS_TO[MachineRequest.Kind(locked.kind)])
         locked.state = state
         locked.resolved_at = now
         locked.resolved_by = by

@@ -497,7 +497,8 @@ class Quote(models.Model):
 
     @property
     def machine_w(self) -> int:
-        return self.machine_model.nameplate_power_w if self.machine_model_id else settings.REFERENCE_MACHINE_W
+        model = self.machine_model
+        return model.nameplate_power_w if model is not None else settings.REFERENCE_MACHINE_W
 
     def option_at(self, site_slug: str) -> dict | None:
         return next((o for o in self.options if o["site"] == site_slug), None)
@@ -598,6 +599,12 @@ class CommissioningBatch(models.Model):
 
     def __str__(self) -> str:
         return self.label or f"batch {str(self.id)[:8]}"
+
+    # Set by CommissioningBatchQuerySet.with_progress(): runs counted by stage.
+    n_queued: int
+    n_testing: int
+    n_passed: int
+    n_failed: int
 
     @property
     def progress(self) -> dict:

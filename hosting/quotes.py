@@ -4,7 +4,9 @@ floors (cached, advisory); holds and contracts book through the ledger (locked, 
 """
 
 import datetime as dt
+import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -93,7 +95,7 @@ def requested_kw(model: MachineModel | None, quantity: int | None, it_kw: Decima
         missing["machine_model"] = "Give a machine model (or IT kW instead)."
     if quantity is None:
         missing["quantity"] = "Give how many machines (or IT kW instead)."
-    if missing:
+    if model is None or quantity is None:
         raise ValidationError(missing)
     try:
         return requested_it_kw(model, quantity)
@@ -114,28 +116,49 @@ def matching(sites: list[Site], *, region: str = "", country: str = "", site: Si
         s
         for s in sites
         if (site is None or s.pk == site.pk)
-        and (not country or s.country.code == country.upper())
+        and (not country or str(s.country) == country.upper())  # a Country reads as its ISO code
         and (not region or region in s.region.casefold() or region in s.name.casefold())
     ]
 
 
-def attach_public_figures(sites: list[Site], now: dt.datetime | None = None) -> list[Site]:
+@dataclass(frozen=True)
+class PublicSite:
+    """A site as prospects see it today: the row, and its figures of the day. Reads any other
+    attribute from the site itself (serializers take it for the row)."""
+
+    site: Site
+    energized_mw_today: Decimal
+    available_kw_today: Decimal
+    list_rate: Decimal | None
+    next_phase: EnergizationPhase | None
+
+    def __getattr__(self, name: str):
+        return getattr(self.site, name)
+
+
+def public_sites(sites: Sequence[Site], now: dt.datetime | None = None) -> list[PublicSite]:
     """What prospects see of each site today: energized MW, free IT kW, list rate, next phase.
 
     Expects `pricing` selected and `phases` prefetched; reads the cached timelines.
     """
     now = now or timezone.now()
     timelines = ledger.availability(sites, now)
+    out = []
     for site in sites:
         today = site.today(now)
         segment = timelines[site.pk].segment_on(today)
-        site.energized_mw_today = segment.budget_kw / power.KW_PER_MW
-        site.available_kw_today = max(Decimal(0), segment.headroom_kw(site.pue))
         pricing_row = getattr(site, "pricing", None)
-        site.list_rate = pricing_row.list_rate_usd_per_kwh if pricing_row else None
         upcoming = [p for p in site.phases.all() if p.energized_on > today]
-        site.next_phase = min(upcoming, key=lambda p: p.energized_on) if upcoming else None
-    return sites
+        out.append(
+            PublicSite(
+                site=site,
+                energized_mw_today=segment.budget_kw / power.KW_PER_MW,
+                available_kw_today=max(Decimal(0), segment.headroom_kw(site.pue)),
+                list_rate=pricing_row.list_rate_usd_per_kwh if pricing_row else None,
+                next_phase=min(upcoming, key=lambda p: p.energized_on) if upcoming else None,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -379,16 +402,19 @@ def contract_from_quote(quote: Quote, *, by=None, now: dt.datetime | None = None
             raise QuoteRefused(
                 "quote_not_accepted", f"Only an accepted quote becomes a contract (this one is {locked.status})."
             )
-        option = locked.option_at(locked.accepted_site.slug)
+        hold, site, tenant = locked.hold, locked.accepted_site, locked.tenant
+        option = locked.option_at(site.slug) if site is not None else None
+        if hold is None or site is None or tenant is None or option is None:  # an accepted quote has all four
+            raise QuoteRefused("quote_not_accepted", "This quote's hold is incomplete; accept it again.")
         contract = Contract.objects.create(
-            tenant=locked.tenant,
-            site=locked.accepted_site,
+            tenant=tenant,
+            site=site,
             it_kw=locked.it_kw,
             machine_count=locked.machines,
             rate_usd_per_kwh=Decimal(option["rate_usd_per_kwh"]),
-            starts_on=locked.hold.starts_on,
-            ends_on=locked.hold.ends_on,
-            reservation=locked.hold,
+            starts_on=hold.starts_on,
+            ends_on=hold.ends_on,
+            reservation=hold,
             created_at=now,
         )
         contract = services.sign_contract(contract, by=by, now=now)
@@ -436,7 +462,7 @@ def promote_waitlist(now: dt.datetime | None = None) -> list[Quote]:
             quote.save(update_fields=["options", "status", "valid_until", "waitlisted_at"])
             promoted.append(quote)
         for quote in promoted:
-            transaction.on_commit(lambda q=quote: notify_priced(q))
+            transaction.on_commit(functools.partial(notify_priced, quote))
     return promoted
 
 

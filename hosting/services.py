@@ -236,10 +236,11 @@ def rack_machines(
             slots = planner.apply(placement, [m.occupant_ref for m in group])
             for machine, slot in zip(group, slots, strict=True):
                 machine.slot = slot
+        why: str | Callable[[Machine], str] = reason
         if not reason:  # "racked in <slot>", each slot's label read in one query
             labels = Slot.objects.select_related("rack__site").in_bulk([m.slot_id for m in locked])
-            reason = lambda m: f"racked in {labels[m.slot_id]}"  # noqa: E731
-        move_machines(locked, MachineStatus.RACKED, by=by, reason=reason, now=now, fields=fields)
+            why = lambda m: f"racked in {labels[m.slot_id]}"  # noqa: E731
+        move_machines(locked, MachineStatus.RACKED, by=by, reason=why, now=now, fields=fields)
         ids = [m.pk for m in locked]
         _racked_on_commit(ids, by=by, commission=commission)
     return locked

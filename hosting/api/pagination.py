@@ -6,6 +6,7 @@ class Pagination(PageNumberPagination):
     """Pages of 50 by default; clients may ask for 1 to 500 with ?page_size= (anything else
     is refused, not silently replaced by the default)."""
 
+    page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 

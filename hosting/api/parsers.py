@@ -7,6 +7,7 @@ skipping strings, so nothing deeper than MAX_JSON_DEPTH reaches the decoder or a
 
 import io
 import re
+from typing import Any
 
 from django.conf import settings
 from rest_framework import parsers
@@ -33,7 +34,7 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 class JSONParser(parsers.JSONParser):
-    def parse(self, stream, media_type=None, parser_context=None) -> object:
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         raw = stream.read() if stream is not None else b""
         try:

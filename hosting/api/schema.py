@@ -20,7 +20,8 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="Stable and machine-readable: `invalid`, `not_found`, `throttled`, …")
     message = serializers.CharField(help_text="For people.")
-    errors = serializers.DictField(
+    # A declared field leaves the class body (DRF's metaclass); Serializer.errors stays.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.JSONField(), required=False, help_text="Validation only: the problems of each field."
     )
     retry_after_s = serializers.IntegerField(required=False, help_text="Throttled only: when to try again.")

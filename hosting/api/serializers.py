@@ -3,6 +3,7 @@ live in hosting.quotes / services and capacity.ledger."""
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -38,7 +39,7 @@ def errors_of(refused: DjangoValidationError) -> dict | list:
     """A domain rule's Django ValidationError as serializer errors (non-field ones under DRF's key)."""
     if not hasattr(refused, "error_dict"):
         return refused.messages
-    key = {NON_FIELD_ERRORS: api_settings.NON_FIELD_ERRORS_KEY}
+    key: dict[str, str] = {NON_FIELD_ERRORS: api_settings.NON_FIELD_ERRORS_KEY}
     return {key.get(field, field): messages for field, messages in refused.message_dict.items()}
 
 
@@ -163,7 +164,7 @@ class OptionsField(serializers.JSONField):
 
 
 class HoldSerializer(serializers.ModelSerializer):
-    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    site = serializers.SlugRelatedField[Any](slug_field="slug", read_only=True)
 
     class Meta:
         model = Reservation
@@ -172,16 +173,16 @@ class HoldSerializer(serializers.ModelSerializer):
 
 
 class QuoteSerializer(serializers.ModelSerializer):
-    machine_model = serializers.SlugRelatedField(
+    machine_model = serializers.SlugRelatedField[Any](
         slug_field="slug", read_only=True, allow_null=True, help_text="None when asked for in IT kW."
     )
-    site = serializers.SlugRelatedField(
+    site = serializers.SlugRelatedField[Any](
         slug_field="slug", read_only=True, allow_null=True, help_text="The one site asked for, if any."
     )
     options = OptionsField(read_only=True)
     waitlist_position = serializers.SerializerMethodField()
     hold = HoldSerializer(read_only=True, allow_null=True)
-    tenant = serializers.SlugRelatedField(
+    tenant = serializers.SlugRelatedField[Any](
         slug_field="slug", read_only=True, allow_null=True, help_text="Who accepted it; None until then."
     )
 
@@ -219,8 +220,8 @@ class AcceptSerializer(serializers.Serializer):
 
 
 class ContractSerializer(serializers.ModelSerializer):
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tenant = serializers.SlugRelatedField[Any](slug_field="slug", read_only=True)
+    site = serializers.SlugRelatedField[Any](slug_field="slug", read_only=True)
 
     class Meta:
         model = Contract
@@ -247,9 +248,9 @@ class ContractFromQuoteSerializer(serializers.Serializer):
 
 
 class MachineSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    site = serializers.SlugRelatedField(source="contract.site", slug_field="slug", read_only=True)
-    slot = serializers.StringRelatedField(read_only=True, allow_null=True, help_text="None off the floor.")
+    model = serializers.SlugRelatedField[Any](slug_field="slug", read_only=True)
+    site = serializers.SlugRelatedField[Any](source="contract.site", slug_field="slug", read_only=True)
+    slot = serializers.StringRelatedField[Any](read_only=True, allow_null=True, help_text="None off the floor.")
 
     class Meta:
         model = Machine
@@ -323,7 +324,7 @@ class ProgressSerializer(serializers.Serializer):
 
 class BatchSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
-    tenant = serializers.SlugRelatedField(
+    tenant = serializers.SlugRelatedField[Any](
         slug_field="slug", read_only=True, allow_null=True, help_text="None when the machines are several tenants'."
     )
 
@@ -347,7 +348,8 @@ class BatchRequestSerializer(serializers.Serializer):
         help_text=f"Machine ids, at most {MAX_BATCH:,}.",
     )
     contract = serializers.PrimaryKeyRelatedField(queryset=Contract.objects.all(), required=False)
-    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    # A declared field leaves the class body (DRF's metaclass); Field.label is not shadowed.
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")  # type: ignore[assignment]
 
     def validate_machines(self, ids: list[int]) -> list[Machine]:
         """The machines, read in one query (a per-id lookup is 20,000 queries for a full batch)."""

@@ -73,8 +73,8 @@ class SiteViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
 
     def get_serializer(self, instance=None, *args, **kwargs):
-        if instance is not None:
-            quotes.attach_public_figures(list(instance) if kwargs.get("many") else [instance])
+        if instance is not None:  # the rows of the page, each with today's figures
+            instance = quotes.public_sites(list(instance)) if kwargs.get("many") else quotes.public_sites([instance])[0]
         return super().get_serializer(instance, *args, **kwargs)
 
 
