@@ -32,6 +32,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
 )
 
+from hosting.commissioning import fleet as fleet_module
 from hosting.commissioning import snmp_profiles
 from hosting.commissioning.emulator import (
     CONTACT,
@@ -40,6 +41,7 @@ from hosting.commissioning.emulator import (
     Event,
     Fault,
     Fleet,
+    Happening,
     MinerSpec,
     PduSpec,
     running,
@@ -316,6 +318,16 @@ def test_stories_are_deterministic_per_serial():
     assert sum(broken(a)[1]) == 1
     assert sum(others[0][0]) == 1  # another serial loses a board too, maybe another one
 
+    stories = {f"D{i:05d}": fleet_module.demo_story(f"D{i:05d}", every=8) for i in range(4000)}
+    told = {s: v for s, v in stories.items() if v != ((), frozenset())}
+    assert 0.09 < len(told) / len(stories) < 0.16  # about one in eight
+    assert stories == {s: fleet_module.demo_story(s, every=8) for s in stories}  # the same every time
+    events = [e for story, _ in told.values() for e in story]
+    assert {e.what for e in events} == set(Happening)
+    assert sum(1 for _, faults in told.values() if faults == {Fault.IGNORES_STOP}) > 0
+    assert all(e.origin == CONTACT and 300 <= e.at_s <= 1800 for e in events)  # 5–30 min after contact
+    assert all(180 <= e.for_s <= 600 for e in events if e.what is Happening.OFFLINE)
+
 
 def test_events_refuse_nonsense():
     with pytest.raises(ValueError, match="after start or contact"):
@@ -548,3 +560,43 @@ def test_a_sharded_fleet_pdu_follows_a_stop_sent_to_its_miner(tmp_path):
         assert proc.wait(timeout=20) == 0
     assert 10 < second < 100  # asleep, read by the PDU's agent in its process
     assert first == pytest.approx(EMULATED_MODELS[WM].power_w, rel=0.03)
+
+
+# --------------------------------------------------------------------------------------------
+# The demo's floor: stories for machines that go live, the air per site and rack
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_demo_floor_tells_stories_only_of_machines_that_pass_commissioning(floor):
+    from capacity.models import Pdu
+    from tests.factories import racked
+
+    site, rack = floor["site"], floor["rack"]
+    circuit = floor["circuits"][0]
+    circuit.pdu = Pdu.objects.create(site=site, name="PDU S", host="127.97.1.1", port=PDU_PORT)
+    circuit.save()
+    for n in range(1, 17):
+        (machine,) = racked(floor, 1, ip=f"127.97.0.{n}")
+        machine.slot.outlet = n
+        machine.slot.save()
+
+    miners, pdus = fleet_module.from_database(site.slug, fault_every=4, stories_every=1, air_swing_c=3.0)
+
+    assert len(miners) == 16
+    for m in miners:
+        fault = fleet_module.demo_faults(m.serial, 4)
+        story, stubborn = fleet_module.demo_story(m.serial, 1)
+        if fault:  # caught by commissioning, never live: no story to tell
+            assert (m.faults, m.story) == (fault, ())
+        else:
+            assert (m.story, m.faults) == (story, stubborn)
+        assert (m.site, m.rack, m.inlet_swing_c) == (site.slug, rack.name, 3.0)
+    assert any(m.story for m in miners)
+    assert any(not fleet_module.demo_faults(m.serial, 4) for m in miners)
+    (pdu,) = pdus
+    assert (pdu.site, pdu.inlet_swing_c, len(pdu.outlets)) == (site.slug, 3.0, 16)
+    # Read again (as --follow does every few seconds): the same specs, so nobody's state is reset.
+    assert fleet_module.from_database(site.slug, fault_every=4, stories_every=1, air_swing_c=3.0) == (miners, pdus)
+    plain, _ = fleet_module.from_database(site.slug)
+    assert not any(m.story or m.inlet_swing_c for m in plain)  # only when asked for
