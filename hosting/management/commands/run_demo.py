@@ -59,9 +59,12 @@ class Command(BaseCommand):
         queues = ",".join(["celery", *(runs.queue_for(slug) for slug in Site.objects.values_list("slug", flat=True))])
         processes: list[subprocess.Popen] = []
         try:
-            # The miners and PDUs behind the demo sites; about one machine in four has a fault. It
-            # follows the database, so machines racked while the demo runs answer too.
-            processes.append(_in_own_group([python, "manage.py", "emulate_fleet", "--fault-every", "4", "--follow"]))
+            # The miners and PDUs behind the demo sites; about one machine in four has a fault, about one
+            # of the others in eight a story 5-30 minutes in (a board dies, a fan stops, an outage, …),
+            # and the air swings over the day. It follows the database, so machines racked while the
+            # demo runs answer too.
+            fleet_args = ["--fault-every", "4", "--stories-every", "8", "--air-swing", "3", "--follow"]
+            processes.append(_in_own_group([python, "manage.py", "emulate_fleet", *fleet_args]))
             processes.append(_in_own_group([python, "manage.py", "runserver", addrport, "--noreload"]))
             # One worker stands in for every site's on-site worker (all their queues) and beat.
             worker = ["worker", "--beat", "-Q", queues, "--loglevel", "info", "--concurrency", "2"]
