@@ -1,5 +1,7 @@
 """Admin plumbing shared by both apps: ledger-checked forms, per-page figures, cheap counts."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
@@ -23,7 +25,7 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list
+        queryset: Any = self.object_list  # a QuerySet whenever `query` is there
         query = getattr(queryset, "query", None)
         if query is not None and not query.where and connections[queryset.db].vendor == "postgresql":
             with connections[queryset.db].cursor() as cursor:

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal, overload
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -155,6 +156,32 @@ def _validate_booking(
         raise ValidationError(errors)
 
 
+@overload
+def reserve(
+    site: Site | int,
+    *,
+    it_kw: Decimal,
+    starts_on: dt.date,
+    ends_on: dt.date | None,
+    kind: str,
+    reference: str,
+    expires_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+    dry_run: Literal[False] = False,
+) -> Reservation: ...
+@overload
+def reserve(
+    site: Site | int,
+    *,
+    it_kw: Decimal,
+    starts_on: dt.date,
+    ends_on: dt.date | None,
+    kind: str,
+    reference: str,
+    expires_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+    dry_run: Literal[True],
+) -> None: ...
 def reserve(
     site: Site | int,
     *,
@@ -410,7 +437,8 @@ def assign_slots(requests: Sequence[SlotRequest]) -> list[Slot]:
 
 
 def assign_slot(slot: Slot | int, *, watts: int, occupant: str) -> Slot:
-    return assign_slots([SlotRequest(getattr(slot, "pk", slot), watts, occupant)])[0]
+    slot_id = slot if isinstance(slot, int) else slot.pk
+    return assign_slots([SlotRequest(slot_id, watts, occupant)])[0]
 
 
 def release_slots(slot_ids: Sequence[int]) -> None:

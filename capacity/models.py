@@ -157,10 +157,15 @@ class Pdu(models.Model):
         return f"{self.site.slug}/{self.name}"
 
 
+def load_w() -> Coalesce:
+    """The watts allocated to a circuit's slots, as an aggregate over its slots."""
+    return Coalesce(Sum("slots__allocated_w"), 0)
+
+
 class CircuitQuerySet(models.QuerySet):
     def with_load(self) -> "CircuitQuerySet":
         """Annotate `load_w`: the watts allocated to the circuit's slots."""
-        return self.annotate(load_w=Coalesce(Sum("slots__allocated_w"), 0))
+        return self.annotate(load_w=load_w())
 
 
 class Circuit(models.Model):
@@ -285,6 +290,14 @@ class ReservationQuerySet(models.QuerySet):
         """Reservations that count: not released, and firm or a hold not yet expired."""
         now = now or timezone.now()
         return self.filter(released_at__isnull=True).filter(Q(kind=Reservation.Kind.FIRM) | Q(expires_at__gt=now))
+
+    def holds_expiring(self, now: dt.datetime, within: dt.timedelta) -> "ReservationQuerySet":
+        """Holds that still count and stop counting within `within` of `now`, soonest first."""
+        return (
+            self.active(now)
+            .filter(kind=Reservation.Kind.HOLD, expires_at__lte=now + within)
+            .order_by("expires_at", "pk")
+        )
 
 
 class Reservation(models.Model):

@@ -24,7 +24,7 @@ from typing import NamedTuple
 from django.db.models import Count, Q
 
 from capacity import errors, ledger, power
-from capacity.models import Circuit, PowerFeed, Site, Slot
+from capacity.models import Circuit, PowerFeed, Site, Slot, load_w
 
 LEGS = 3  # three-phase circuits: consecutive slots are wired L1-L2, L2-L3, L3-L1 in turn
 
@@ -152,8 +152,8 @@ def load_floors(sites: Sequence[Site]) -> dict[int, Floor]:
     rows = (
         Circuit.objects.filter(feed__site_id__in=ids)
         .values("pk", "feed_id", "feed__site_id", "voltage_v", "breaker_amps", "phases", "power_factor")
-        .with_load()
         .annotate(
+            load_w=load_w(),
             slot_count=Count("slots"),
             free_count=Count("slots", filter=Q(slots__occupant__isnull=True)),
         )
@@ -235,8 +235,8 @@ def pick_slots(a_plan: Plan) -> list[int]:
             raise errors.SlotOccupied(
                 f"Circuit {circuit_id} has fewer free slots than planned: the floor changed; plan again."
             )
-        for leg in legs.values():
-            leg.reverse()  # pop() from the end takes the lowest position first
+        for positions in legs.values():
+            positions.reverse()  # pop() from the end takes the lowest position first
         for _ in range(n):
             leg = min((leg for leg in legs if legs[leg]), key=lambda leg: (leg_load[circuit_id][leg], leg))
             chosen.append(legs[leg].pop()[1])

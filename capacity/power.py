@@ -27,14 +27,21 @@ Term = relativedelta | dt.timedelta | None
 
 
 class PhaseLike(Protocol):
-    energized_on: dt.date
-    mw: Decimal
+    @property
+    def energized_on(self) -> dt.date: ...
+    @property
+    def mw(self) -> Decimal: ...
 
 
 class BookingLike(Protocol):
-    starts_on: dt.date
-    ends_on: dt.date | None
-    it_kw: Decimal
+    @property
+    def starts_on(self) -> dt.date: ...
+    @property
+    def ends_on(self) -> dt.date | None: ...
+    @property
+    def it_kw(self) -> Decimal: ...
+    @property
+    def expires_at(self) -> dt.datetime | None: ...  # a hold's expiry; None for firm bookings
 
 
 @dataclass(frozen=True)
@@ -218,9 +225,10 @@ class Timeline:
                     lo = mid
                 else:
                     hi = mid - 1
-            if self.segments[lo].ends_on is None:
+            blocked_until = self.segments[lo].ends_on
+            if blocked_until is None:
                 return None
-            candidate = self.segments[lo].ends_on
+            candidate = blocked_until
         return None
 
     def shortfall(self, it_kw: Decimal, starts_on: dt.date, ends_on: dt.date | None) -> Shortfall | None:

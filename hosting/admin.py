@@ -1,14 +1,22 @@
 """Staff admin for the commercial side. Status changes are actions that call
 hosting.services; the fields they own are read-only on the forms."""
 
+import ipaddress
+
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from capacity.adminutils import PageFiguresAdmin, ReadOnlyAdmin, ReadOnlyInline, run_each
 from capacity.errors import Refusal, describe
+from capacity.models import Site
 from hosting import quotes, services
 from hosting.commissioning import runs
 from hosting.lifecycle import ContractStatus, MachineStatus
@@ -21,6 +29,7 @@ from hosting.models import (
     Machine,
     MachineEvent,
     MachineModel,
+    MachineRequest,
     Membership,
     Quote,
     Sample,
@@ -29,11 +38,34 @@ from hosting.models import (
     Tenant,
     TermDiscount,
 )
+from hosting.staff import actions as staff_actions
 
 admin.site.site_header = "Haven — hosting staff"
 admin.site.site_title = "Haven"
 admin.site.index_title = "Capacity, contracts and machines"
 admin.site.site_url = "/staff/"  # "View site": the staff dashboards
+
+
+def with_reason(modeladmin, request, queryset, *, title: str, apply, done: str):
+    """An action that needs a reason from staff (declining tells someone why): the first
+    POST shows a page asking for it, the second — with a reason — applies `apply(obj,
+    reason)` to each selected object through `run_each`."""
+    reason = request.POST.get("reason", "").strip()
+    if "apply" in request.POST and reason:
+        run_each(modeladmin, request, queryset, lambda obj: apply(obj, reason), done)
+        return None
+    if "apply" in request.POST:
+        modeladmin.message_user(request, "Give a reason: it is sent to them.", messages.ERROR)
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "objects": list(queryset),
+        "action": request.POST.get("action", ""),
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        "checkbox_name": ACTION_CHECKBOX_NAME,
+        "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/hosting/with_reason.html", context)
 
 
 class MembershipInline(admin.TabularInline):
@@ -207,14 +239,94 @@ class MachineAdmin(PageFiguresAdmin):
         else:
             self.message_user(request, f"Self-tests queued: batch {batch}.", messages.SUCCESS)
 
-    @admin.action(description="Rack into free slots (the planner spreads the load)", permissions=["change"])
+    @admin.action(description="Rack into free slots with their IPs (the planner chooses)", permissions=["change"])
     def rack(self, request, queryset):
+        """First a page asking each machine's IP (blank: it waits for the site's DHCP lease
+        list), then the racking itself."""
+        machines = list(queryset.select_related("contract__site", "model").order_by("pk")[:RACK_AT_ONCE])
+        if "apply" not in request.POST:
+            suggested = _suggest_ips(machines)
+            rows = [(m, request.POST.get(f"ip_{m.pk}", m.ip or suggested.get(m.pk, ""))) for m in machines]
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Rack machines",
+                "opts": self.model._meta,
+                "rows": rows,
+                "more": queryset.count() - len(machines),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/hosting/machine/rack.html", context)
+        ips = {m.pk: request.POST.get(f"ip_{m.pk}", "").strip() for m in machines}
         try:
-            racked = services.rack_machines(list(queryset), by=request.user)
+            racked = services.rack_machines(machines, by=request.user, ips=ips)
         except (Refusal, ValidationError) as exc:
             self.message_user(request, describe(exc), messages.ERROR)
         else:
-            self.message_user(request, f"Racked: {len(racked)}.", messages.SUCCESS)
+            waiting = sum(1 for m in racked if not m.ip)
+            note = f" {waiting} wait for an IP before their self-test (import the DHCP leases)." if waiting else ""
+            self.message_user(request, f"Racked: {len(racked)}.{note}", messages.SUCCESS)
+        return None
+
+    def save_model(self, request, obj, form, change):
+        if change and "ip" in form.changed_data:
+            ip, obj.ip = obj.ip, form.initial.get("ip")  # the address goes through the service
+            super().save_model(request, obj, form, change)
+            try:
+                obj.ip = services.set_ip(obj, ip, by=request.user).ip
+            except Refusal as exc:
+                self.message_user(request, f"IP not changed: {describe(exc)}", messages.ERROR)
+            return
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_leases_view)
+        return [path("import-leases/", view, name="hosting_machine_import_leases"), *super().get_urls()]
+
+    def import_leases_view(self, request):
+        """Upload a site's DHCP lease list (dhcpd.leases or MAC,IP CSV): each machine gets its IP by MAC."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = LeasesForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            site, content = form.cleaned_data["site"], form.cleaned_data["file"].read()
+            result = services.import_leases(site, content, by=request.user)
+            self.message_user(request, result, messages.SUCCESS)
+            return redirect("admin:hosting_machine_changelist")
+        context = {**self.admin_site.each_context(request), "title": "Import DHCP leases", "form": form,
+                   "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/hosting/machine/import_leases.html", context)
+
+
+RACK_AT_ONCE = 500  # machines one rack page asks IPs for
+
+
+def _suggest_ips(machines: list[Machine]) -> dict[int, str]:
+    """The next free addresses after the highest one in use at each machine's site: staff
+    usually rack along the site's address plan."""
+    suggested: dict[int, str] = {}
+    by_site: dict[int, list[Machine]] = {}
+    for m in machines:
+        if not m.ip:
+            by_site.setdefault(m.contract.site_id, []).append(m)
+    for site_id, group in by_site.items():
+        used = {
+            ipaddress.IPv4Address(ip)
+            for ip in Machine.objects.filter(contract__site_id=site_id, ip__isnull=False).values_list("ip", flat=True)
+        }
+        if not used:
+            continue
+        candidate = max(used)
+        for m in group:
+            candidate += 1
+            while candidate in used or int(candidate) & 0xFF in (0, 255):
+                candidate += 1
+            suggested[m.pk] = str(candidate)
+    return suggested
+
+
+class LeasesForm(forms.Form):
+    site = forms.ModelChoiceField(queryset=Site.objects.order_by("name"))
+    file = forms.FileField(help_text="ISC dhcpd.leases, or a CSV of MAC,IP")
 
 
 @admin.register(MachineEvent)
@@ -315,7 +427,7 @@ class QuoteAdmin(PageFiguresAdmin):
     list_select_related = ("machine_model", "tenant")
     search_fields = ("=id", "contact_email", "tenant__name")
     date_hierarchy = "created_at"
-    actions = ["make_contract"]
+    actions = ["make_contract", "decline"]
 
     def has_add_permission(self, request):
         return False
@@ -338,6 +450,13 @@ class QuoteAdmin(PageFiguresAdmin):
             ((format_html_join("", "<td>{}</td>", ((o[c],) for c in OFFER_COLUMNS)),) for o in quote.options),
         )
         return format_html("<table>{}{}</table>", header, rows) if quote.options else "—"
+
+    @admin.action(description="Decline waitlisted quotes (the requester is e-mailed why)…", permissions=["change"])
+    def decline(self, request, queryset):
+        return with_reason(
+            self, request, queryset, title="Decline waitlisted quotes", done="Declined",
+            apply=lambda quote, reason: quotes.decline(quote, reason=reason, by=request.user),
+        )  # fmt: skip
 
     @admin.action(
         description="Make a signed contract of each accepted quote (its hold goes firm)", permissions=["change"]
@@ -433,3 +552,39 @@ class CommissioningBatchAdmin(PageFiguresAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(MachineRequest)
+class MachineRequestAdmin(PageFiguresAdmin):
+    """What tenants ask for their machines; staff carry them out or decline them (actions)."""
+
+    list_display = ("machine", "kind", "state", "tenant", "requested_by", "created_at", "resolved_at", "response")
+    list_filter = ("state", "kind")
+    list_select_related = ("machine__model", "machine__tenant", "requested_by")
+    search_fields = ("=machine__serial", "machine__tenant__name", "note")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in MachineRequest._meta.concrete_fields]
+    actions = ["carry_out", "decline"]
+
+    def has_add_permission(self, request):
+        return False  # tenants ask from the portal
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="tenant", ordering="machine__tenant__name")
+    def tenant(self, ask):
+        return ask.machine.tenant
+
+    @admin.action(
+        description="Do it: re-test starts the self-test, RMA sends the machine for repair", permissions=["change"]
+    )
+    def carry_out(self, request, queryset):
+        run_each(self, request, queryset, lambda ask: staff_actions.carry_out(ask, by=request.user), "Done")
+
+    @admin.action(description="Decline (the tenant reads why)…", permissions=["change"])
+    def decline(self, request, queryset):
+        return with_reason(
+            self, request, queryset, title="Decline tenants' requests", done="Declined",
+            apply=lambda ask, reason: staff_actions.decline_request(ask, by=request.user, reason=reason),
+        )  # fmt: skip

@@ -6,6 +6,8 @@ exists is left as it is (logins get their demo password back).
 """
 
 import datetime as dt
+import random
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -18,15 +20,17 @@ from capacity import ledger
 from capacity.layout import HallLayout, build_hall
 from capacity.models import Circuit, EnergizationPhase, Pdu, Site, Slot
 from hosting import quotes, services
-from hosting.commissioning import fleet
+from hosting.commissioning import checks, fleet, pipeline, runs
 from hosting.lifecycle import MachineStatus as S
 from hosting.models import (
     CommissioningPolicy,
     Contract,
     Machine,
+    MachineEvent,
     MachineModel,
     Membership,
     Quote,
+    SelfTestRun,
     SitePricing,
     Tenant,
     TermDiscount,
@@ -85,7 +89,8 @@ SITES = [
         cooling="air",
         pue=Decimal("1.10"),
         max_ambient_c=Decimal("42"),
-        phases=[("Phase 1", -14, 50)],
+        # The grid upgrade comes past the planning horizon: a big request waits for it.
+        phases=[("Phase 1", -14, 50), ("Grid upgrade", 40, 50)],
         # 15 a circuit: the M30S++ draws 3,472 W, and 16 would pass the 80 % line.
         hall=HallLayout(feeds=20, slots_per_circuit=15, voltage_v=400),
     ),
@@ -114,7 +119,7 @@ class DemoTenant:
 
 # Live and failed ones predate Haven (imported); the racked ones are commissioned by the
 # emulated fleet when `make demo` starts.
-FLOOR_MIX = {
+FLOOR_MIX: dict[str, int] = {
     S.LIVE: 18,
     S.RACKED: 7,
     S.FAILED: 2,
@@ -251,8 +256,8 @@ def _seed_contract(tenant, spec: DemoContract, today, now, staff) -> None:
 
 
 # The usual route from announced; each demo machine walks it as far as its status.
-ROUTE = [S.IN_TRANSIT, S.RECEIVED, S.RACKED, S.TESTING]
-AFTER_TESTING = {S.LIVE: [S.LIVE], S.FAILED: [S.FAILED], S.RMA: [S.FAILED, S.RMA]}
+ROUTE: list[str] = [S.IN_TRANSIT, S.RECEIVED, S.RACKED, S.TESTING]
+AFTER_TESTING: dict[str, list[str]] = {S.LIVE: [S.LIVE], S.FAILED: [S.FAILED], S.RMA: [S.FAILED, S.RMA]}
 
 
 def route_to(target: str) -> list[str]:
@@ -293,7 +298,8 @@ def _walk(machine, steps: list[str], free_slots, staff, now) -> None:
         if step == S.RACKED:
             machine = services.rack_machine(machine, next(free_slots), by=staff, now=when, commission=False)
         else:
-            reason = {S.FAILED: "hashboard 2 not detected", S.RMA: "sent to vendor for repair"}.get(step, "")
+            reasons: dict[str, str] = {S.FAILED: "hashboard 2 not detected", S.RMA: "sent to vendor for repair"}
+            reason = reasons.get(step, "")
             machine = services.transition(machine, step, by=staff, reason=reason, now=when)
 
 
@@ -360,7 +366,7 @@ def seed_quotes(today: dt.date, log) -> None:
     quotes.request_quote(
         Quote(
             contact_email="steppe-expansion@example.com",
-            it_kw=Decimal("48000"),  # more than the whole Kazakh site carries: waits for a phase
+            it_kw=Decimal("48000"),  # more than Kazakhstan carries until its grid upgrade: waits for it
             site=kazakh,
             start_on=today + dt.timedelta(days=14),
             term_months=12,
@@ -371,7 +377,9 @@ def seed_quotes(today: dt.date, log) -> None:
 
 def seed_commissioning(log) -> None:
     """Seconds-long self-tests, IPs for the machines on the floor and metered PDUs for their
-    circuits, so that the emulated fleet (manage.py emulate_fleet) stands behind them."""
+    circuits, so that the emulated fleet (manage.py emulate_fleet) stands behind them.
+    Machines not yet racked get no IP: as on a real site, they get one when racked (staff give
+    it in the rack action, or the site's DHCP lease list is imported)."""
     for i, site in enumerate(Site.objects.order_by("slug")):
         CommissioningPolicy.objects.get_or_create(
             site=site, defaults={"burn_in_s": 20, "sample_interval_s": 5, "probe_timeout_s": 5}
@@ -385,19 +393,119 @@ def seed_commissioning(log) -> None:
         for n, machine in enumerate(machines, start=first):
             machine.ip = f"127.{10 + i}.{n >> 8}.{n & 255}"
             machine.save(update_fields=["ip"])
-            circuit = Circuit.objects.get(pk=machine.slot.circuit_id)  # fresh: an earlier turn may have wired it
+            slot = machine.slot
+            if slot is None:  # on the floor means in a slot (a constraint); nothing to wire otherwise
+                continue
+            circuit = Circuit.objects.get(pk=slot.circuit_id)  # fresh: an earlier turn may have wired it
             if circuit.pdu_id is None:
                 number = Pdu.objects.filter(site=site).count() + 1
                 host = f"127.{60 + i}.{number >> 8}.{number & 255}"
                 circuit.pdu = Pdu.objects.create(site=site, name=f"PDU {circuit.name}", host=host, port=16100)
                 circuit.save(update_fields=["pdu"])
-            slot = machine.slot
             slot.outlet = slot.position - min(s.position for s in circuit.slots.all()) + 1
             slot.save(update_fields=["outlet"])
     log(
         f"commissioning: policies, {Machine.objects.filter(ip__isnull=False).count()} machines on the network, "
         f"{Pdu.objects.count()} metered PDUs"
     )
+
+
+# --------------------------------------------------------------------------------------
+# Evidence: the self-test behind every live and failed machine
+# --------------------------------------------------------------------------------------
+
+FIRMWARE = {"bitmain": "Antminer BHB42601 (2021-06)", "microbt": "20210322.22.REL"}
+
+
+def burn_in_readings(expected: checks.Expected, started: dt.datetime, *, samples: int, interval_s: float,
+                     serial: str, board_missing: int | None = None) -> list[checks.Reading]:  # fmt: skip
+    """What a burn-in of a healthy machine of this model reads, sample by sample: hashrate
+    within a percent or two of nominal, chips in the 60s–70s °C, fans near 5,000 RPM, the
+    outlet near nameplate. `board_missing` takes one hashboard away (pyasic lists it as not
+    present), as a dead board looks. Seeded by serial: the same machine reads the same."""
+    rng = random.Random(serial)  # noqa: S311 - demo figures, not secrets
+    per_board = float(expected.nominal_hashrate_ths) / expected.hashboards
+    reports_watts = expected.make == runs.PYASIC_MAKE["microbt"]  # stock Antminer firmware does not
+    readings = []
+    for i in range(samples):
+        boards = tuple(
+            checks.Board(slot, None, None, None, None, present=False)
+            if slot == board_missing
+            else checks.Board(
+                slot,
+                round(per_board * rng.uniform(0.985, 1.015), 2),
+                expected.chips_per_board,
+                round(rng.uniform(63, 76), 1),
+                round(rng.uniform(52, 62), 1),
+            )
+            for slot in range(expected.hashboards)
+        )
+        hashrate = round(sum(b.hashrate_ths or 0 for b in boards), 2)
+        draw = expected.nameplate_w * rng.uniform(0.97, 1.03) * (len([b for b in boards if b.present]) / len(boards))
+        readings.append(
+            checks.Reading(
+                taken_at=started + dt.timedelta(seconds=i * interval_s),
+                reachable=True,
+                hashrate_ths=hashrate,
+                boards=boards,
+                fans_rpm=tuple(rng.randrange(4800, 5600, 10) for _ in range(expected.fans)),
+                power_w=round(draw) if reports_watts else None,
+                outlet_w=round(draw),
+                inlet_temp_c=round(rng.uniform(22, 29), 1),
+            )
+        )
+    return readings
+
+
+def seed_evidence(log) -> None:
+    """A finished self-test, with its four checks and its burn-in samples, for every live,
+    failed or RMA machine that has none: the demo's history predates Haven, and nothing may
+    be live without evidence. The verdict is the checks' own (hosting.commissioning.checks)
+    on readings a healthy machine gives — or, for a failed one, with its dead hashboard —
+    stored by the pipeline's own `runs.finish`."""
+    passed, failed = SelfTestRun.Status.PASSED, SelfTestRun.Status.FAILED
+    judged: dict[str, str] = {S.LIVE: passed, S.FAILED: failed, S.RMA: failed}
+    machines = list(
+        Machine.objects.filter(status__in=list(judged))
+        .exclude(self_tests__status__in=[passed, failed])
+        .select_related("model", "contract__site", "slot__circuit__pdu")
+        .order_by("pk")
+    )
+    if not machines:
+        return
+    tested_at = dict(
+        MachineEvent.objects.filter(machine__in=machines, to_status=S.TESTING).order_by("at")
+        .values_list("machine_id", "at")
+    )  # fmt: skip
+    token = uuid.uuid4().hex
+    results = []
+    with transaction.atomic():
+        for machine in machines:
+            started = tested_at.get(machine.pk, machine.status_changed_at - dt.timedelta(hours=1))
+            policy = CommissioningPolicy.for_site(machine.contract.site)
+            run = SelfTestRun.objects.create(
+                machine=machine, status=SelfTestRun.Status.RUNNING, token=token, attempt=1,
+                created_at=started, dispatched_at=started, started_at=started, heartbeat_at=started,
+            )  # fmt: skip
+            expected = runs.plan_for(run, policy).expected
+            samples = int(policy.burn_in_s // max(policy.sample_interval_s, Decimal(1))) + 1
+            readings = burn_in_readings(
+                expected, started, samples=samples, interval_s=float(policy.sample_interval_s),
+                serial=machine.serial, board_missing=None if judged[machine.status] == passed else 2,
+            )  # fmt: skip
+            seen = checks.Identity(True, expected.make, expected.model, FIRMWARE.get(machine.model.vendor),
+                                   expected.mac, None, machine.serial.lower())  # fmt: skip
+            outcomes = [
+                checks.identity(expected, seen),
+                checks.power(expected, readings),
+                checks.hashing(expected, readings),
+                checks.thermal(expected, readings),
+            ]
+            results.append(pipeline.Result(run.pk, outcomes, readings))
+        finished_at = max(r.readings[-1].taken_at for r in results)
+        stored = runs.finish(results, token, now=finished_at)
+    verdicts = {r.status for r in stored}
+    log(f"evidence: {len(stored)} finished self-tests with checks and samples ({', '.join(sorted(verdicts))})")
 
 
 def seed(log=print) -> None:
@@ -409,3 +517,4 @@ def seed(log=print) -> None:
     seed_holds(today, log)
     seed_quotes(today, log)
     seed_commissioning(log)
+    seed_evidence(log)

@@ -7,6 +7,7 @@ start-up instead of turning into odd behaviour later.
 
 import os
 from collections.abc import Mapping
+from typing import overload
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -23,7 +24,12 @@ class ConfigError(SystemExit):
         super().__init__(f"haven: configuration error: {message}")
 
 
+@overload
+def env_str(name: str, default: str, environ: Mapping[str, str] = ...) -> str: ...
+@overload
+def env_str(name: str, default: None = None, environ: Mapping[str, str] = ...) -> str | None: ...
 def env_str(name: str, default: str | None = None, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The variable's value (stripped), or `default` when it is unset or blank."""
     value = environ.get(name)
     if value is None or value.strip() == "":
         return default

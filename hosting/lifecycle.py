@@ -51,6 +51,11 @@ MACHINE_TRANSITIONS: dict[str, frozenset[str]] = {
 IN_SLOT = frozenset({S.RACKED, S.TESTING, S.LIVE})
 OFF_FLOOR = frozenset({S.ANNOUNCED, S.IN_TRANSIT, S.RECEIVED, S.RMA, S.RETURNED})
 # FAILED may stay racked for a re-test or be pulled.
+# What may be (re-)commissioned: every state a self-test may start from.
+COMMISSIONABLE = frozenset(s for s, moves in MACHINE_TRANSITIONS.items() if S.TESTING in moves)
+# What commissioning a whole contract takes: what may be tested and is not live yet. A live
+# machine (billed, hashing) is re-tested only when staff name it.
+AWAITING_COMMISSIONING = COMMISSIONABLE - {S.LIVE}
 
 
 def check_machine_move(current: str, requested: str) -> None:

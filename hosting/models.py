@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from capacity.models import Reservation, Site, Slot
 from hosting.fields import MACAddressField
-from hosting.lifecycle import BOOKED, IN_SLOT, OFF_FLOOR, ContractStatus, MachineStatus
+from hosting.lifecycle import BOOKED, IN_SLOT, MACHINE_TRANSITIONS, OFF_FLOOR, ContractStatus, MachineStatus
 
 
 class TenantOwnedQuerySet(models.QuerySet):
@@ -130,6 +130,16 @@ class MachineModel(models.Model):
         return (Decimal(self.nameplate_power_w) / self.nominal_hashrate_ths).quantize(Decimal("0.1"))
 
 
+class ContractQuerySet(TenantOwnedQuerySet):
+    def with_machine_figures(self) -> "ContractQuerySet":
+        """Each contract with `machines_n` (registered against it) and `live_w` (nameplate W of
+        its live machines)."""
+        return self.annotate(
+            machines_n=models.Count("machines", distinct=True),
+            live_w=models.Sum("machines__model__nameplate_power_w", filter=Q(machines__status=MachineStatus.LIVE)),
+        )
+
+
 class Contract(models.Model):
     """A tenant's hosting agreement: IT kW at a site for a term, at a rate."""
 
@@ -150,7 +160,7 @@ class Contract(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = TenantOwnedQuerySet.as_manager()
+    objects = ContractQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -206,6 +216,30 @@ class MachineQuerySet(TenantOwnedQuerySet):
         """Machines still with us: every one but those handed back. Their serials and MACs
         are unique; a returned machine shipped again is registered anew."""
         return self.exclude(status=MachineStatus.RETURNED)
+
+    def count_by_status(self) -> dict[str, int]:
+        """status → how many machines (one query; statuses with none are absent)."""
+        rows = self.order_by().values("status").annotate(n=models.Count("pk")).values_list("status", "n")
+        return dict(rows)
+
+    def live_w_by_site(self) -> dict[int, int]:
+        """site id → nameplate watts of its live machines, from their slots' allocation (one query)."""
+        rows = (
+            self.filter(status=MachineStatus.LIVE, slot__isnull=False)
+            .order_by()
+            .values("slot__rack__site_id")
+            .annotate(w=models.Sum("slot__allocated_w"))
+            .values_list("slot__rack__site_id", "w")
+        )
+        return {site_id: w or 0 for site_id, w in rows}
+
+    def intake(self) -> "MachineQuerySet":
+        """Received at a site and not yet racked, longest waiting first: the intake queue."""
+        return (
+            self.filter(status=MachineStatus.RECEIVED, slot__isnull=True)
+            .select_related("tenant", "contract__site", "model")
+            .order_by("status_changed_at", "pk")
+        )
 
 
 class Machine(models.Model):
@@ -264,6 +298,12 @@ class Machine(models.Model):
             raise ValidationError({"contract": "The contract belongs to another tenant."})
 
 
+class MachineEventQuerySet(models.QuerySet):
+    def recent_for(self, machines: models.QuerySet, n: int = 10) -> "MachineEventQuerySet":
+        """The latest `n` status changes of these machines, newest first."""
+        return self.filter(machine__in=machines).select_related("machine__model").order_by("-at", "-pk")[:n]
+
+
 class MachineEvent(models.Model):
     """One status change of a machine: who moved it, when and why."""
 
@@ -273,6 +313,8 @@ class MachineEvent(models.Model):
     at = models.DateTimeField(default=timezone.now)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     reason = models.TextField(blank=True)
+
+    objects = MachineEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["machine", "at", "pk"]
@@ -366,6 +408,15 @@ class QuoteQuerySet(TenantOwnedQuerySet):
         """The queue, first come first served."""
         return self.filter(status=Quote.Status.WAITLISTED).order_by("waitlisted_at", "created_at", "pk")
 
+    def waitlist_demand(self) -> list[tuple]:
+        """What each waitlisted quote asks for and where it may go, in queue order:
+        (it_kw, start_on, term_months, region, country, site_id) — one query."""
+        return list(self.waitlist().values_list("it_kw", "start_on", "term_months", "region", "country", "site_id"))
+
+    def waitlisted_kw(self) -> Decimal:
+        """The IT kW the whole waitlist asks for."""
+        return self.waitlist().aggregate(kw=models.Sum("it_kw"))["kw"] or Decimal(0)
+
 
 class Quote(models.Model):
     """An enquiry for hosting and our answer: priced options per site, or a place on the waitlist."""
@@ -375,6 +426,7 @@ class Quote(models.Model):
         WAITLISTED = "waitlisted", "Waitlisted"
         ACCEPTED = "accepted", "Accepted (capacity held)"
         CONTRACTED = "contracted", "Contracted"
+        DECLINED = "declined", "Declined by Haven"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     requester = models.ForeignKey(
@@ -400,6 +452,11 @@ class Quote(models.Model):
     accepted_site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     hold = models.OneToOneField(Reservation, on_delete=models.PROTECT, null=True, blank=True, related_name="quote")
     contract = models.OneToOneField(Contract, on_delete=models.PROTECT, null=True, blank=True, related_name="quote")
+    declined_at = models.DateTimeField(null=True, blank=True)
+    declined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decline_reason = models.TextField(blank=True, help_text="Why staff took it off the waitlist (told the requester).")
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = QuoteQuerySet.as_manager()
@@ -415,6 +472,10 @@ class Quote(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(status="waitlisted") | Q(waitlisted_at__isnull=False), name="quote_waitlisted_at"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="declined") | (Q(declined_at__isnull=False) & ~Q(decline_reason="")),
+                name="quote_declined_with_reason",
             ),
         ]
         indexes = [models.Index(fields=["status", "waitlisted_at"], name="quote_waitlist")]
@@ -436,7 +497,8 @@ class Quote(models.Model):
 
     @property
     def machine_w(self) -> int:
-        return self.machine_model.nameplate_power_w if self.machine_model_id else settings.REFERENCE_MACHINE_W
+        model = self.machine_model
+        return model.nameplate_power_w if model is not None else settings.REFERENCE_MACHINE_W
 
     def option_at(self, site_slug: str) -> dict | None:
         return next((o for o in self.options if o["site"] == site_slug), None)
@@ -537,6 +599,12 @@ class CommissioningBatch(models.Model):
 
     def __str__(self) -> str:
         return self.label or f"batch {str(self.id)[:8]}"
+
+    # Set by CommissioningBatchQuerySet.with_progress(): runs counted by stage.
+    n_queued: int
+    n_testing: int
+    n_passed: int
+    n_failed: int
 
     @property
     def progress(self) -> dict:
@@ -651,6 +719,19 @@ class CheckResult(models.Model):
         return f"{self.name}: {'pass' if self.passed else 'fail'}"
 
 
+class SampleQuerySet(models.QuerySet):
+    def latest_per_machine(self) -> "SampleQuerySet":
+        """Of these samples, each machine's last one from its latest self-test run that has
+        samples at all (a run still waiting for its first sample does not hide the last
+        measured one) — one query, however many machines."""
+        measured = SelfTestRun.objects.filter(machine=models.OuterRef("run__machine")).filter(
+            models.Exists(Sample.objects.filter(run=models.OuterRef("pk")))
+        )
+        latest_run = measured.order_by("-created_at", "-pk").values("pk")[:1]
+        last_seq = Sample.objects.filter(run=models.OuterRef("run")).order_by("-seq").values("seq")[:1]
+        return self.filter(run=models.Subquery(latest_run), seq=models.Subquery(last_seq))
+
+
 class Sample(models.Model):
     """One reading of a miner during burn-in, as it came in."""
 
@@ -669,9 +750,88 @@ class Sample(models.Model):
     circuit_w = models.PositiveIntegerField("PDU total W", null=True, blank=True)
     inlet_temp_c = models.DecimalField("inlet °C", max_digits=5, decimal_places=1, null=True, blank=True)
 
+    objects = SampleQuerySet.as_manager()
+
     class Meta:
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="sample_seq_unique")]
 
     def __str__(self) -> str:
         return f"sample {self.seq} of run {self.run_id}"
+
+
+# --------------------------------------------------------------------------------------
+# What a tenant asks staff to do with one of its machines
+# --------------------------------------------------------------------------------------
+
+
+class MachineRequestQuerySet(TenantOwnedQuerySet):
+    tenant_path = "machine__tenant"
+
+    def open(self) -> "MachineRequestQuerySet":
+        return self.filter(state=MachineRequest.State.OPEN)
+
+    def queue(self) -> "MachineRequestQuerySet":
+        """Open requests, oldest first, with what staff need to act on them."""
+        return (
+            self.open()
+            .select_related("machine__tenant", "machine__model", "machine__contract__site", "requested_by")
+            .order_by("created_at", "pk")
+        )
+
+
+class MachineRequest(models.Model):
+    """A tenant asking staff to test one of its machines again or send it for repair (RMA),
+    and what staff made of it."""
+
+    class Kind(models.TextChoices):
+        RETEST = "retest", "re-test"
+        RMA = "rma", "RMA (send for repair)"
+
+    class State(models.TextChoices):
+        OPEN = "open", "open"
+        DONE = "done", "done"
+        DECLINED = "declined", "declined"
+
+    # The machine status each kind leads to: whether a machine may be asked for is the
+    # lifecycle's answer for that move (hosting.lifecycle), not a list kept here.
+    LEADS_TO = {Kind.RETEST: MachineStatus.TESTING, Kind.RMA: MachineStatus.RMA}
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="requests")
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    note = models.TextField(blank=True, max_length=2000, help_text="What the tenant says about it.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    response = models.TextField(blank=True, help_text="What staff did, or why they declined.")
+
+    objects = MachineRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One thing at a time: a second ask while one is open would race the first.
+            models.UniqueConstraint(fields=["machine"], condition=Q(state="open"), name="machinerequest_one_open"),
+            models.CheckConstraint(
+                condition=Q(state="open", resolved_at__isnull=True) | (~Q(state="open") & Q(resolved_at__isnull=False)),
+                name="machinerequest_resolved_iff_closed",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="declined") | ~Q(response=""), name="machinerequest_declined_with_reason"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "created_at"], name="machinerequest_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.machine.serial}: {self.state}"
+
+    @classmethod
+    def kinds_for(cls, status: str) -> list[str]:
+        """What a machine in `status` may be asked for: the kinds whose move the lifecycle allows."""
+        return [kind for kind, to_status in cls.LEADS_TO.items() if to_status in MACHINE_TRANSITIONS[status]]

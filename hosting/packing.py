@@ -102,7 +102,8 @@ def parse(data: bytes) -> tuple[list[Row], list[Problem]]:
         values = {name: value.strip() for name, value in zip(header, record, strict=False)}
         if not any(values.values()):
             continue  # a blank line
-        rows.append(Row(line, *(values.get(c, "") for c in (*COLUMNS, *OPTIONAL))))
+        get = values.get
+        rows.append(Row(line, get("serial", ""), get("mac", ""), get("model", ""), get("ip", ""), get("notes", "")))
         if len(rows) > MAX_ROWS:
             return [], [Problem(0, "", f"has more than {MAX_ROWS:,} machines; split it")]
     if problems:
@@ -193,7 +194,7 @@ def _within_contract(contract: Contract, rows: list[Row]) -> list[Problem]:
     present = (
         contract.machines.exclude(status=MachineStatus.RETURNED).aggregate(w=Sum("model__nameplate_power_w"))["w"] or 0
     )
-    adding = sum(r.machine_model.nameplate_power_w for r in rows)
+    adding = sum(r.machine_model.nameplate_power_w for r in rows if r.machine_model is not None)
     allowed = int(contract.it_kw * 1000)
     if present + adding <= allowed:
         return []

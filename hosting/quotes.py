@@ -4,22 +4,25 @@ floors (cached, advisory); holds and contracts book through the ledger (locked, 
 """
 
 import datetime as dt
+import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from capacity import ledger, planner, power
-from capacity.models import Reservation, Site
+from capacity.errors import fmt_kw
+from capacity.models import EnergizationPhase, Reservation, Site
 from hosting import pricing, services
-from hosting.models import Contract, Quote, TermDiscount
+from hosting.models import Contract, MachineModel, Quote, TermDiscount
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,28 @@ def requested_it_kw(model, quantity: int) -> Decimal:
     return it_kw
 
 
+def requested_kw(model: MachineModel | None, quantity: int | None, it_kw: Decimal | None) -> Decimal:
+    """The IT kW a request asks for: `quantity` machines of `model` at nameplate, or `it_kw`.
+
+    The one rule behind POST /api/v1/quotes/ and the portal's form, called once each field
+    is valid on its own; ValidationError keyed by the field at fault (not-both is non-field)."""
+    if it_kw is not None:
+        if model is not None or quantity is not None:
+            raise ValidationError("Give a machine model and a quantity, or IT kW — not both.")
+        return it_kw
+    missing = {}
+    if model is None:
+        missing["machine_model"] = "Give a machine model (or IT kW instead)."
+    if quantity is None:
+        missing["quantity"] = "Give how many machines (or IT kW instead)."
+    if model is None or quantity is None:
+        raise ValidationError(missing)
+    try:
+        return requested_it_kw(model, quantity)
+    except ValueError as refused:
+        raise ValidationError({"quantity": str(refused)}) from None
+
+
 def candidate_sites() -> list[Site]:
     """Sites that can be quoted: priced and not closed."""
     sites = Site.objects.exclude(status=Site.Status.CLOSED).filter(pricing__isnull=False).select_related("pricing")
@@ -91,28 +116,49 @@ def matching(sites: list[Site], *, region: str = "", country: str = "", site: Si
         s
         for s in sites
         if (site is None or s.pk == site.pk)
-        and (not country or s.country.code == country.upper())
+        and (not country or str(s.country) == country.upper())  # a Country reads as its ISO code
         and (not region or region in s.region.casefold() or region in s.name.casefold())
     ]
 
 
-def attach_public_figures(sites: list[Site], now: dt.datetime | None = None) -> list[Site]:
+@dataclass(frozen=True)
+class PublicSite:
+    """A site as prospects see it today: the row, and its figures of the day. Reads any other
+    attribute from the site itself (serializers take it for the row)."""
+
+    site: Site
+    energized_mw_today: Decimal
+    available_kw_today: Decimal
+    list_rate: Decimal | None
+    next_phase: EnergizationPhase | None
+
+    def __getattr__(self, name: str):
+        return getattr(self.site, name)
+
+
+def public_sites(sites: Sequence[Site], now: dt.datetime | None = None) -> list[PublicSite]:
     """What prospects see of each site today: energized MW, free IT kW, list rate, next phase.
 
     Expects `pricing` selected and `phases` prefetched; reads the cached timelines.
     """
     now = now or timezone.now()
     timelines = ledger.availability(sites, now)
+    out = []
     for site in sites:
         today = site.today(now)
         segment = timelines[site.pk].segment_on(today)
-        site.energized_mw_today = segment.budget_kw / power.KW_PER_MW
-        site.available_kw_today = max(Decimal(0), segment.headroom_kw(site.pue))
         pricing_row = getattr(site, "pricing", None)
-        site.list_rate = pricing_row.list_rate_usd_per_kwh if pricing_row else None
         upcoming = [p for p in site.phases.all() if p.energized_on > today]
-        site.next_phase = min(upcoming, key=lambda p: p.energized_on) if upcoming else None
-    return sites
+        out.append(
+            PublicSite(
+                site=site,
+                energized_mw_today=segment.budget_kw / power.KW_PER_MW,
+                available_kw_today=max(Decimal(0), segment.headroom_kw(site.pue)),
+                list_rate=pricing_row.list_rate_usd_per_kwh if pricing_row else None,
+                next_phase=min(upcoming, key=lambda p: p.energized_on) if upcoming else None,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -208,9 +254,11 @@ def new_request(data: dict, *, requester, contact_email: str, client_ip: str | N
 
 
 def request_quote(quote: Quote, *, now: dt.datetime | None = None) -> Quote:
-    """Price an unsaved quote (request fields set) against every candidate site and save it."""
+    """Price an unsaved quote (request fields set) against every candidate site and save it;
+    refused (DemandTooLarge) when no site it may go to will ever be big enough."""
     now = now or timezone.now()
     sites = matching(candidate_sites(), region=quote.region, country=quote.country, site=quote.site)
+    check_within_build_out(quote.it_kw, sites)
     options = price_options(Demand.of(quote), sites, ledger.availability(sites, now), planner.floors(sites))
     quote.created_at = now
     if options:
@@ -220,6 +268,46 @@ def request_quote(quote: Quote, *, now: dt.datetime | None = None) -> Quote:
         quote.waitlisted_at = now
     quote.save(force_insert=True)
     return quote
+
+
+class DemandTooLarge(QuoteRefused):
+    """More IT kW than any site the request may go to will ever have, all its phases built."""
+
+    def __init__(self, requested_kw: Decimal, most_kw: Decimal, site: Site | None):
+        self.requested_kw = requested_kw
+        self.most_kw = most_kw
+        self.site_slug = site.slug if site else None
+        if site is None:
+            message = f"No site matches this request, so {fmt_kw(requested_kw)} can never be hosted; widen its filters."
+        else:
+            message = (
+                f"{fmt_kw(requested_kw)} is more than any site will ever have: the most any site this request "
+                f"may go to could ever take is {fmt_kw(most_kw)} of IT ({site.name}, every build-out phase energized)."
+            )
+        super().__init__("exceeds_build_out", message)
+
+    def details(self) -> dict:
+        return {"requested_it_kw": str(self.requested_kw), "max_it_kw": str(self.most_kw), "site": self.site_slug}
+
+
+def final_build_out_it_kw(sites: list[Site]) -> dict[int, Decimal]:
+    """site id → the IT kW it could carry once every phase it will ever have is energized
+    (all phases, ÷ PUE) — one query."""
+    totals = dict(
+        EnergizationPhase.objects.filter(site__in=sites).order_by().values("site").annotate(mw=Sum("mw"))
+        .values_list("site", "mw")
+    )  # fmt: skip
+    return {s.pk: (totals.get(s.pk) or Decimal(0)) * power.KW_PER_MW / s.pue for s in sites}
+
+
+def check_within_build_out(it_kw: Decimal, sites: list[Site]) -> None:
+    """DemandTooLarge unless one of `sites` could take `it_kw` some day: such a request would
+    wait on the waitlist forever (and dwarf everyone else's demand in the forecast)."""
+    build_out = final_build_out_it_kw(sites)
+    biggest = max(sites, key=lambda s: build_out[s.pk], default=None)
+    most = build_out[biggest.pk] if biggest else Decimal(0)
+    if it_kw > most:
+        raise DemandTooLarge(it_kw, most.quantize(Decimal("1"), rounding=ROUND_FLOOR), biggest)
 
 
 def waitlist_position(quote: Quote) -> int | None:
@@ -314,16 +402,19 @@ def contract_from_quote(quote: Quote, *, by=None, now: dt.datetime | None = None
             raise QuoteRefused(
                 "quote_not_accepted", f"Only an accepted quote becomes a contract (this one is {locked.status})."
             )
-        option = locked.option_at(locked.accepted_site.slug)
+        hold, site, tenant = locked.hold, locked.accepted_site, locked.tenant
+        option = locked.option_at(site.slug) if site is not None else None
+        if hold is None or site is None or tenant is None or option is None:  # an accepted quote has all four
+            raise QuoteRefused("quote_not_accepted", "This quote's hold is incomplete; accept it again.")
         contract = Contract.objects.create(
-            tenant=locked.tenant,
-            site=locked.accepted_site,
+            tenant=tenant,
+            site=site,
             it_kw=locked.it_kw,
             machine_count=locked.machines,
             rate_usd_per_kwh=Decimal(option["rate_usd_per_kwh"]),
-            starts_on=locked.hold.starts_on,
-            ends_on=locked.hold.ends_on,
-            reservation=locked.hold,
+            starts_on=hold.starts_on,
+            ends_on=hold.ends_on,
+            reservation=hold,
             created_at=now,
         )
         contract = services.sign_contract(contract, by=by, now=now)
@@ -371,7 +462,7 @@ def promote_waitlist(now: dt.datetime | None = None) -> list[Quote]:
             quote.save(update_fields=["options", "status", "valid_until", "waitlisted_at"])
             promoted.append(quote)
         for quote in promoted:
-            transaction.on_commit(lambda q=quote: notify_priced(q))
+            transaction.on_commit(functools.partial(notify_priced, quote))
     return promoted
 
 
@@ -390,6 +481,44 @@ def notify_priced(quote: Quote) -> None:
             + "\n".join(lines)
             + f"\n\nPrices are valid until {quote.valid_until:%Y-%m-%d %H:%M} UTC. "
             f"Accept one with POST /api/v1/quotes/{quote.id}/accept/.\n"
+        ),
+        from_email=None,
+        recipient_list=[quote.contact_email],
+        fail_silently=True,
+    )
+
+
+def decline(quote: Quote, *, reason: str, by=None, now: dt.datetime | None = None) -> Quote:
+    """Staff: take a waitlisted quote off the waitlist, saying why; the requester is told by
+    e-mail. Its place goes to the next in the queue."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise QuoteRefused("reason_required", "Say why the quote is declined: the requester is told.")
+    with transaction.atomic():
+        locked = Quote.objects.select_for_update().get(pk=quote.pk)
+        if locked.status != Quote.Status.WAITLISTED:
+            raise QuoteRefused(
+                "quote_not_waitlisted", f"Only a waitlisted quote can be declined (this one is {locked.status})."
+            )
+        locked.status = Quote.Status.DECLINED
+        locked.declined_at = now
+        locked.declined_by = by
+        locked.decline_reason = reason
+        locked.save(update_fields=["status", "declined_at", "declined_by", "decline_reason"])
+        transaction.on_commit(lambda: notify_declined(locked))
+    return locked
+
+
+def notify_declined(quote: Quote) -> None:
+    """Tell the requester their waitlisted request was declined, and why. As with the priced
+    notice, a mail server that is down loses the e-mail, not the decision."""
+    send_mail(
+        subject=f"Haven: your waitlisted request of {quote.it_kw:,} kW was declined",
+        message=(
+            f"Your request {quote.id} ({quote.it_kw:,} kW of IT from {quote.start_on} for {quote.term_months} months) "
+            f"has been taken off the waitlist by Haven staff.\n\nWhy: {quote.decline_reason}\n\n"
+            "You are welcome to ask for a new quote at any time.\n"
         ),
         from_email=None,
         recipient_list=[quote.contact_email],

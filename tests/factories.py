@@ -1,6 +1,7 @@
 """factory_boy factories: the smallest valid objects, with names that say what they are."""
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 
 import factory
@@ -153,15 +154,25 @@ class MachineFactory(DjangoModelFactory):
     mac = factory.Sequence(lambda n: f"02:00:00:{(n >> 16) & 255:02x}:{(n >> 8) & 255:02x}:{n & 255:02x}")
 
 
+_RACKED_IPS = itertools.count(1)
+
+
 def racked(floor, n: int, circuit: int = 0, **fields):
-    """n machines racked (not yet commissioned) on one of a `floor` fixture's circuits."""
+    """n machines racked (not yet commissioned) on one of a `floor` fixture's circuits, each
+    given an IP on the site's network when racked (as staff do), unless `ip` is in `fields`."""
     from hosting import services
     from hosting.lifecycle import MachineStatus
 
     slots = [s for s in floor["slots"] if s.circuit_id == floor["circuits"][circuit].pk and s.occupant is None]
     machines = []
     for slot in slots[:n]:
+        ip = fields.pop("ip", None) if "ip" in fields else _next_ip()
         machine = MachineFactory(contract=floor["contract"], status=MachineStatus.RECEIVED, **fields)
-        machines.append(services.rack_machine(machine, slot, commission=False))
+        machines.append(services.rack_machine(machine, slot, commission=False, ip=ip))
         slot.refresh_from_db()
     return machines
+
+
+def _next_ip() -> str:
+    n = next(_RACKED_IPS)
+    return f"10.{200 + n // 65025 % 50}.{n // 255 % 255 + 1}.{n % 255 + 1}"  # never .0 or .255

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from capacity import ledger
 from capacity.models import Circuit, EnergizationPhase, Pdu, PowerFeed, Rack, Reservation, Site, Slot
-from hosting import quotes, services
+from hosting import machine_requests, quotes, services
 from hosting.commissioning import checks, pipeline, runs
 from hosting.lifecycle import ContractStatus, MachineStatus
 from hosting.models import (
@@ -24,6 +24,7 @@ from hosting.models import (
     Machine,
     MachineEvent,
     MachineModel,
+    MachineRequest,
     Membership,
     Quote,
     SelfTestRun,
@@ -68,8 +69,10 @@ MODELS = [
     CommissioningPolicy,
     CommissioningBatch,
     SelfTestRun,
+    MachineRequest,
 ]
-READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun}  # written by the system, never added by hand
+# Written by the system (or asked for from the portal), never added by hand.
+READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun, MachineRequest}
 
 
 def admin_url(model, view="changelist", *args):
@@ -97,13 +100,15 @@ def grow(n: int) -> None:
         for position in (1, 2):
             slot = SlotFactory(rack=rack, circuit=circuit, position=position, outlet=position)
             machine = MachineFactory(contract=contract, status=MachineStatus.RECEIVED)
-            machines.append(services.rack_machine(machine, slot, commission=False))
+            ip = f"127.77.{Pdu.objects.count()}.{10 + position}"  # racked with its address
+            machines.append(services.rack_machine(machine, slot, commission=False, ip=ip))
         runs.start_batch(machines, label="grown")
         runs.dispatch(site.pk)
         token, claimed = runs.claim(list(SelfTestRun.objects.filter(machine__in=machines).values_list("pk", flat=True)))
         reading = checks.Reading(timezone.now(), True, 110.0, (checks.Board(0, 36.6, 114, 70.0, 60.0),), (5400,) * 4)
         outcome = checks.Outcome("hashing", True, (), {"samples": 1})
         runs.finish([pipeline.Result(claimed[0].pk, [outcome], [reading])], token)
+        machine_requests.file(Machine.objects.get(pk=claimed[0].machine_id), "retest", note="grown")  # now live
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ refusal needs no face changed."""
 import pytest
 from django.contrib import admin
 from django.contrib.messages.storage.fallback import FallbackStorage
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
 from capacity.adminutils import run_each
@@ -57,8 +58,9 @@ def test_a_refusal_adds_its_own_details_to_the_error_body():
 
 def test_admin_actions_report_any_refusal_by_object_and_carry_on(rf: RequestFactory):
     request = rf.post("/")
-    request.session = {}
-    request._messages = FallbackStorage(request)
+    request.session = SessionStore()
+    messages = FallbackStorage(request)
+    request._messages = messages  # what the messages middleware sets
     done = []
 
     def action(obj):
@@ -67,7 +69,7 @@ def test_admin_actions_report_any_refusal_by_object_and_carry_on(rf: RequestFact
         done.append(obj)
 
     run_each(admin.ModelAdmin(Machine, admin.site), request, ["a", "b", "c"], action, "Done")
-    texts = [m.message for m in request._messages]
+    texts = [m.message for m in messages]
     assert done == ["a", "c"]
     assert "b: b cannot" in texts
     assert "Done: 2." in texts

@@ -1,6 +1,7 @@
 """Configuration from the environment: typed, strict, and safe in production."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,33 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_collectstatic_works_and_whitenoise_serves_the_favicon_and_the_api_docs_with_debug_off(tmp_path):
+    collected = manage("collectstatic", "--noinput", env=PRODUCTION, tmp_path=tmp_path)
+    assert collected.returncode == 0, collected.stderr
+    script = """
+import re
+from django.test import Client
+c = Client(HTTP_HOST="haven.example.com")
+favicon = c.get("/favicon.ico", secure=True)
+icon = c.get(favicon["Location"], secure=True)
+print("favicon", favicon.status_code, favicon["Location"], icon.status_code, icon["Content-Type"],
+      b"".join(icon.streaming_content)[:4].hex())
+docs = c.get("/api/v1/docs/", secure=True)
+bundle = re.search(r'<script src="([^"]+swagger-ui-bundle[^"]*)"', docs.content.decode())[1]
+print("docs", docs.status_code, bundle, c.get(bundle, secure=True).status_code)
+"""
+    served = manage("shell", "--no-imports", "-c", script, env=PRODUCTION, tmp_path=tmp_path)
+    assert served.returncode == 0, served.stderr
+    favicon, docs = (line.split()[1:] for line in served.stdout.splitlines())
+    redirect, location, status, content_type, magic = favicon
+    assert (redirect, status, magic) == ("302", "200", "00000100")
+    assert re.fullmatch(r"/static/haven/favicon\.[0-9a-f]{12}\.ico", location)  # hashed: cached for good
+    assert content_type in ("image/x-icon", "image/vnd.microsoft.icon")
+    page, bundle, bundle_status = docs
+    assert (page, bundle_status) == ("200", "200")
+    assert re.fullmatch(r"/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle\.[0-9a-f]{12}\.js", bundle)
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):

@@ -3,17 +3,21 @@ live in hosting.quotes / services and capacity.ledger."""
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
 from django.utils import timezone
 from django.utils.encoding import smart_str
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from capacity.models import Reservation, Site
 from hosting import quotes
-from hosting.lifecycle import MachineStatus
+from hosting.lifecycle import AWAITING_COMMISSIONING
 from hosting.models import (
     CheckResult,
     CommissioningBatch,
@@ -27,6 +31,16 @@ from hosting.models import (
 from hosting.quotes import waitlist_position
 
 MAX_BATCH = 20_000  # machines in one commissioning batch
+MAX_ID = 2**63 - 1  # a primary key (bigint) no larger
+SHOWN_IDS = 20  # unknown ids named in an error, the rest counted
+
+
+def errors_of(refused: DjangoValidationError) -> dict | list:
+    """A domain rule's Django ValidationError as serializer errors (non-field ones under DRF's key)."""
+    if not hasattr(refused, "error_dict"):
+        return refused.messages
+    key: dict[str, str] = {NON_FIELD_ERRORS: api_settings.NON_FIELD_ERRORS_KEY}
+    return {key.get(field, field): messages for field, messages in refused.message_dict.items()}
 
 
 class SlugChoiceField(serializers.SlugRelatedField):
@@ -106,7 +120,11 @@ class QuoteRequestSerializer(serializers.Serializer):
     region = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     country = CountryField(required=False, allow_blank=True, default="")
     site = SlugChoiceField(slug_field="slug", queryset=Site.objects.exclude(status=Site.Status.CLOSED), required=False)
-    contact_email = serializers.EmailField(required=False, help_text="Required without a token.")
+    contact_email = serializers.EmailField(
+        max_length=Quote._meta.get_field("contact_email").max_length,
+        required=False,
+        help_text="Required without a token.",
+    )
 
     def validate_start_on(self, value: dt.date) -> dt.date:
         try:
@@ -116,21 +134,10 @@ class QuoteRequestSerializer(serializers.Serializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
-        model, quantity, it_kw = attrs.get("machine_model"), attrs.get("quantity"), attrs.get("it_kw")
-        if it_kw is not None and (model is not None or quantity is not None):
-            raise serializers.ValidationError("Give machine_model and quantity, or it_kw — not both.")
-        if it_kw is None:
-            errors = {}
-            if model is None:
-                errors["machine_model"] = ["Required (or give it_kw instead)."]
-            if quantity is None:
-                errors["quantity"] = ["Required (or give it_kw instead)."]
-            if errors:
-                raise serializers.ValidationError(errors)
-            try:
-                attrs["it_kw"] = quotes.requested_it_kw(model, quantity)
-            except ValueError as refused:
-                raise serializers.ValidationError({"quantity": [str(refused)]}) from None
+        try:
+            attrs["it_kw"] = quotes.requested_kw(attrs.get("machine_model"), attrs.get("quantity"), attrs.get("it_kw"))
+        except DjangoValidationError as refused:
+            raise serializers.ValidationError(errors_of(refused)) from None
         request = self.context["request"]
         if not request.user.is_authenticated and not attrs.get("contact_email"):
             raise serializers.ValidationError({"contact_email": ["Required when asking without a token."]})
@@ -157,7 +164,7 @@ class OptionsField(serializers.JSONField):
 
 
 class HoldSerializer(serializers.ModelSerializer):
-    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    site = serializers.SlugRelatedField[Any](slug_field="slug", read_only=True)
 
     class Meta:
         model = Reservation
@@ -166,12 +173,18 @@ class HoldSerializer(serializers.ModelSerializer):
 
 
 class QuoteSerializer(serializers.ModelSerializer):
-    machine_model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    machine_model = serializers.SlugRelatedField[Any](
+        slug_field="slug", read_only=True, allow_null=True, help_text="None when asked for in IT kW."
+    )
+    site = serializers.SlugRelatedField[Any](
+        slug_field="slug", read_only=True, allow_null=True, help_text="The one site asked for, if any."
+    )
     options = OptionsField(read_only=True)
     waitlist_position = serializers.SerializerMethodField()
     hold = HoldSerializer(read_only=True, allow_null=True)
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tenant = serializers.SlugRelatedField[Any](
+        slug_field="slug", read_only=True, allow_null=True, help_text="Who accepted it; None until then."
+    )
 
     class Meta:
         model = Quote
@@ -207,8 +220,8 @@ class AcceptSerializer(serializers.Serializer):
 
 
 class ContractSerializer(serializers.ModelSerializer):
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    site = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tenant = serializers.SlugRelatedField[Any](slug_field="slug", read_only=True)
+    site = serializers.SlugRelatedField[Any](slug_field="slug", read_only=True)
 
     class Meta:
         model = Contract
@@ -235,9 +248,9 @@ class ContractFromQuoteSerializer(serializers.Serializer):
 
 
 class MachineSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    site = serializers.SlugRelatedField(source="contract.site", slug_field="slug", read_only=True)
-    slot = serializers.StringRelatedField(read_only=True)
+    model = serializers.SlugRelatedField[Any](slug_field="slug", read_only=True)
+    site = serializers.SlugRelatedField[Any](source="contract.site", slug_field="slug", read_only=True)
+    slot = serializers.StringRelatedField[Any](read_only=True, allow_null=True, help_text="None off the floor.")
 
     class Meta:
         model = Machine
@@ -318,7 +331,9 @@ class ProgressSerializer(serializers.Serializer):
 
 class BatchSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tenant = serializers.SlugRelatedField[Any](
+        slug_field="slug", read_only=True, allow_null=True, help_text="None when the machines are several tenants'."
+    )
 
     class Meta:
         model = CommissioningBatch
@@ -341,21 +356,35 @@ class BatchCreatedSerializer(BatchSerializer):
 
 
 class BatchRequestSerializer(serializers.Serializer):
-    """Staff: commission these machines, or every racked or failed machine of a contract."""
+    """Staff: commission these machines, or every machine of a contract that may be (re-)tested."""
 
-    machines = serializers.PrimaryKeyRelatedField(queryset=Machine.objects.all(), many=True, required=False)
+    machines = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        max_length=MAX_BATCH,
+        required=False,
+        help_text=f"Machine ids, at most {MAX_BATCH:,}.",
+    )
     contract = serializers.PrimaryKeyRelatedField(queryset=Contract.objects.all(), required=False)
-    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    # A declared field leaves the class body (DRF's metaclass); Field.label is not shadowed.
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")  # type: ignore[assignment]
+
+    def validate_machines(self, ids: list[int]) -> list[Machine]:
+        """The machines, read in one query (a per-id lookup is 20,000 queries for a full batch)."""
+        wanted = list(dict.fromkeys(ids))
+        found = Machine.objects.in_bulk(wanted)
+        missing = [pk for pk in wanted if pk not in found]
+        if missing:
+            shown = ", ".join(str(pk) for pk in missing[:SHOWN_IDS])
+            more = f" and {len(missing) - SHOWN_IDS:,} more" if len(missing) > SHOWN_IDS else ""
+            raise serializers.ValidationError(f"No machine has the id {shown}{more}.")
+        return [found[pk] for pk in wanted]
 
     def validate(self, attrs: dict) -> dict:
         if bool(attrs.get("machines")) == bool(attrs.get("contract")):
             raise serializers.ValidationError("Give machines (a list of ids) or a contract, not both.")
         if attrs.get("contract") is not None:
-            attrs["machines"] = list(
-                attrs["contract"].machines.filter(status__in=[MachineStatus.RACKED, MachineStatus.FAILED])
-            )
+            attrs["machines"] = list(attrs["contract"].machines.filter(status__in=AWAITING_COMMISSIONING))
             if not attrs["machines"]:
-                raise serializers.ValidationError({"contract": ["It has no racked or failed machine to commission."]})
-        if len(attrs["machines"]) > MAX_BATCH:
-            raise serializers.ValidationError({"machines": [f"At most {MAX_BATCH:,} machines a batch."]})
+                allowed = ", ".join(sorted(AWAITING_COMMISSIONING))
+                raise serializers.ValidationError({"contract": [f"It has no machine to commission ({allowed})."]})
         return attrs

@@ -2,7 +2,9 @@
 hosting.quotes / services, errors shaped by hosting.api.errors."""
 
 from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -15,11 +17,34 @@ from hosting.api.throttles import QuoteThrottle
 from hosting.commissioning import runs
 from hosting.models import CommissioningBatch, Contract, Machine, MachineModel, Quote
 
-ERRORS = {
-    400: OpenApiResponse(description="Invalid request: `errors` lists each field's problems."),
-    404: OpenApiResponse(description="Not found (or not yours)."),
-    409: OpenApiResponse(description="Refused by the current state, e.g. the capacity is gone (`shortfall`)."),
-}
+# 400/401/403/404/429 are documented where they occur by hosting.api.schema.AutoSchema.
+REFUSED = {409: OpenApiResponse(description="Refused by the current state, e.g. the capacity is gone (`shortfall`).")}
+
+
+@csrf_exempt  # nothing is written: a POST to a wrong path learns it is wrong, not that CSRF failed
+def unknown_path(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    """A 404 in the API's error shape for any path under /api/v1/ that names no endpoint.
+
+    This pattern matches every path, so Django's APPEND_SLASH never sees an unknown one:
+    a read of a real endpoint without its slash is redirected here as it would have been,
+    and a write (which a redirect would turn into a GET) is told the right path instead."""
+    meant = _with_slash(request.path)
+    if meant is not None and request.method in ("GET", "HEAD"):
+        query = request.META.get("QUERY_STRING")
+        return HttpResponsePermanentRedirect(f"{meant}?{query}" if query else meant)
+    message = f"The API has no endpoint at {request.path}" + (f"; did you mean {meant}?" if meant else ".")
+    return JsonResponse({"code": "not_found", "message": message}, status=404)
+
+
+def _with_slash(path: str) -> str | None:
+    """`path` with a trailing slash, if that names an endpoint."""
+    if path.endswith("/"):
+        return None
+    try:
+        match = resolve(path + "/")
+    except Resolver404:
+        return None
+    return None if match.func is unknown_path else path + "/"
 
 
 class TenantScopedMixin:
@@ -48,8 +73,8 @@ class SiteViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
 
     def get_serializer(self, instance=None, *args, **kwargs):
-        if instance is not None:
-            quotes.attach_public_figures(list(instance) if kwargs.get("many") else [instance])
+        if instance is not None:  # the rows of the page, each with today's figures
+            instance = quotes.public_sites(list(instance)) if kwargs.get("many") else quotes.public_sites([instance])[0]
         return super().get_serializer(instance, *args, **kwargs)
 
 
@@ -61,16 +86,14 @@ class MachineModelViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = MachineModel.objects.order_by("vendor", "name")
     serializer_class = serializers.MachineModelSerializer
     permission_classes = [permissions.AllowAny]
-    filterset_fields = ["vendor"]
+    filterset_class = filters.MachineModelFilter
     search_fields = ["name"]
     lookup_field = "slug"
 
 
 @extend_schema_view(
     list=extend_schema(summary="Your quotes (needs a token or session)"),
-    retrieve=extend_schema(
-        summary="A quote, for whoever holds its id", auth=[], responses={200: serializers.QuoteSerializer, **ERRORS}
-    ),
+    retrieve=extend_schema(summary="A quote, for whoever holds its id", auth=[]),
 )
 class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Quote.objects.select_related("machine_model", "site", "tenant", "hold__site")
@@ -88,8 +111,9 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
         return [*throttles, QuoteThrottle()] if self.action == "create" else throttles
 
     def get_queryset(self):
+        # A quote's id is its secret: whoever holds it may read it, and a tenant may accept it.
         queryset = super().get_queryset()
-        return queryset if self.action == "retrieve" else queryset.visible_to(self.request.user)
+        return queryset if self.action in ("retrieve", "accept") else queryset.visible_to(self.request.user)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -104,7 +128,7 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
         description="Public (throttled per client IP; a token raises the limit). Prices every site that can "
         "take the whole term within the planning horizon, best first, or puts the request on the waitlist.",
         request=serializers.QuoteRequestSerializer,
-        responses={201: serializers.QuoteSerializer, 429: OpenApiResponse(description="Throttled."), **ERRORS},
+        responses={201: serializers.QuoteSerializer, **REFUSED},
         auth=[],
     )
     def create(self, request, *args, **kwargs):
@@ -127,11 +151,11 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
         description="Needs a tenant's token. Turns the option at `site` into a capacity hold that expires "
         "(72 h by default). Asking again for the same option returns the same hold.",
         request=serializers.AcceptSerializer,
-        responses={200: serializers.QuoteSerializer, **ERRORS},
+        responses={200: serializers.QuoteSerializer, **REFUSED},
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
     def accept(self, request, pk=None):
-        quote = get_object_or_404(Quote.objects.all(), pk=pk)
+        quote = self.get_object()  # a malformed id is 404, as for GET
         form = serializers.AcceptSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         tenant = quotes.tenant_for(request.user, form.validated_data.get("tenant"))
@@ -141,7 +165,7 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
 
 @extend_schema_view(
     list=extend_schema(summary="Your contracts"),
-    retrieve=extend_schema(summary="One of your contracts", responses={200: serializers.ContractSerializer, **ERRORS}),
+    retrieve=extend_schema(summary="One of your contracts"),
 )
 class ContractViewSet(TenantScopedMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Contract.objects.select_related("tenant", "site").order_by("-created_at", "-pk")
@@ -159,7 +183,7 @@ class ContractViewSet(TenantScopedMixin, mixins.CreateModelMixin, viewsets.ReadO
         description="The quote's hold becomes the contract's firm reservation in the same transaction; "
         "409 with the shortfall if the hold expired and the capacity went meanwhile.",
         request=serializers.ContractFromQuoteSerializer,
-        responses={201: serializers.ContractSerializer, **ERRORS},
+        responses={201: serializers.ContractSerializer, **REFUSED},
     )
     def create(self, request, *args, **kwargs):
         form = serializers.ContractFromQuoteSerializer(data=request.data)
@@ -174,7 +198,7 @@ class CommissionMixin:
     @extend_schema(
         summary="Staff: commission a racked (or failed, for a re-run) machine",
         request=None,
-        responses={202: serializers.RunAcceptedSerializer, **ERRORS},
+        responses={202: serializers.RunAcceptedSerializer, **REFUSED},
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
     def commission(self, request, pk=None):
@@ -184,8 +208,17 @@ class CommissionMixin:
         body = {"run": run.pk, "status": run.status, "machine": machine.pk, "dispatch": runs.dispatch_state([run.pk])}
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(summary="The machine's self-tests with every check's measurements and verdict")
-    @action(detail=True, methods=["get"], url_path="self-tests", serializer_class=serializers.SelfTestRunSerializer)
+    @extend_schema(
+        summary="The machine's self-tests with every check's measurements and verdict, newest first",
+        responses=serializers.SelfTestRunSerializer(many=True),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="self-tests",
+        serializer_class=serializers.SelfTestRunSerializer,
+        filter_backends=[],  # pages of one machine's runs; the machine filters are not theirs
+    )
     def self_tests(self, request, pk=None):
         machine = self.get_object()
         queryset = machine.self_tests.prefetch_related("checks", "samples").order_by("-created_at", "-pk")
@@ -195,7 +228,7 @@ class CommissionMixin:
 
 @extend_schema_view(
     list=extend_schema(summary="Your machines"),
-    retrieve=extend_schema(summary="One of your machines", responses={200: serializers.MachineSerializer, **ERRORS}),
+    retrieve=extend_schema(summary="One of your machines"),
 )
 class MachineViewSet(CommissionMixin, TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Machine.objects.select_related("model", "contract__site", "slot__rack__site").order_by("serial")
@@ -225,7 +258,7 @@ class BatchViewSet(
     @extend_schema(
         summary="Staff: commission a selection of machines or a contract's",
         request=serializers.BatchRequestSerializer,
-        responses={201: serializers.BatchCreatedSerializer, **ERRORS},
+        responses={201: serializers.BatchCreatedSerializer, **REFUSED},
     )
     def create(self, request, *args, **kwargs):
         form = serializers.BatchRequestSerializer(data=request.data)

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
+from capacity.errors import Refusal
 from capacity.models import BULK_BATCH_SIZE, Site, Slot
 from hosting import services
 from hosting.commissioning import checks, pipeline
@@ -41,6 +42,22 @@ log = logging.getLogger(__name__)
 
 S = SelfTestRun.Status
 PYASIC_MAKE = {"bitmain": "AntMiner", "microbt": "WhatsMiner", "canaan": "AvalonMiner"}
+
+
+class NoIp(Refusal):
+    """A machine without an IP is not on the network yet: its self-test waits for the address."""
+
+    code = "no_ip"
+
+    def __init__(self, machines: Sequence[Machine]):
+        self.serials = [m.serial for m in machines]
+        more = len(self.serials) - 5
+        shown = ", ".join(self.serials[:5]) + (f" and {more} more" if more > 0 else "")
+        verb = "has" if len(self.serials) == 1 else "have"
+        super().__init__(f"{shown} {verb} no IP address yet: give it when racking, or import the site's DHCP leases.")
+
+    def details(self) -> dict:
+        return {"serials": self.serials}
 
 
 def _stale_before(now: dt.datetime) -> dt.datetime:
@@ -70,6 +87,8 @@ def request(
         fresh = [m for m in locked if m.pk not in open_runs]
         for machine in fresh:
             check_machine_move(machine.status, MachineStatus.TESTING)  # before any run is made
+        if unaddressed := [m for m in fresh if not m.ip]:
+            raise NoIp(unaddressed)
         created = SelfTestRun.objects.bulk_create(
             [SelfTestRun(machine=m, batch=batch, requested_by=by, created_at=now) for m in fresh],
             batch_size=BULK_BATCH_SIZE,

@@ -8,21 +8,7 @@ from django_countries.fields import LazyTypedChoiceField
 
 from capacity.models import Site
 from hosting import quotes
-from hosting.lifecycle import MachineStatus
-from hosting.models import MachineModel
-
-
-class MachineFilter(forms.Form):
-    """The machines table's filters (all optional)."""
-
-    q = forms.CharField(required=False, label="Serial or MAC", max_length=64)
-    status = forms.ChoiceField(required=False, choices=[("", "any status"), *MachineStatus.choices])
-    model = forms.ModelChoiceField(
-        required=False, queryset=MachineModel.objects.order_by("name"), to_field_name="slug", empty_label="any model"
-    )
-    site = forms.ModelChoiceField(
-        required=False, queryset=Site.objects.order_by("name"), to_field_name="slug", empty_label="any site"
-    )
+from hosting.models import MachineModel, MachineRequest
 
 
 class PackingListForm(forms.Form):
@@ -60,17 +46,25 @@ class QuoteForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        model, quantity, it_kw = data.get("machine_model"), data.get("quantity"), data.get("it_kw")
-        if it_kw is not None and (model or quantity):
-            raise forms.ValidationError("Give a model and a quantity, or IT kW — not both.")
-        if it_kw is None and not (model and quantity):
-            raise forms.ValidationError("Give a model and a quantity, or IT kW.")
-        if it_kw is None:
+        if not any(self.has_error(name) for name in ("machine_model", "quantity", "it_kw")):
             try:
-                data["it_kw"] = quotes.requested_it_kw(model, quantity)
-            except ValueError as refused:
-                self.add_error("quantity", str(refused))
+                data["it_kw"] = quotes.requested_kw(data.get("machine_model"), data.get("quantity"), data.get("it_kw"))
+            except forms.ValidationError as refused:
+                self.add_error(None, refused)
         return data
+
+
+class MachineRequestForm(forms.Form):
+    """A tenant's request about a machine: the kinds its status allows (MachineRequest.kinds_for)."""
+
+    kind = forms.ChoiceField(label="Ask for")
+    note = forms.CharField(
+        required=False, max_length=2000, label="Note for Haven staff", widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, kinds: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [(k, MachineRequest.Kind(k).label) for k in kinds]
 
 
 class TokenForm(forms.Form):

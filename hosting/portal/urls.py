@@ -7,10 +7,11 @@ app_name = "portal"
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.logout, name="logout"),
     path("", views.dashboard, name="dashboard"),
     path("machines/", views.machines, name="machines"),
     path("machines/<int:pk>/", views.machine, name="machine"),
+    path("machines/<int:pk>/requests/", views.machine_request, name="machine-request"),
     path("contracts/<int:pk>/", views.contract, name="contract"),
     path("batches/<uuid:pk>/progress/", views.batch_progress, name="batch-progress"),
     path("quotes/", views.quotes_list, name="quotes"),

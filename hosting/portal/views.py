@@ -4,17 +4,18 @@ object of another tenant is simply not found (404)."""
 from functools import wraps
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import Count, Q, Sum
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from capacity.errors import Refusal, describe
-from hosting import packing, quotes
+from capacity.models import Site
+from hosting import machine_requests, packing, quotes
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
     ApiToken,
@@ -22,11 +23,12 @@ from hosting.models import (
     Contract,
     Machine,
     MachineEvent,
+    MachineRequest,
     Quote,
 )
-from hosting.portal.forms import MachineFilter, PackingListForm, QuoteForm, TokenForm
-
-PAGE_SIZE = 50
+from hosting.paging import paginate
+from hosting.portal.filters import machine_filter
+from hosting.portal.forms import MachineRequestForm, PackingListForm, QuoteForm, TokenForm
 
 
 def tenant_required(view):
@@ -44,10 +46,6 @@ def tenant_required(view):
     return wrapped
 
 
-def _page(request, queryset):
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-
-
 def _batches(user):
     return (
         CommissioningBatch.objects.visible_to(user)
@@ -57,40 +55,31 @@ def _batches(user):
     )
 
 
+def _site_names() -> dict[str, str]:
+    """slug → name: quotes keep their options as a snapshot by slug."""
+    return dict(Site.objects.values_list("slug", "name"))
+
+
 # --- dashboard ----------------------------------------------------------------------------
 
 
 @require_GET
 @tenant_required
 def dashboard(request):
+    """The whole page, or — to htmx, every 2 s while a batch is being commissioned — its
+    live part alone: status cards, progress bars, contracts and events refresh together."""
     user = request.user
-    contracts = (
-        Contract.objects.visible_to(user)
-        .select_related("site", "tenant")
-        .annotate(
-            machines_n=Count("machines", distinct=True),
-            live_w=Sum("machines__model__nameplate_power_w", filter=Q(machines__status=MachineStatus.LIVE)),
-        )
-        .order_by("-created_at")[:20]
-    )
-    by_status = dict(
-        Machine.objects.visible_to(user).order_by().values("status").annotate(n=Count("pk")).values_list("status", "n")
-    )
-    events = (
-        MachineEvent.objects.filter(machine__in=Machine.objects.visible_to(user))
-        .select_related("machine__model")
-        .order_by("-at", "-pk")[:10]
-    )
-    return render(
-        request,
-        "portal/dashboard.html",
-        {
-            "contracts": contracts,
-            "statuses": [(value, label, by_status.get(value, 0)) for value, label in MachineStatus.choices],
-            "events": events,
-            "batches": _batches(user)[:5],
-        },
-    )
+    machines = Machine.objects.visible_to(user)
+    by_status = machines.count_by_status()
+    batches = list(_batches(user)[:5])
+    context = {
+        "contracts": Contract.objects.visible_to(user).with_machine_figures().select_related("site")[:20],
+        "statuses": [(value, label, by_status.get(value, 0)) for value, label in MachineStatus.choices],
+        "events": MachineEvent.objects.recent_for(machines, 10),
+        "batches": batches,
+        "live": any(not b.done for b in batches),
+    }
+    return render(request, "portal/_dashboard.html" if request.htmx else "portal/dashboard.html", context)
 
 
 # --- machines -------------------------------------------------------------------------------
@@ -99,38 +88,50 @@ def dashboard(request):
 @require_GET
 @tenant_required
 def machines(request):
-    form = MachineFilter(request.GET or None)
-    queryset = Machine.objects.visible_to(request.user).select_related("model", "contract__site").order_by("serial")
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["q"]:
-            queryset = queryset.filter(Q(serial__icontains=data["q"]) | Q(mac__icontains=data["q"].lower()))
-        if data["status"]:
-            queryset = queryset.filter(status=data["status"])
-        if data["model"]:
-            queryset = queryset.filter(model=data["model"])
-        if data["site"]:
-            queryset = queryset.filter(contract__site=data["site"])
-    return render(request, "portal/machines.html", {"form": form, "page": _page(request, queryset)})
+    scoped = Machine.objects.visible_to(request.user).select_related("model", "contract__site").order_by("serial")
+    filters = machine_filter(request, scoped)
+    return render(request, "portal/machines.html", {"filters": filters, "page": paginate(request, filters.qs)})
+
+
+def _my_machine(request, pk):
+    return get_object_or_404(
+        Machine.objects.visible_to(request.user).select_related("model", "contract__site", "slot__rack"), pk=pk
+    )
 
 
 @require_GET
 @tenant_required
 def machine(request, pk):
-    machine = get_object_or_404(
-        Machine.objects.visible_to(request.user).select_related("model", "contract__site", "slot__rack"), pk=pk
-    )
-    runs = machine.self_tests.prefetch_related("checks", "samples")  # each in its model's order
-    return render(
-        request,
-        "portal/machine.html",
-        {
-            "machine": machine,
-            "events": machine.events.select_related("by").order_by("-at", "-pk"),
-            "runs": runs,
-            "per_board_ths": machine.model.nominal_hashrate_ths / machine.model.hashboards,
-        },
-    )
+    machine = _my_machine(request, pk)
+    asks = machine.requests.select_related("requested_by", "resolved_by")
+    context = {
+        "machine": machine,
+        "events": machine.events.select_related("by").order_by("-at", "-pk"),
+        "runs": machine.self_tests.prefetch_related("checks", "samples"),  # each in its model's order
+        "per_board_ths": machine.model.nominal_hashrate_ths / machine.model.hashboards,
+        "asks": asks,
+        "open_ask": next((a for a in asks if a.state == MachineRequest.State.OPEN), None),
+        "request_form": MachineRequestForm(kinds=MachineRequest.kinds_for(machine.status)),
+    }
+    return render(request, "portal/machine.html", context)
+
+
+@require_POST
+@tenant_required
+def machine_request(request, pk):
+    """Ask staff for a re-test or an RMA of one's own machine (one open request at a time)."""
+    machine = _my_machine(request, pk)
+    form = MachineRequestForm(request.POST, kinds=MachineRequest.kinds_for(machine.status))
+    if not form.is_valid():
+        messages.error(request, "Not asked: " + " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("portal:machine", pk=machine.pk)
+    try:
+        ask = machine_requests.file(machine, form.cleaned_data["kind"], note=form.cleaned_data["note"], by=request.user)
+    except Refusal as refused:
+        messages.error(request, f"Not asked: {describe(refused)}")
+    else:
+        messages.success(request, f"Asked for a {ask.get_kind_display()}: Haven staff will answer here.")
+    return redirect("portal:machine", pk=machine.pk)
 
 
 # --- contracts and packing lists ------------------------------------------------------------------
@@ -139,39 +140,26 @@ def machine(request, pk):
 @require_http_methods(["GET", "POST"])
 @tenant_required
 def contract(request, pk):
-    contract = get_object_or_404(Contract.objects.visible_to(request.user).select_related("site", "tenant"), pk=pk)
-    form = PackingListForm()
+    mine = Contract.objects.visible_to(request.user).with_machine_figures().select_related("site", "tenant")
+    contract = get_object_or_404(mine, pk=pk)
+    form = PackingListForm(request.POST, request.FILES) if request.method == "POST" else PackingListForm()
     problems = []
-    if request.method == "POST":
-        form = PackingListForm(request.POST, request.FILES)
-        if form.is_valid():
-            try:
-                shipment = packing.import_list(
-                    contract,
-                    form.cleaned_data["file"].read(),
-                    reference=form.cleaned_data["reference"],
-                    tracking_number=form.cleaned_data["tracking_number"],
-                    by=request.user,
-                )
-            except packing.PackingListInvalid as refused:
-                problems = refused.problems
-            else:
-                count = shipment.machines.count()
-                messages.success(request, f"Packing list {shipment} registered: {count} machine(s) on their way.")
-                return redirect("portal:contract", pk=contract.pk)
-    shipments = contract.shipments.annotate(machines_n=Count("machines")).order_by("-created_at")[:20]
-    return render(
-        request,
-        "portal/contract.html",
-        {
-            "contract": contract,
-            "form": form,
-            "problems": problems,
-            "shipments": shipments,
-            "batches": _batches(request.user).filter(contract=contract)[:10],
-            "columns": ", ".join((*packing.COLUMNS, *packing.OPTIONAL)),
-        },
-    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            shipment = packing.import_list(contract, form.cleaned_data["file"].read(), by=request.user,
+                                           reference=form.cleaned_data["reference"],
+                                           tracking_number=form.cleaned_data["tracking_number"])  # fmt: skip
+        except packing.PackingListInvalid as refused:
+            problems = refused.problems
+        else:
+            count = shipment.machines.count()
+            messages.success(request, f"Packing list {shipment} registered: {count} machine(s) on their way.")
+            return redirect("portal:contract", pk=contract.pk)
+    context = {"contract": contract, "form": form, "problems": problems}
+    context |= {"shipments": contract.shipments.annotate(machines_n=Count("machines")).order_by("-created_at")[:20]}
+    context |= {"batches": _batches(request.user).filter(contract=contract)[:10]}
+    context["columns"] = ", ".join((*packing.COLUMNS, *packing.OPTIONAL))
+    return render(request, "portal/contract.html", context)
 
 
 # --- commissioning progress -------------------------------------------------------------------------
@@ -189,7 +177,7 @@ def batch_progress(request, pk):
 
 
 def _quotes(user):
-    return Quote.objects.visible_to(user).select_related("machine_model", "tenant", "hold")
+    return Quote.objects.visible_to(user).select_related("machine_model", "tenant", "hold", "accepted_site")
 
 
 @require_http_methods(["GET", "POST"])
@@ -197,16 +185,17 @@ def _quotes(user):
 def quotes_list(request):
     form = QuoteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        quote = quotes.request_quote(
-            quotes.new_request(
-                form.cleaned_data,
-                requester=request.user,
-                contact_email=request.user.email or "",
-                client_ip=request.META.get("REMOTE_ADDR"),
-            )
-        )
-        return redirect("portal:quote", pk=quote.pk)
-    page = _page(request, _quotes(request.user).order_by("-created_at"))
+        unsaved = quotes.new_request(
+            form.cleaned_data, requester=request.user, contact_email=request.user.email or "",
+            client_ip=request.META.get("REMOTE_ADDR"),
+        )  # fmt: skip
+        try:
+            quote = quotes.request_quote(unsaved)
+        except Refusal as refused:
+            form.add_error(None, describe(refused))
+        else:
+            return redirect("portal:quote", pk=quote.pk)
+    page = paginate(request, _quotes(request.user).order_by("-created_at"))
     return render(request, "portal/quotes.html", {"form": form, "page": page})
 
 
@@ -214,29 +203,39 @@ def quotes_list(request):
 @tenant_required
 def quote(request, pk):
     quote = get_object_or_404(_quotes(request.user), pk=pk)
-    return render(
-        request,
-        "portal/quote.html",
-        {
-            "quote": quote,
-            "position": quotes.waitlist_position(quote),
-            "tenants": request.user.tenants.order_by("name"),
-        },
-    )
+    names = _site_names()
+    options = [{**o, "site_name": names.get(o["site"], o["site"])} for o in quote.options]
+    context = {"quote": quote, "options": options, "position": quotes.waitlist_position(quote)}
+    context["tenants"] = request.user.tenants.order_by("name")
+    return render(request, "portal/quote.html", context)
 
 
 @require_POST
 @tenant_required
 def quote_accept(request, pk):
     quote = get_object_or_404(_quotes(request.user), pk=pk)
+    site = request.POST.get("site", "")
     try:
         tenant = quotes.tenant_for(request.user, request.POST.get("tenant") or None)
-        quotes.accept(quote, site_slug=request.POST.get("site", ""), tenant=tenant)
+        quotes.accept(quote, site_slug=site, tenant=tenant)
     except (Refusal, ValidationError) as refused:
         messages.error(request, f"Not held: {describe(refused)}")
     else:
-        messages.success(request, f"Capacity held at {request.POST.get('site')}: staff will turn it into a contract.")
+        name = _site_names().get(site, site)
+        messages.success(request, f"Capacity held at {name}: staff will turn it into a contract.")
     return redirect("portal:quote", pk=quote.pk)
+
+
+# --- logging out ------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def logout(request):
+    """POST (with the CSRF token) logs out; a GET — a bookmark, a typed address — asks first,
+    with the form that does it, instead of a bare 405."""
+    if request.method == "POST":
+        return auth_views.LogoutView.as_view()(request)
+    return render(request, "portal/logout.html")
 
 
 # --- API tokens --------------------------------------------------------------------------------------

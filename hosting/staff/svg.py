@@ -12,11 +12,12 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from hosting.staff.figures import CircuitLoad, Forecast, SlotCell
+from hosting.staff.figures import ZERO, CircuitLoad, Forecast, SlotCell
 
 SVG_NS = "http://www.w3.org/2000/svg"
 INK = "#1d2430"
@@ -175,19 +176,41 @@ def legend(x: float, y: float, entries: Sequence[tuple[str, str]], *, line_for: 
 # --------------------------------------------------------------------------------------
 
 
+# The waitlist is drawn up to this multiple of the peak budget: one request that dwarfs the
+# site would otherwise flatten every other line to the axis. What passes it is labelled.
+WAITLIST_CLIP_TIMES = 3
+CHAR_W = 6.2  # about how wide one character of the 11 px chart font is
+
+
+def plotted_top_kw(fc: Forecast) -> tuple[Decimal, bool]:
+    """The highest facility kW the chart shows, and whether the waitlist is clipped there:
+    everything but the waitlist always fits; the waitlist up to WAITLIST_CLIP_TIMES × the
+    peak budget (no clipping when there is no budget to measure against)."""
+    pts = fc.points
+    peak_budget = max((p.budget_kw for p in pts), default=ZERO)
+    if peak_budget <= 0:
+        return fc.peak_kw, False
+    always = max((max(p.budget_kw, p.committed_kw, p.live_kw) for p in pts), default=ZERO)
+    top = max(always, peak_budget * WAITLIST_CLIP_TIMES)
+    return min(fc.peak_kw, top), fc.peak_kw > top
+
+
 def forecast_chart(fc: Forecast, *, width: int = 1100, height: int = 400) -> SafeString:
     """Budget as a step line; committed as an area with live draw darker inside it; the
-    waitlist stacked on committed. Facility MW up, months across."""
+    waitlist stacked on committed, clipped (and labelled) where it passes a multiple of the
+    budget. Facility MW up, months across."""
     left, right, top, bottom = 64, 16, 56, 40
     x = Dates(fc.start, fc.end, left, width - right)
-    ticks = nice_ticks(float(fc.peak_kw) / 1000 * 1.05)
+    top_kw, clipped = plotted_top_kw(fc)
+    top_mw = float(top_kw) / 1000
+    ticks = nice_ticks(top_mw * 1.05)
     y = Linear(0, ticks[-1], height - bottom, top)
     pts = fc.points
     xs = [x(p.day) for p in pts]
     x_end = x(fc.end)
     base = [y(0)] * len(pts)
     committed = [y(p.committed_mw) for p in pts]
-    stacked = [y(p.demand_mw) for p in pts]
+    stacked = [y(min(float(p.demand_mw), top_mw)) for p in pts]
     live = [y(p.live_mw) for p in pts]
     budget = [y(p.budget_mw) for p in pts]
 
@@ -199,7 +222,7 @@ def forecast_chart(fc: Forecast, *, width: int = 1100, height: int = 400) -> Saf
     for i, day in enumerate(_month_ticks(fc.start, fc.end)):
         months.append(el("line", x1=x(day), y1=y(0), x2=x(day), y2=y(0) + 4, stroke=MUTED))
         if i % 3 == 0:
-            months.append(text(x(day), y(0) + 16, day.strftime("%b %Y"), text_anchor="middle"))
+            months.append(_axis_label(x(day), y(0) + 16, day.strftime("%b %Y"), width))
     axes = [
         el("line", x1=float(left), y1=y(0), x2=float(width - right), y2=y(0), stroke=MUTED),
         el("line", x1=float(left), y1=float(top), x2=float(left), y2=y(0), stroke=MUTED),
@@ -215,6 +238,8 @@ def forecast_chart(fc: Forecast, *, width: int = 1100, height: int = 400) -> Saf
         el("path", d=step_line(xs, budget, x_end), fill="none", stroke=SERIES["budget"][0], stroke_width="2.5",
            class_="budget"),
     ]  # fmt: skip
+    if clipped:
+        series.append(_clip_marker(fc, xs, x_end, y(top_mw), top_mw))
     key = legend(
         left,
         10,
@@ -224,6 +249,36 @@ def forecast_chart(fc: Forecast, *, width: int = 1100, height: int = 400) -> Saf
     note = text(left, 42, "Facility MW: IT kW × the site's PUE. Live draw: nameplate W of today's live machines.")
     label = f"Capacity forecast, {fc.name}: {fc.start:%Y-%m-%d} to {fc.end:%Y-%m-%d}"
     return document(width, height, label, *grid, *series, *axes, *months, key, note, css_class="forecast-chart")
+
+
+def _axis_label(cx: float, cy: float, content: str, width: int) -> str:
+    """A label centred under its tick, pulled in where it would run past either edge."""
+    half = len(content) * CHAR_W / 2
+    if cx + half > width - 2:
+        return text(width - 2, cy, content, text_anchor="end")
+    if cx - half < 2:
+        return text(2, cy, content, text_anchor="start")
+    return text(cx, cy, content, text_anchor="middle")
+
+
+def _clip_marker(fc: Forecast, xs: Sequence[float], x_end: float, y_top: float, top_mw: float) -> str:
+    """A dashed edge where the waitlist leaves the chart, and how far it goes."""
+    over = [i for i, p in enumerate(fc.points) if float(p.demand_mw) > top_mw]
+    peak = max(fc.points, key=lambda p: p.demand_mw)
+    parts = []
+    for i in over:
+        x1 = xs[i]
+        x2 = xs[i + 1] if i + 1 < len(xs) else x_end
+        parts.append(el("line", x1=x1, y1=y_top, x2=x2, y2=y_top, stroke=INK, stroke_width="2",
+                        stroke_dasharray="6 3"))  # fmt: skip
+    x0 = xs[over[0]]
+    words = (
+        f"▲ waitlisted demand off the chart: up to {fmt_tick(float(peak.demand_mw))} MW "
+        f"(from {peak.day:%b %Y}); drawn up to {WAITLIST_CLIP_TIMES} × the peak budget"
+    )
+    anchor_x = min(max(x0 + 4, 70.0), x_end - len(words) * CHAR_W)
+    parts.append(text(anchor_x, y_top - 6, words, style=f"fill:{INK}", class_="clip-label"))
+    return el("g", title(words), *parts, class_="waitlist-clipped")
 
 
 def _month_ticks(start: dt.date, end: dt.date) -> list[dt.date]:

@@ -11,6 +11,8 @@ urlpatterns = [
     path("racks/", views.racks, name="racks"),
     path("racks/<int:pk>/", views.rack, name="rack"),
     path("waitlist/", views.waitlist, name="waitlist"),
+    path("waitlist/<uuid:pk>/decline/", views.waitlist_decline, name="waitlist-decline"),
     path("holds/", views.holds, name="holds"),
     path("intake/", views.intake, name="intake"),
+    path("requests/<int:pk>/", views.request_act, name="request-act"),
 ]

@@ -1,9 +1,13 @@
 """The commissioning API: staff start self-tests and batches; tenants read their own evidence."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from hosting.api.serializers import MAX_BATCH
 from hosting.commissioning import checks, pipeline, runs
+from hosting.lifecycle import AWAITING_COMMISSIONING, COMMISSIONABLE, OFF_FLOOR, IllegalTransition, MachineStatus
 from hosting.models import CommissioningPolicy, SelfTestRun
 from tests.api.conftest import client_for
 from tests.factories import ContractFactory, MachineFactory, MembershipFactory, StaffFactory, racked
@@ -137,3 +141,62 @@ def test_tenants_cannot_start_batches(floor, owner_api):
     assert (
         owner_api.post("/api/v1/commissioning/batches/", {"machines": [machine.pk]}, format="json").status_code == 403
     )
+
+
+def test_a_contracts_batch_takes_the_machines_awaiting_commissioning_not_live_ones(floor, staff_api):
+    """The API asks lifecycle which statuses a contract's batch takes; runs.request refuses
+    every status that may not be tested at all."""
+    slots = iter(floor["slots"])
+    machines = {
+        status: MachineFactory(
+            contract=floor["contract"],
+            status=status,
+            slot=next(slots) if status not in OFF_FLOOR else None,
+            ip=f"127.0.9.{n + 1}",
+        )
+        for n, status in enumerate(MachineStatus)
+    }
+    response = staff_api.post("/api/v1/commissioning/batches/", {"contract": floor["contract"].pk}, format="json")
+    assert response.status_code == 201, response.json()
+    batch = SelfTestRun.objects.filter(batch=response.json()["id"])
+    assert set(batch.values_list("machine__status", flat=True)) == {MachineStatus.TESTING}  # all now under test…
+    taken = {s for s, m in machines.items() if batch.filter(machine=m).exists()}
+    assert taken == AWAITING_COMMISSIONING == {MachineStatus.RACKED, MachineStatus.FAILED}
+    machines[MachineStatus.LIVE].refresh_from_db()
+    assert machines[MachineStatus.LIVE].status == MachineStatus.LIVE  # a live machine stays live and billed
+    for status in set(MachineStatus) - COMMISSIONABLE:  # …and runs.request refuses every other one
+        with pytest.raises(IllegalTransition):
+            runs.request([machines[status]])
+
+
+def test_a_batch_loads_its_machines_in_one_query(floor, staff_api):
+    few = [m.pk for m in racked(floor, 2, circuit=0)]
+    many = [m.pk for m in racked(floor, 16, circuit=1)]
+
+    def queries(ids):
+        with CaptureQueriesContext(connection) as captured:
+            response = staff_api.post("/api/v1/commissioning/batches/", {"machines": ids}, format="json")
+        assert response.status_code == 201, response.json()
+        return [q["sql"] for q in captured.captured_queries]
+
+    staff_api.get("/api/v1/commissioning/batches/")  # the token's last use is written once a minute, here
+    assert len(queries(few)) == len(queries(many))
+
+
+def test_ids_that_name_no_machine_are_listed_in_one_error(floor, staff_api):
+    (machine,) = racked(floor, 1)
+    unknown = [10**9 + n for n in range(25)]
+    response = staff_api.post("/api/v1/commissioning/batches/", {"machines": [machine.pk, *unknown]}, format="json")
+    assert response.status_code == 400
+    listed = ", ".join(str(pk) for pk in unknown[:20])
+    assert response.json()["errors"] == {"machines": [f"No machine has the id {listed} and 5 more."]}
+    assert not SelfTestRun.objects.exists()
+
+
+def test_a_batch_past_the_limit_is_refused_before_anything_is_read(floor, staff_api, django_assert_max_num_queries):
+    (machine,) = racked(floor, 1)
+    ids = [machine.pk] * (MAX_BATCH + 1)
+    with django_assert_max_num_queries(3):  # the token and its user, no machine
+        response = staff_api.post("/api/v1/commissioning/batches/", {"machines": ids}, format="json")
+    assert response.status_code == 400
+    assert "machines" in response.json()["errors"]

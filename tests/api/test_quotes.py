@@ -75,7 +75,9 @@ def test_filters_narrow_the_sites(anon, two_sites):
 
 
 def test_nothing_fits_within_the_horizon_so_the_quote_is_waitlisted_in_order(anon, two_sites):
-    first = ask(anon, it_kw="25000").json()  # more than either site has
+    # Siberia grows past the planning horizon: these fit some day (else: refused), not within it.
+    PhaseFactory(site=two_sites["siberia"], name="Phase 9", energized_on=TODAY + dt.timedelta(days=365 * 4), mw=40)
+    first = ask(anon, it_kw="25000").json()  # more than either site has until then
     second = ask(anon, it_kw="30000").json()
     assert (first["status"], first["options"], first["valid_until"]) == ("waitlisted", [], None)
     assert (first["waitlist_position"], second["waitlist_position"]) == (1, 2)

@@ -121,6 +121,12 @@ def test_a_tenant_ships_machines_and_watches_them_commissioned(world, live_serve
         assert page.evaluate("window.notReloaded") is True
         expect(page.locator(".batch .passed-count").first).to_have_text("passed 3")
         expect(page.locator(".batch .failed-count").first).to_have_text("failed 1")
+        # The status cards and the events came along with the bar, still without a reload.
+        expect(page.locator('.status-card[data-status="live"] .figure')).to_have_text("3")
+        expect(page.locator('.status-card[data-status="failed"] .figure')).to_have_text("1")
+        expect(page.locator('.status-card[data-status="testing"] .figure')).to_have_text("0")
+        expect(page.locator("#events")).to_contain_text("passed")
+        assert page.evaluate("window.notReloaded") is True
         shot("commissioning-done")
 
     # The evidence of one that passed and of the one that failed.
@@ -132,5 +138,23 @@ def test_a_tenant_ships_machines_and_watches_them_commissioned(world, live_serve
     page.goto(f"{live_server.url}/portal/machines/?q=NH-0004")
     page.click("text=NH-0004")
     expect(page.locator(".run .errors").first).to_contain_text("thermal: chips reached")
+    expect(page.locator("td.measured").first).not_to_contain_text("_")  # labels, not raw keys
+    expect(page.locator(".run").first).to_contain_text("Hottest chip:")
     shot("evidence-failed")
     assert Machine.objects.filter(status=MachineStatus.LIVE).count() == 3
+
+    # Its next step: ask for a re-test; the request shows open.
+    page.select_option("#machine-request-form select[name=kind]", "retest")
+    page.fill("#machine-request-form textarea[name=note]", "cleaned the intake filters")
+    page.click("#machine-request-form button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("Asked for a re-test")
+    expect(page.locator(".open-request")).to_contain_text("re-test")
+    expect(page.locator("tr.request.open")).to_have_count(1)
+    shot("retest-requested")
+
+    # A logout link followed by GET asks, and its button logs out.
+    page.goto(f"{live_server.url}/portal/logout/")
+    expect(page.locator("h1")).to_have_text("Log out of Haven?")
+    shot("logout-confirm")
+    page.click("#logout-confirm button")
+    expect(page).to_have_url(f"{live_server.url}/portal/login/")

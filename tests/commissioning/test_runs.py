@@ -191,12 +191,12 @@ def test_progress_counts_for_the_bar(floor, policy):
 def test_a_machine_is_commissioned_when_racked_if_the_site_says_so(floor, policy, django_capture_on_commit_callbacks):
     machine = MachineFactory(contract=floor["contract"], status=MachineStatus.RECEIVED)
     with django_capture_on_commit_callbacks(execute=True):
-        services.rack_machine(machine, floor["slots"][0])
+        services.rack_machine(machine, floor["slots"][0], ip="10.9.0.1")  # on the network: ready
     assert SelfTestRun.objects.get(machine=machine).status in (S.PENDING, S.DISPATCHED)
     assert Machine.objects.get(pk=machine.pk).status == MachineStatus.TESTING
     policy.commission_when_racked = False
     policy.save()
     other = MachineFactory(contract=floor["contract"], status=MachineStatus.RECEIVED)
     with django_capture_on_commit_callbacks(execute=True):
-        services.rack_machine(other, floor["slots"][1])
+        services.rack_machine(other, floor["slots"][1], ip="10.9.0.2")
     assert Machine.objects.get(pk=other.pk).status == MachineStatus.RACKED

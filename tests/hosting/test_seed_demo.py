@@ -21,6 +21,7 @@ from hosting.models import (
     MachineEvent,
     Membership,
     Quote,
+    SelfTestRun,
     SitePricing,
     Tenant,
 )
@@ -116,3 +117,45 @@ def test_seed_demo_builds_the_2021_world_and_is_idempotent():
     assert staff.is_staff
     assert not tenant.is_staff
     assert tenant.tenants.get().slug == "northern-hash"
+
+
+def test_nothing_seeded_is_live_without_evidence_and_the_racks_show_it_measured(client):
+    call_command("seed_demo", stdout=StringIO())
+    live = Machine.objects.filter(status=MachineStatus.LIVE)
+    assert live.count() == 3 * 18
+    for machine in live.prefetch_related("self_tests__checks", "self_tests__samples"):
+        (run,) = machine.self_tests.all()
+        assert run.status == "passed", (machine.serial, run.reasons)
+        assert {c.name: c.passed for c in run.checks.all()} == {
+            "identity": True, "power": True, "hashing": True, "thermal": True
+        }  # fmt: skip
+        samples = list(run.samples.all())
+        assert len(samples) >= 2
+        for sample in samples:
+            assert sample.reachable
+            nominal = machine.model.nominal_hashrate_ths
+            assert abs(sample.hashrate_ths - nominal) < nominal / 20
+            assert len(sample.boards) == machine.model.hashboards
+            assert all(50 < b["chip_temp_c"] < float(machine.model.max_chip_temp_c) for b in sample.boards)
+            assert abs(sample.outlet_w - machine.model.nameplate_power_w) < machine.model.nameplate_power_w / 10
+        assert run.finished_at is not None
+        assert run.checks.get(name="hashing").measurements["samples"] == len(samples)
+    for machine in Machine.objects.filter(status__in=[MachineStatus.FAILED, MachineStatus.RMA]):
+        (run,) = machine.self_tests.all()
+        assert run.status == "failed"
+        assert run.checks.count() == 4
+        assert "hashing: 1 of 3 hashboards missing" in run.reasons
+    call_command("seed_demo", stdout=StringIO())  # seeding again adds no second run
+    assert SelfTestRun.objects.count() == live.count() + 3 * 3
+
+    from django.urls import reverse
+
+    from tests.factories import StaffFactory
+
+    client.force_login(StaffFactory())
+    rack_id = live.values_list("slot__rack_id", flat=True).first()
+    response = client.get(reverse("staff:rack", args=[rack_id]) + "?colour=temperature")
+    in_rack = Machine.objects.filter(slot__rack_id=rack_id)
+    measured = {c.machine_id for c in response.context["cells"] if c.temp_c is not None}
+    assert measured >= set(in_rack.filter(status=MachineStatus.LIVE).values_list("pk", flat=True))
+    assert response.context["measured"] >= in_rack.filter(status=MachineStatus.LIVE).count() > 0

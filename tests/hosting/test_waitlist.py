@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 from dateutil.relativedelta import relativedelta
 from django.core import mail
+from django.test import Client
+from django.urls import reverse
 
 from capacity import ledger
 from capacity.models import EnergizationPhase
 from hosting import quotes
 from hosting.models import Quote
-from tests.api.conftest import TODAY, priced_site
+from tests.api.conftest import TODAY, client_for, priced_site
+from tests.factories import PhaseFactory, StaffFactory
 from tests.workers import celery_worker, wait_for
 
 START = TODAY + dt.timedelta(days=30)
@@ -65,8 +68,10 @@ def test_promotion_follows_the_queue_and_counts_earlier_promotions(full_site, dj
 
 @pytest.mark.django_db
 def test_a_request_that_still_does_not_fit_keeps_its_place(full_site):
-    _, booking = full_site
-    too_big = waitlisted("12000", "too-big@example.com")  # more than the site's 10 MW
+    site, booking = full_site
+    # A grid upgrade past the planning horizon: 12 MW can be hosted some day, not within it.
+    PhaseFactory(site=site, name="Grid upgrade", energized_on=TODAY + relativedelta(months=48), mw=Decimal("10"))
+    too_big = waitlisted("12000", "too-big@example.com")  # more than the site's 10 MW until then
     later = waitlisted("6000", "later@example.com")
     ledger.release(booking)
     assert [q.pk for q in quotes.promote_waitlist()] == [later.pk]
@@ -96,6 +101,124 @@ def test_a_new_phase_wakes_a_real_worker_that_prices_the_waitlist(full_site, tmp
         message = wait_for(lambda: complete_mail(outbox), what="the e-mail, written whole")
     assert "To: patient@example.com" in message
     assert "capacity found" in message
+
+
+# --- what no site will ever take is refused, not waitlisted ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_demand_beyond_every_sites_final_build_out_is_refused_saying_the_most_any_could_take(full_site):
+    site, _ = full_site
+    PhaseFactory(site=site, name="Phase 2", energized_on=TODAY + relativedelta(months=6), mw=Decimal("15"))
+    other = priced_site("texas", mw="4", pue="1.25", country="US")
+    with pytest.raises(quotes.DemandTooLarge) as refused:
+        waitlisted("5000000", "five-gw@example.com")  # 5 GW: more than 25 MW (Kazakh, all phases) ever
+    assert refused.value.code == "exceeds_build_out"
+    assert "the most any site this request may go to could ever take is 25,000 kW" in str(refused.value)
+    assert refused.value.details() == {"requested_it_kw": "5000000", "max_it_kw": "25000", "site": "kazakh"}
+    assert waitlisted("25000", "just-fits@example.com").status == "waitlisted"  # the whole site, some day
+    # The filters decide which sites count: Texas (4 MW at PUE 1.25 = 3,200 kW of IT) alone.
+    with pytest.raises(quotes.DemandTooLarge, match="3,200 kW"):
+        quotes.request_quote(Quote(contact_email="x@example.com", it_kw=Decimal("3201"), start_on=START,
+                                   term_months=12, site=other))  # fmt: skip
+    assert not Quote.objects.filter(contact_email__in=["five-gw@example.com", "x@example.com"]).exists()
+
+
+@pytest.mark.django_db
+def test_the_api_and_the_portal_refuse_it_clearly(full_site):
+    body = {"it_kw": "5000000", "start_on": START.isoformat(), "term_months": 12, "contact_email": "a@example.com"}
+    response = client_for().post("/api/v1/quotes/", body, format="json")
+    assert response.status_code == 409, response.json()
+    assert "could ever take is 10,000 kW" in str(response.json())
+    assert not Quote.objects.exists()
+
+    from tests.factories import MembershipFactory
+
+    portal = Client()
+    portal.force_login(MembershipFactory().user)
+    page = portal.post(reverse("portal:quotes"), {key: body[key] for key in ("it_kw", "start_on", "term_months")})
+    assert page.status_code == 200
+    assert "could ever take is 10,000 kW" in page.content.decode()
+    assert not Quote.objects.exists()
+
+
+# --- staff decline waitlisted quotes ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_browser():
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(StaffFactory(username="ops"))
+    return client
+
+
+def csrf_of(client, page_url: str) -> str:
+    client.get(page_url)
+    return client.cookies["csrftoken"].value
+
+
+@pytest.mark.django_db
+def test_staff_decline_a_waitlisted_quote_with_a_reason_and_the_requester_is_told(
+    full_site, staff_browser, django_capture_on_commit_callbacks
+):
+    first = waitlisted("6000", "first@example.com")
+    second = waitlisted("7000", "second@example.com")
+    page = staff_browser.get(reverse("staff:waitlist")).content.decode()
+    decline_url = reverse("staff:waitlist-decline", args=[first.pk])
+    assert f'action="{decline_url}"' in page
+    assert staff_browser.post(decline_url, {"reason": "duplicate"}).status_code == 403  # no CSRF token
+    token = csrf_of(staff_browser, reverse("staff:waitlist"))
+
+    refused = staff_browser.post(decline_url, {"reason": "  ", "csrfmiddlewaretoken": token}, follow=True)
+    assert "Say why the quote is declined" in refused.content.decode()
+    first.refresh_from_db()
+    assert first.status == "waitlisted"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = staff_browser.post(
+            decline_url, {"reason": "a duplicate of your request of 3 June", "csrfmiddlewaretoken": token}, follow=True
+        )
+    assert "declined; first@example.com is told why" in done.content.decode()
+    first.refresh_from_db()
+    assert (first.status, first.decline_reason, first.declined_by.username) == (
+        "declined", "a duplicate of your request of 3 June", "ops"
+    )  # fmt: skip
+    assert first.declined_at is not None
+    assert [r["quote"].pk for r in done.context["rows"]] == [second.pk]  # off the waitlist; the next moves up
+    assert quotes.waitlist_position(second) == 1
+    assert [m.to for m in mail.outbox] == [["first@example.com"]]
+    assert "a duplicate of your request of 3 June" in mail.outbox[0].body
+    with pytest.raises(quotes.QuoteRefused, match="Only a waitlisted quote"):
+        quotes.decline(first, reason="again")
+
+
+@pytest.mark.django_db
+def test_declining_needs_staff_and_a_post(full_site, client):
+    quote = waitlisted("6000", "first@example.com")
+    decline_url = reverse("staff:waitlist-decline", args=[quote.pk])
+    from tests.factories import MembershipFactory
+
+    client.force_login(MembershipFactory().user)
+    assert client.post(decline_url, {"reason": "x"}).status_code == 302  # to the admin login
+    client.force_login(StaffFactory(username="ops"))
+    assert client.get(decline_url).status_code == 405
+    quote.refresh_from_db()
+    assert quote.status == "waitlisted"
+
+
+@pytest.mark.django_db
+def test_staff_decline_from_the_admin_too(full_site, django_capture_on_commit_callbacks):
+    quote = waitlisted("6000", "first@example.com")
+    admin = Client()
+    admin.force_login(StaffFactory(username="ops"))
+    changelist = reverse("admin:hosting_quote_changelist")
+    asked = admin.post(changelist, {"action": "decline", "_selected_action": [quote.pk]})
+    assert 'id="with-reason"' in asked.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(changelist, {"action": "decline", "_selected_action": [quote.pk], "apply": "1", "reason": "spam"})
+    quote.refresh_from_db()
+    assert (quote.status, quote.decline_reason) == ("declined", "spam")
+    assert mail.outbox[0].to == ["first@example.com"]
 
 
 def complete_mail(folder: Path) -> str | None:

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hosting.commissioning import checks, pipeline, runs
-from hosting.models import ApiToken, Quote, SitePricing
+from hosting.models import ApiToken, Quote, SelfTestRun, SitePricing
 from tests.factories import (
     ContractFactory,
     MachineFactory,
@@ -42,9 +42,23 @@ def test_a_tenant_logs_in_sees_the_dashboard_and_logs_out(client, tenant_user, p
     response = client.post(url("login"), {"username": tenant_user.username, "password": password}, follow=True)
     assert response.redirect_chain[-1][0] == url("dashboard")
     assert "Machines by status" in response.content.decode()
-    assert client.get(url("logout")).status_code == 405  # logging out is a POST (CSRF-protected)
     client.post(url("logout"))
     assert client.get(url("dashboard")).status_code == 302
+
+
+def test_a_get_of_the_logout_address_asks_with_a_form_that_logs_out(tenant_user):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(tenant_user)
+    asked = browser.get(url("logout"))  # a bookmark, a typed address: not a bare 405
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "Log out of Haven?" in page
+    assert f'<form method="post" action="{url("logout")}" id="logout-confirm">' in page
+    assert browser.get(url("dashboard")).status_code == 200  # asking did not log out
+    assert browser.post(url("logout")).status_code == 403  # logging out is a POST with the CSRF token
+    token = asked.cookies["csrftoken"].value if "csrftoken" in asked.cookies else browser.cookies["csrftoken"].value
+    assert browser.post(url("logout"), {"csrfmiddlewaretoken": token}).status_code == 302
+    assert browser.get(url("dashboard")).status_code == 302
 
 
 def test_login_attempts_are_throttled(client, tenant_user, password):
@@ -116,6 +130,16 @@ def test_the_machines_table_filters_and_searches(portal, floor):
     assert machines[2].serial in portal.get(url("machines") + f"?q={machines[2].mac[-5:].upper()}").content.decode()
 
 
+POWER_MEASURED = {
+    "source": "pdu_outlet",
+    "accepted_on_nameplate": False,
+    "power_w": 3301.0,
+    "circuit_usable_w": 54628,
+    "psu_efficiency_pct": 93.5,
+    "serial": None,
+}
+
+
 def test_a_machine_page_shows_every_self_test_with_its_evidence(portal, floor):
     (machine,) = racked(floor, 1)
     (run,) = runs.request([machine])
@@ -126,20 +150,32 @@ def test_a_machine_page_shows_every_self_test_with_its_evidence(portal, floor):
     outcomes = [
         checks.Outcome("hashing", False, ("1 of 3 hashboards missing",), {"average_hashrate_ths": 63.2}),
         checks.Outcome("thermal", False, ("only 3 of 4 fans spin at 1,000 RPM or more",), {"fans_spinning_min": 3}),
+        # what the pipeline records today, and a key it may add tomorrow
+        checks.Outcome("power", True, (), POWER_MEASURED),
     ]
     runs.finish([pipeline.Result(run.pk, outcomes, [reading])], token)
     page = portal.get(url("machine", machine.pk)).content.decode()
     for text in (
         "1 of 3 hashboards missing",
         "only 3 of 4 fans",
-        "average_hashrate_ths: <strong>63.2</strong>",
+        "Average hashrate: <strong>63.2 TH/s</strong>",
+        "Fans spinning (fewest): <strong>3</strong>",
+        "Measured by: <strong>the PDU outlet</strong>",
+        "Accepted on nameplate (no reading): <strong>no</strong>",
+        "Draw: <strong>3,301 W</strong>",
+        "Circuit usable (80 % rule): <strong>54,628 W</strong>",
+        "Psu efficiency: <strong>93.5 %</strong>",  # a key no label knows yet: still words and a unit
+        "Serial: <strong>—</strong>",
         "board 0: 31.60 · 76 chips · 71 · 61",
         'board 1: <span class="errors">missing</span>',
-        '3301 <span class="muted small">PDU</span>',
-        "of 3250",
+        '3,301 <span class="muted small">PDU</span>',
+        "of 3,250",
         "5400, 5400, 0, 5400",
     ):
         assert text in page, text
+    measured = page[page.index('class="checks"') : page.index("</table>", page.index('class="checks"'))]
+    for raw in ("accepted_on_nameplate", "average_hashrate_ths", "pdu_outlet", "False", "None"):
+        assert raw not in measured, raw
     assert "self-test #" in page  # the history says why it moved
 
 
@@ -209,3 +245,108 @@ def test_tokens_are_shown_once_and_can_be_revoked(portal, tenant_user):
     portal.post(url("token-revoke", token.pk))
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+# --- the dashboard stays live while machines are commissioned --------------------------------------------
+
+
+def test_the_dashboard_refreshes_its_cards_and_events_with_the_progress_bar(portal, floor):
+    machines = racked(floor, 2)
+    batch = runs.start_batch(machines, label="racked today")
+    page = portal.get(url("dashboard")).content.decode()
+    live = page[page.index('<div id="dashboard-live"') :]
+    polled = f'<div id="dashboard-live" data-live="true" hx-get="{url("dashboard")}" hx-trigger="every 2s"'
+    assert live.startswith(polled)
+    for part in ('id="status-cards"', f'id="batch-{batch.pk}"', 'id="events"'):
+        assert part in live, part  # inside the region that refreshes
+    assert f'hx-get="{url("batch-progress", batch.pk)}"' not in page  # one poll for the page, not one per bar
+
+    (run_a, run_b) = SelfTestRun.objects.filter(batch=batch)
+    runs.dispatch(floor["site"].pk)
+    token, _ = runs.claim([run_a.pk, run_b.pk])
+    runs.finish([pipeline.Result(run_a.pk, [checks.Outcome("thermal", True)], [])], token)
+    partial = portal.get(url("dashboard"), headers={"HX-Request": "true"})
+    html = partial.content.decode()
+    assert "<html" not in html  # the live part alone
+    assert partial.context["live"] is True
+    cards = {value: count for value, _, count in partial.context["statuses"]}
+    assert (cards["live"], cards["testing"]) == (1, 1)
+    assert 'data-status="live" href' in html
+    assert "self-test #" in html  # the new event is there too
+
+    runs.finish([pipeline.Result(run_b.pk, [checks.Outcome("thermal", False, ("hot",))], [])], token)
+    done = portal.get(url("dashboard"), headers={"HX-Request": "true"}).content.decode()
+    assert 'data-live="false"' in done
+    assert "hx-trigger" not in done  # every batch done: polling stops
+
+
+# --- one pager, the API's filters ------------------------------------------------------------------------
+
+
+def test_portal_and_staff_lists_use_the_one_pager(portal, floor, signed):
+    from tests.factories import StaffFactory as Staff
+
+    MachineFactory.create_batch(51, contract=signed)
+    response = portal.get(url("machines"))
+    assert "_pager.html" in [t.name for t in response.templates]
+    page = response.content.decode()
+    assert '<nav class="pager" aria-label="pages">' in page
+    assert "page 1 of 2 · 51 in all" in page
+    staff = Client()
+    staff.force_login(Staff())
+    racks = staff.get(reverse("staff:racks"))
+    assert "_pager.html" in [t.name for t in racks.templates]
+    assert not any(t.name in ("portal/_pager.html", "staff/_pager.html") for t in response.templates + racks.templates)
+
+
+def test_the_machines_page_filters_with_the_apis_filter_set(portal, floor):
+    from hosting.api.filters import MachineFilter
+
+    machines = racked(floor, 3)
+    runs.request(machines[:1])
+    response = portal.get(url("machines"), {"status": "testing", "model": "antminer-s19", "site": floor["site"].slug})
+    assert isinstance(response.context["filters"], MachineFilter)
+    assert [m.pk for m in response.context["page"]] == [machines[0].pk]
+    page = response.content.decode()
+    assert '<option value="testing" selected>Testing</option>' in page  # the page's selects, as before
+    assert '<option value="">any model</option>' in page
+    assert list(portal.get(url("machines"), {"status": ""}).context["page"]) == list(
+        portal.get(url("machines")).context["page"]
+    )
+    api = client_for_user(machines[0].tenant)
+    found = api.get("/api/v1/machines/", {"q": machines[2].mac[-5:].upper()}).json()["results"]
+    assert [m["serial"] for m in found] == [machines[2].serial]  # the API searches the same way
+
+
+def client_for_user(tenant):
+    from tests.api.conftest import client_for
+
+    return client_for(MembershipFactory(tenant=tenant).user)
+
+
+# --- figures people read -----------------------------------------------------------------------------------
+
+
+def test_quote_pages_show_site_names_and_money_with_thousands(portal, signed):
+    SitePricing.objects.create(site=signed.site, list_rate_usd_per_kwh=Decimal("0.05"), setup_usd_per_machine=40)
+    start = (timezone.localdate() + dt.timedelta(days=30)).isoformat()
+    portal.post(url("quotes"), {"machine_model": "antminer-s19", "quantity": 100, "start_on": start, "term_months": 6})
+    quote = Quote.objects.get()
+    page = portal.get(url("quote", quote.pk)).content.decode()
+    option = page[page.index('<tr class="option">') :]
+    assert f"<td>{signed.site.name}</td>" in option
+    assert f"<td>{signed.site.slug}</td>" not in option
+    assert "11,862.50" in option  # 325 kW × 730 h × 0.05 USD
+    assert "4,000.00" in option  # setup: 100 × 40 USD
+    held = portal.post(url("quote-accept", quote.pk), {"site": signed.site.slug}, follow=True).content.decode()
+    assert f"Capacity held at {signed.site.name}" in held
+    assert f"Held at <strong>{signed.site.name}</strong>" in held
+
+
+def test_the_contract_card_says_what_each_machine_number_is(portal, signed):
+    MachineFactory.create_batch(3, contract=signed)
+    page = portal.get(url("contract", signed.pk)).content.decode()
+    card = page[page.index('id="machines-card"') :]
+    card = card[: card.index("</div></div>")]
+    assert ">3</div>" in card
+    assert f"registered so far · the contract is sized for {signed.machine_count}" in card

@@ -166,3 +166,63 @@ def test_home_and_forecasts_cost_the_same_queries_for_few_sites_and_many(staff_c
     grow_sites(8)
     many = [count_queries(staff_client, url) for url in urls]
     assert many == few
+
+
+# --- readable whatever the waitlist holds ------------------------------------------------------------
+
+
+def chart_of(staff_client, slug="siberia"):
+    page = staff_client.get(reverse("staff:site_forecast", args=[slug])).content.decode()
+    return svg_root(page, "forecast-chart")
+
+
+def y_axis_top_mw(chart) -> float:
+    """The largest tick label on the MW axis."""
+    ticks = [t.text for t in chart.iterfind(".//svg:text[@text-anchor='end']", NS) if t.text]
+    return max(float(t.replace(",", "")) for t in ticks if t.replace(",", "").replace(".", "").isdigit())
+
+
+def test_one_huge_waitlisted_request_is_clipped_and_labelled_not_flattening_the_chart(staff_client, siberia):
+    """500 MW is the site's peak budget: a 5 GW request would put the axis at 6,000+ MW and
+    press every other line to the bottom. It is drawn up to 3 × the budget and labelled."""
+    today = siberia.today()
+    waitlisted("4000000", today + relativedelta(months=3), site=siberia)  # 5,000 MW at PUE 1.25
+    chart = chart_of(staff_client)
+    assert y_axis_top_mw(chart) <= 4 * 500  # the budget keeps a quarter of the height or more (not 1/10)
+    marker = chart.find(".//svg:g[@class='waitlist-clipped']", NS)
+    assert marker is not None
+    label = "".join(marker.find("svg:text", NS).itertext())
+    assert "off the chart: up to 5,080 MW" in label  # 5,000 waitlisted on 80 committed
+    assert "3 × the peak budget" in label
+    table = staff_client.get(reverse("staff:site_forecast", args=["siberia"])).content.decode()
+    assert "5,000" in table[table.index('id="change-points"') :]  # the table keeps the true figure
+
+
+def test_an_ordinary_waitlist_is_not_clipped(staff_client, siberia):
+    waitlisted("8000", siberia.today() + relativedelta(months=3), site=siberia)
+    chart = chart_of(staff_client)
+    assert chart.find(".//svg:g[@class='waitlist-clipped']", NS) is None
+    assert y_axis_top_mw(chart) < 1000
+
+
+def test_every_month_label_fits_inside_the_chart():
+    """Labels sit centred under their tick; the last one, on the right edge, used to be cut in half."""
+    import xml.etree.ElementTree as ET
+    from types import SimpleNamespace
+
+    from capacity import power
+    from hosting.staff import figures, svg
+
+    start = dt.date(2027, 1, 1)  # a label falls on the very last tick (Jan 2029)
+    phase = SimpleNamespace(energized_on=dt.date(2026, 1, 1), mw=Decimal("10"))
+    book = power.SiteBook("s", Decimal("1"), [phase], [])
+
+    markup = str(svg.forecast_chart(figures.forecast(book, start), width=1100))
+    root = ET.fromstring(markup)  # noqa: S314 - our own markup
+    months = [t for t in root.iterfind(".//svg:text", NS) if t.text and t.text[:3].isalpha() and t.text[-4:].isdigit()]
+    assert "Jan 2029" in [t.text for t in months]
+    for t in months:
+        x, width = float(t.get("x")), len(t.text) * svg.CHAR_W
+        left = {"start": x, "middle": x - width / 2, "end": x - width}[t.get("text-anchor")]
+        assert left >= 0, (t.text, left)
+        assert left + width <= 1100, (t.text, left + width)

@@ -206,7 +206,7 @@ def _web_stats(m: Miner) -> str:
         "{" + _web_info(m, int(time.time()), "stats") + f',"STATS":[{{"elapsed":{el},"rate_5s":{ghs:.2f},'
         f'"rate_30m":{ghs * 1.001:.2f},"rate_avg":{ghs * 0.999:.2f},"rate_ideal":{p.rate_ideal_ghs:.2f},'
         f'"rate_unit":"GH/s","chain_num":{len(chains)},"fan_num":{len(fans)},"fan":[{",".join(map(str, fans))}],'
-        f'"hwp_total":0.0001,"miner-mode":0,"freq-level":100,"chain":[' + ",".join(chains) + "]}]}"
+        f'"hwp_total":0.0001,"miner-mode":{m.work_mode()},"freq-level":100,"chain":[' + ",".join(chains) + "]}]}"
     )
 
 
@@ -291,7 +291,7 @@ def _web_miner_conf(m: Miner) -> str:
             "bitmain-voltage": "1360",
             "bitmain-ccdelay": "0",
             "bitmain-pwth": "0",
-            "bitmain-work-mode": "0",
+            "bitmain-work-mode": str(m.work_mode()),
             "bitmain-freq-level": "100",
         },
         separators=(",", ":"),
@@ -313,9 +313,10 @@ _WEB_GET: dict[str, tuple[Callable[[Miner], str], bool]] = {
     "/cgi-bin/summary.cgi": (_web_summary, False),
     "/cgi-bin/get_system_info.cgi": (_web_system_info, True),
     "/cgi-bin/get_network_info.cgi": (_web_network_info, True),
-    "/cgi-bin/get_miner_conf.cgi": (_web_miner_conf, True),
+    "/cgi-bin/get_miner_conf.cgi": (_web_miner_conf, False),  # its work mode changes
     "/cgi-bin/pools.cgi": (_web_pools, False),
     "/cgi-bin/get_blink_status.cgi": (_web_blink_status, False),
+    "/cgi-bin/reboot.cgi": (lambda m: _reboot(m, "GET"), False),  # pyasic's reboot() is a GET
 }
 
 _HTML_PAGE = (
@@ -439,16 +440,48 @@ def web_reply(m: Miner, method: str, path: str, body: bytes) -> WebReply:
 _POSTS = frozenset(
     {"/cgi-bin/blink.cgi", "/cgi-bin/set_miner_conf.cgi", "/cgi-bin/reboot.cgi", "/cgi-bin/set_network_conf.cgi"}
 )
+_OK = b'{"stats":"success","code":"M000","msg":"OK!"}'
+
+
+def _reboot(m: Miner, method: str) -> str:
+    m.reboot("web", "reboot", {"method": method})
+    return _OK.decode()
+
+
+def _json_body(body: bytes) -> dict:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _post(m: Miner, path: str, body: bytes) -> bytes | None:
+    params = _json_body(body)
     if path == "/cgi-bin/blink.cgi":
-        try:
-            on = str(json.loads(body or b"{}").get("blink", "false")).lower() == "true"
-        except (ValueError, AttributeError):
-            on = False
+        on = str(params.get("blink", "false")).lower() == "true"
         m.blink = on
+        m.took("web", "blink", params)
         return b'{"code":"B000"}' if on else b'{"code":"B100"}'
-    if path in ("/cgi-bin/set_miner_conf.cgi", "/cgi-bin/reboot.cgi", "/cgi-bin/set_network_conf.cgi"):
-        return b'{"stats":"success","code":"M000","msg":"OK!"}'
+    if path == "/cgi-bin/set_miner_conf.cgi":
+        return _set_miner_conf(m, params)
+    if path == "/cgi-bin/reboot.cgi":
+        return _reboot(m, "POST").encode()
+    if path == "/cgi-bin/set_network_conf.cgi":
+        m.took("web", "set_network_conf", params)
+        return _OK
     return None
+
+
+def _set_miner_conf(m: Miner, params: dict) -> bytes:
+    """The whole configuration, as pyasic sends it (``MinerConfig.as_am_modern``): its "miner-mode" is
+    what stops and resumes the miner — 1 sleep mode (hashboards off, fans at idle, the API up), 0
+    normal. The firmware stores the rest (pools, fan control) and says "OK!" whatever it was."""
+    mode = str(params.get("miner-mode", "")).strip()
+    if mode == "1":
+        m.stop("web", "set_miner_conf", params)
+    elif mode == "0":
+        m.resume("web", "set_miner_conf", params)
+    else:  # no mode, or low-power mode (3), which the emulated S19s and S21 run as normal
+        m.took("web", "set_miner_conf", params)
+    return _OK

@@ -31,8 +31,16 @@ class EmulatedModel:
     pyasic_class: str  # type(miner).__name__ of what pyasic.get_miner returns
     impostor: str  # slug of the model this one claims to be under the wrong_model fault
     freq_mhz: int = 650
-    power_limit_w: int = 0  # Whatsminer "Power Limit"
+    power_limit_w: int = 0  # Whatsminer "Power Limit": the most adjust_power_limit accepts
+    power_limit_min_w: int = 0  # … and the least (0: the firmware has no power limit)
     psu_model: str = ""  # Whatsminer PSU
+    # What the firmware does over time (see miner.Miner): asleep (Antminer sleep mode, Whatsminer
+    # power_off) it draws a few tens of watts with fans at idle; woken (or booted, or re-limited)
+    # it is back at full rate after `ramp_s`; a reboot keeps it off the network for `boot_s`.
+    sleep_w: float = 36.0
+    idle_fan_rpm: int = 1100
+    ramp_s: float = 50.0
+    boot_s: float = 75.0
 
     @property
     def pyasic_model_label(self) -> str:
@@ -47,6 +55,12 @@ class EmulatedModel:
 # What the catalog does not say: each model's stock firmware as it answers, and how pyasic names it.
 # Rated figures (hash rate, watts, boards, chips, fans) and names come from `hosting/catalog.py`.
 _PYASIC_MAKE = {"bitmain": "AntMiner", "microbt": "WhatsMiner"}
+# Each vendor's firmware over time: its sleep draw (control board, PSU standby, fans at idle), idle fan
+# speed, ramp back to full rate, and boot time.
+_VENDOR: dict[str, dict] = {
+    "bitmain": {"sleep_w": 36.0, "idle_fan_rpm": 1100, "ramp_s": 50.0, "boot_s": 75.0},
+    "microbt": {"sleep_w": 42.0, "idle_fan_rpm": 1300, "ramp_s": 35.0, "boot_s": 60.0},
+}
 _FIRMWARE: dict[str, dict] = {
     "antminer-s19": {
         "reported_type": "Antminer S19",
@@ -92,6 +106,7 @@ _FIRMWARE: dict[str, dict] = {
         "impostor": "whatsminer-m50",
         "freq_mhz": 590,
         "power_limit_w": 3600,
+        "power_limit_min_w": 1700,
         "psu_model": "P221B",
     },
     "whatsminer-m50": {
@@ -101,6 +116,7 @@ _FIRMWARE: dict[str, dict] = {
         "impostor": "whatsminer-m30s-plus-plus",
         "freq_mhz": 590,
         "power_limit_w": 3500,
+        "power_limit_min_w": 1650,
         "psu_model": "P222B",
     },
 }
@@ -119,6 +135,7 @@ def _from_catalog(row: dict) -> EmulatedModel:
         fans=row["fans"],
         pyasic_make=_PYASIC_MAKE[row["vendor"]],
         pyasic_model=row["pyasic_model"],
+        **_VENDOR[row["vendor"]],
         **_FIRMWARE[row["slug"]],
     )
 

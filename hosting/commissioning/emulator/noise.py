@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 _M64 = (1 << 64) - 1
 
@@ -22,3 +23,14 @@ def u(seed: int, key: int) -> float:
 
 def seed_of(serial: str) -> int:
     return int.from_bytes(hashlib.sha256(serial.encode()).digest()[:8], "big")
+
+
+def smooth(seed: int, x: float) -> float:
+    """Deterministic noise in [-1, 1) that wanders smoothly with `x`: `u` at the integers, eased
+    between them (value noise), so a reading drifts rather than jumps."""
+    i = math.floor(x)
+    f = x - i
+    f = f * f * (3.0 - 2.0 * f)
+    a = u(seed, 0x5E00_0000 ^ (i & _M64))
+    b = u(seed, 0x5E00_0000 ^ ((i + 1) & _M64))
+    return a + (b - a) * f

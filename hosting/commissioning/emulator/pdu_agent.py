@@ -8,8 +8,10 @@ sysUpTime and sysName. A request with another community is dropped, as real agen
 
 Readings: outlet watts = ``source.power_w(ip)`` of the miner on that outlet (0 for an empty
 outlet), outlet amps = watts / the profile's nominal volts, device power = the sum of the outlets,
-and the inlet temperature sensor reads ``PduSpec.inlet_temp_c``. Values are encoded as the
-profile's raw integers (``round(value / scale)``).
+and the inlet temperature sensor reads the air where the PDU hangs (``PduSpec.inlet_temp_c``, swinging
+over the day as the miners' air does when ``inlet_swing_c`` is set). The readings follow the miners
+over time: what befalls them (their story), what they were told (asleep, limited), powered off.
+Values are encoded as the profile's raw integers (``round(value / scale)``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ _MAX_BULK_VARBINDS = 256
 class PowerSource(Protocol):
     def power_w(self, ip: str) -> float: ...
 
+    def air_temp_c(self, mean_c: float, swing_c: float, site: str = "", rack: str = "") -> float: ...
+
 
 @dataclass
 class PduSpec:
@@ -56,6 +60,9 @@ class PduSpec:
     outlets: dict[int, str] = field(default_factory=dict)  # outlet number → miner ip
     name: str = ""  # sysName; "" → "pdu-<host>"
     outlet_count: int = 24  # metered outlets on the strip; unwired ones read 0 W
+    inlet_swing_c: float = 0.0  # the air's daily swing (clock.air_temp_c), 0: constant
+    site: str = ""
+    rack: str = ""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -66,7 +73,10 @@ class PduSpec:
 
     def same_device(self, other: PduSpec) -> bool:
         """Whether `other` is this PDU as it answers (its outlets' wiring aside)."""
-        keys = ("host", "port", "community", "profile", "inlet_temp_c", "name", "outlet_count")
+        keys = (
+            "host", "port", "community", "profile", "name", "outlet_count", "inlet_temp_c", "inlet_swing_c", "site",
+            "rack",
+        )  # fmt: skip
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
 
@@ -111,6 +121,10 @@ class PduAgent:
     def device_power_w(self) -> float:
         return sum(self.outlet_power_w(o) for o in self.spec.outlets)
 
+    def inlet_temp_c(self) -> float:
+        spec = self.spec
+        return self.source.air_temp_c(spec.inlet_temp_c, spec.inlet_swing_c, spec.site, spec.rack)
+
     # -- OID table -------------------------------------------------------------------------
 
     def _build(self) -> None:
@@ -127,7 +141,7 @@ class PduAgent:
             "outlet_power_w": lambda o: self.outlet_power_w(o),
             "outlet_current_a": lambda o: self.outlet_power_w(o) / volts,
             "device_power_w": lambda _o: self.device_power_w(),
-            "inlet_temp_c": lambda _o: self.spec.inlet_temp_c,
+            "inlet_temp_c": lambda _o: self.inlet_temp_c(),
         }
         for measurement in MEASUREMENTS:
             per_outlet = "{outlet}" in prof[measurement][0]

@@ -41,7 +41,7 @@ def parse_rpc(raw: bytes) -> tuple[object, str | None]:
 def rpc_reply(m: Miner, req: object, cmd: str | None) -> bytes:
     """The miner's NUL-terminated reply to one RPC request."""
     when = int(time.time())
-    am = m.profile.model.is_antminer
+    am = m.base.model.is_antminer
     body = antminer.rpc_reply(m, cmd, when) if am else whatsminer.rpc_reply(m, req, cmd, when)
     return body.encode() + b"\x00"
 
@@ -55,9 +55,12 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.t = transport
-        self.m.conns.add(transport)
-        if self.m.flap_since is None and Fault.FLAPPING in self.m.profile.faults:
-            self.m.flap_since = time.monotonic()  # its link starts to flap once somebody talks to it
+        m = self.m
+        m.conns.add(transport)
+        m.contacted()
+        if m.flap_since is None and Fault.FLAPPING in m.base.faults:
+            m.flap_since = time.monotonic()  # its link starts to flap once somebody talks to it
+            m.fleet.watch(m)
 
     def connection_lost(self, exc):
         self.m.conns.discard(self.t)
@@ -76,7 +79,7 @@ class RpcProtocol(Connection):
         self.asked = False
 
     def data_received(self, data: bytes) -> None:
-        if Fault.HUNG in self.m.profile.faults or self.asked:
+        if Fault.HUNG in self.m.base.faults or self.asked:
             return  # hung: swallow everything, never answer, never close
         buf = self.buf + data if self.buf else data
         s = buf.strip()
@@ -111,7 +114,7 @@ class HttpProtocol(Connection):
         self.body = bytearray()
 
     def data_received(self, data: bytes) -> None:
-        if Fault.HUNG in self.m.profile.faults:
+        if Fault.HUNG in self.m.base.faults:
             return
         self.http.receive_data(data)
         self._serve()
@@ -157,7 +160,7 @@ class HttpProtocol(Connection):
         head = method == "HEAD"
         refused = antminer.challenge(m, method, target, auth)
         if refused is None and antminer.runs_cgi(method, path):
-            if Fault.WEB_TIMEOUT in m.profile.faults:
+            if Fault.WEB_TIMEOUT in m.base.faults:
                 return  # the CGI never comes back; lighttpd holds the connection open
             body = bytes(self.body)
             m.cgi_line.submit(

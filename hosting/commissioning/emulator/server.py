@@ -14,20 +14,22 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from hosting.commissioning.emulator.clock import Clock, air_temp_c
 from hosting.commissioning.emulator.latency import PROFILES, REALISTIC
 from hosting.commissioning.emulator.miner import (
     CH_POWER,
     LISTEN_BACKLOG,
     RPC_PORT,
     WEB_PORT,
+    Command,
     Fault,
     Miner,
     MinerSpec,
-    Profile,
     check_faults,
 )
 from hosting.commissioning.emulator.pdu_agent import PduAgent, PduSpec
 from hosting.commissioning.emulator.protocols import HttpProtocol, RpcProtocol
+from hosting.commissioning.emulator.story import Event
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,12 @@ _warned_no_web = False
 
 
 class Fleet:
-    """Emulated miners served on one asyncio loop (see ``running`` to run it in a thread)."""
+    """Emulated miners served on one asyncio loop (see ``running`` to run it in a thread).
+
+    Its emulated time (``clock``) starts with it and runs ``time_scale`` times as fast as the wall
+    clock; ``advance`` jumps it. ``epoch`` is the Unix time its second 0 stands for (the start by
+    default): given it, the same serials tell the same stories and breathe the same air.
+    """
 
     def __init__(
         self,
@@ -76,23 +83,28 @@ class Fleet:
         web: bool | None = None,
         flap_period_s: float = 2.0,
         latency: str = REALISTIC,
+        time_scale: float = 1.0,
+        epoch: float | None = None,
+        clock: Clock | None = None,
     ):
         if latency not in PROFILES:
             raise ValueError(f"unknown latency profile {latency!r}; known: {sorted(PROFILES)}")
         self.latency = latency  # each miner's unless its spec names another
+        self.clock = clock if clock is not None else Clock(time_scale, epoch)
+        self._watched: set[Miner] = set()  # whose listeners open and close by themselves (outages, flaps)
         self._miners: dict[str, Miner] = {}
         for spec in miners:
             if spec.ip in self._miners:
                 raise ValueError(f"two miners on {spec.ip}")
-            self._miners[spec.ip] = Miner(self, spec)
+            self._miners[spec.ip] = m = Miner(self, spec)
+            self._watch_if_timed(m)
         self._web_req = web
         self._web = bool(web)
         self.flap_period_s = float(flap_period_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._flap_task: asyncio.Task | None = None
+        self._tick_task: asyncio.Task | None = None
         self._started = False
-        self._t0 = time.monotonic()
 
     # -- public API ------------------------------------------------------------------------
 
@@ -109,11 +121,11 @@ class Fleet:
             return
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._t0 = time.monotonic()
+        self.clock.start()
         if self._web_req is None:
             first = next(iter(self._miners), "127.0.0.1")
             self._web = _may_bind_port_80(first)
-            if not self._web and any(m.profile.model.is_antminer for m in self._miners.values()):
+            if not self._web and any(m.base.model.is_antminer for m in self._miners.values()):
                 global _warned_no_web
                 if not _warned_no_web:
                     _warned_no_web = True
@@ -129,29 +141,27 @@ class Fleet:
         except BaseException:
             await self.stop()
             raise
-        self._flap_task = asyncio.create_task(self._flap_loop(), name="emulator-flap")
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="emulator-tick")
 
     async def stop(self) -> None:
         if not self._started:
             return
         self._started = False
-        if self._flap_task is not None:
-            self._flap_task.cancel()
+        if self._tick_task is not None:
+            self._tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._flap_task
-            self._flap_task = None
+                await self._tick_task
+            self._tick_task = None
         for m in self._miners.values():
             self._close(m)
-            for t in list(m.conns):
-                t.abort()
-            m.conns.clear()
+            _drop(m)
         await asyncio.sleep(0)
 
     def set_faults(self, ip: str, faults: Iterable[str]) -> None:
         """Replace a miner's faults, effective for the next request (and its listeners at once)."""
         m = self._get(ip)
         faults = check_faults(faults)
-        m.profile = Profile(m.spec, m.seed, faults)
+        m.set_faults(faults)
         m.flap_since = None
         if not self._started or self._loop is None:
             return
@@ -160,6 +170,48 @@ class Fleet:
         else:
             fut = asyncio.run_coroutine_threadsafe(self._reconcile(m), self._loop)
             fut.result(timeout=30)
+
+    # -- time --------------------------------------------------------------------------------
+
+    def now_s(self) -> float:
+        """The fleet's emulated time: seconds since it started (scaled, advanced)."""
+        return self.clock.now_s()
+
+    def advance(self, seconds: float) -> None:
+        """Move the fleet's time on by `seconds` at once (from any thread): stories, ramps and the air
+        jump there, and miners whose outage began or ended meanwhile close or open at once."""
+        self.clock.advance(seconds)
+        self._from_anywhere(self._reconcile_watched())
+
+    def set_story(self, ip: str, story: Iterable[Event]) -> None:
+        """Replace a miner's story at run time (times from the fleet's start or its first contact, as
+        each event says)."""
+        m = self._get(ip)
+        m.set_story(story)
+        self._watch_if_timed(m)
+        self._from_anywhere(self._reconcile(m))
+
+    def commands(self, ip: str) -> list[Command]:
+        """The writes the miner at `ip` received, oldest first."""
+        return list(self._get(ip).commands)
+
+    def watch(self, m: Miner) -> None:
+        """Keep `m`'s listeners in step with its timed outages or flapping link."""
+        self._watched.add(m)
+
+    def _watch_if_timed(self, m: Miner) -> None:
+        if m.has_timed_outages():
+            self._watched.add(m)
+
+    async def _reconcile_watched(self) -> None:
+        for m in list(self._watched):
+            if self._miners.get(m.ip) is not m:
+                self._watched.discard(m)
+                continue
+            try:
+                await self._reconcile(m)
+            except OSError as e:  # e.g. the address got taken meanwhile
+                log.warning("emulator: %s", e)
 
     @property
     def specs(self) -> dict[str, MinerSpec]:
@@ -200,23 +252,28 @@ class Fleet:
         if m.ip in self._miners:
             raise ValueError(f"two miners on {m.ip}")
         self._miners[m.ip] = m
+        self._watch_if_timed(m)
         if self._started:
             await self._reconcile(m)
 
     async def _remove(self, m: Miner) -> None:
         if self._miners.get(m.ip) is m:
             del self._miners[m.ip]
+        self._watched.discard(m)
         self._close(m)
-        for t in list(m.conns):
-            t.abort()
-        m.conns.clear()
+        _drop(m)
 
     def power_w(self, ip: str) -> float:
         """What the miner draws at the wall right now (0 when unreachable, i.e. powered off)."""
         return self._get(ip).power_sample(CH_POWER)
 
     def inlet_temp_c(self, ip: str) -> float:
-        return self._get(ip).spec.inlet_temp_c
+        """The air at the miner's intake now."""
+        return self._get(ip).air_c()
+
+    def air_temp_c(self, mean_c: float, swing_c: float, site: str = "", rack: str = "") -> float:
+        """The air now at a place of the floor (a PDU's inlet sensor)."""
+        return air_temp_c(mean_c, swing_c, site, rack, self.clock.wall_s())
 
     # -- listeners ---------------------------------------------------------------------------
 
@@ -227,7 +284,7 @@ class Fleet:
             raise KeyError(f"no emulated miner on {ip}") from None
 
     def _ports(self, m: Miner) -> tuple[int, ...]:
-        if m.profile.model.is_antminer and self._web:
+        if m.base.model.is_antminer and self._web:
             return (RPC_PORT, WEB_PORT)
         return (RPC_PORT,)
 
@@ -244,8 +301,8 @@ class Fleet:
         return elapsed is not None and int(elapsed // self.flap_period_s) % 2 == 1
 
     def _should_listen(self, m: Miner) -> bool:
-        f = m.profile.faults
-        if not self._started or Fault.UNREACHABLE in f or self._miners.get(m.ip) is not m:
+        f = m.base.faults
+        if not self._started or m.is_down() or self._miners.get(m.ip) is not m:
             return False
         return not (Fault.FLAPPING in f and self.flap_down(m.ip))
 
@@ -282,8 +339,11 @@ class Fleet:
         if self._should_listen(m):
             if not m.servers:
                 await self._open(m)
-        elif m.servers:
-            self._close(m)
+        else:
+            if m.servers:
+                self._close(m)
+            if m.is_down():
+                _drop(m)  # powered off: its open connections die with it
 
     def _reconcile_nowait(self, m: Miner) -> None:
         if not self._should_listen(m):
@@ -292,16 +352,22 @@ class Fleet:
             t = asyncio.get_running_loop().create_task(self._open(m))
             t.add_done_callback(_log_task_error)
 
-    async def _flap_loop(self) -> None:
-        """Open and close flapping miners' listeners as their periods turn (to within 1/20)."""
+    async def _tick_loop(self) -> None:
+        """Open and close the listeners of miners whose link flaps or whose outage begins or ends, as
+        their times come (flaps to within 1/20 of a period, outages to within TICK_S)."""
+        every = min(TICK_S, self.flap_period_s / 20)
         while True:
-            await asyncio.sleep(self.flap_period_s / 20)
-            for m in list(self._miners.values()):
-                if m.flap_since is not None and Fault.FLAPPING in m.profile.faults:
-                    try:
-                        await self._reconcile(m)
-                    except OSError as e:  # e.g. the address got taken meanwhile
-                        log.warning("emulator: %s", e)
+            await asyncio.sleep(every)
+            await self._reconcile_watched()
+
+
+TICK_S = 0.1
+
+
+def _drop(m: Miner) -> None:
+    for t in list(m.conns):
+        t.abort()
+    m.conns.clear()
 
 
 def _run_now(coro) -> None:
@@ -358,10 +424,10 @@ class PduFloor:
 
 
 @contextlib.asynccontextmanager
-async def _serving(fleet: Fleet, pdus: Iterable[PduSpec], power_source: Fleet | None = None):
-    """The fleet and PDU agents for ``pdus`` (reading ``power_source``, the fleet by default)
-    started, and stopped in reverse order however the block ends."""
-    floor = PduFloor(power_source or fleet)
+async def _serving(fleet: Fleet, pdus: Iterable[PduSpec]):
+    """The fleet and PDU agents for ``pdus`` (reading the fleet) started, and stopped in reverse
+    order however the block ends."""
+    floor = PduFloor(fleet)
     try:
         await fleet.start()
         await floor.sync(pdus)
@@ -383,8 +449,8 @@ async def _follow(fleet: Fleet, floor: PduFloor, read: Follow, every_s: float) -
         await asyncio.sleep(every_s)
         try:
             miners, pdus = await loop.run_in_executor(None, read)
+            started, stopped = await floor.sync(pdus)  # wired first: a miner that answers is metered
             added, removed = await fleet.sync(miners)
-            started, stopped = await floor.sync(pdus)
         except Exception:  # a database that is away for a moment: try again next turn
             log.exception("emulator: following the floor failed")
             continue
@@ -428,9 +494,9 @@ def _raise_fd_limit() -> None:
 async def _serve(
     miners: list[MinerSpec],
     pdus: list[PduSpec],
-    power_source: Fleet | None,
     web: bool | None,
     latency: str,
+    clock: Clock,
     follow: Follow | None = None,
     follow_every_s: float = 5.0,
 ) -> None:
@@ -438,8 +504,8 @@ async def _serve(
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    fleet = Fleet(miners, web=web, latency=latency)
-    async with _serving(fleet, pdus, power_source) as floor:
+    fleet = Fleet(miners, web=web, latency=latency, clock=clock)
+    async with _serving(fleet, pdus) as floor:
         log.info("emulator: pid %d serves %d miners, %d PDUs", os.getpid(), len(miners), len(floor.agents))
         following = None
         if follow is not None:
@@ -453,9 +519,33 @@ async def _serve(
                     await following
 
 
-def _child(miners, pdus, all_miners, web, latency) -> None:
-    power_source = Fleet(all_miners, web=False) if all_miners is not None else None
-    asyncio.run(_serve(miners, pdus, power_source, web, latency))
+def _child(miners, pdus, web, latency, clock) -> None:
+    asyncio.run(_serve(miners, pdus, web, latency, clock))
+
+
+def shard(miners: list[MinerSpec], pdus: list[PduSpec], processes: int) -> list[tuple[list[MinerSpec], list[PduSpec]]]:
+    """Deal the floor over `processes`: each PDU with every miner it feeds in one process (its outlet
+    readings follow what those miners were told and what befell them), then the unmetered miners,
+    each to the least loaded. Deterministic."""
+    by_ip = {m.ip: m for m in miners}
+    taken: set[str] = set()
+    groups: list[tuple[list[MinerSpec], list[PduSpec]]] = []
+    for pdu in pdus:
+        fed = []
+        for ip in pdu.outlets.values():
+            if ip in by_ip and ip not in taken:
+                taken.add(ip)
+                fed.append(by_ip[ip])
+        groups.append((fed, [pdu]))
+    shards: list[tuple[list[MinerSpec], list[PduSpec]]] = [([], []) for _ in range(processes)]
+    for fed, group_pdus in sorted(groups, key=lambda g: -len(g[0])):  # stable: biggest first
+        target = min(shards, key=lambda s: len(s[0]))
+        target[0].extend(fed)
+        target[1].extend(group_pdus)
+    for m in miners:
+        if m.ip not in taken:
+            min(shards, key=lambda s: len(s[0]))[0].append(m)
+    return shards
 
 
 def serve_forever(
@@ -467,12 +557,13 @@ def serve_forever(
     latency: str = REALISTIC,
     follow: Follow | None = None,
     follow_every_s: float = 5.0,
+    time_scale: float = 1.0,
+    epoch: float | None = None,
 ) -> None:
     """Serve ``miners`` (and PDU agents) until SIGINT/SIGTERM, sharded over ``processes`` forks.
 
-    With several processes the miners are dealt round-robin; the PDU agents run in the first
-    process and compute outlet power from a non-serving copy of the whole fleet (same specs, same
-    deterministic readings), so a PDU may feed miners served by any process.
+    With several processes each PDU is served in the process that serves the miners on its outlets
+    (``shard``), so its readings follow their state; all share one clock (started before the forks).
 
     With ``follow`` (one process only) the floor is re-read every ``follow_every_s``: miners and
     PDUs that appear are served, those that go are taken down.
@@ -483,18 +574,19 @@ def serve_forever(
     pdus = list(pdus)
     if follow is not None and processes > 1:
         raise ValueError("following the floor runs in one process")
+    clock = Clock(time_scale, epoch)
+    clock.start()
     processes = max(1, min(int(processes), max(1, len(miners))))
     if processes == 1:
-        asyncio.run(_serve(list(miners), pdus, None, web, latency, follow, follow_every_s))
+        asyncio.run(_serve(list(miners), pdus, web, latency, clock, follow, follow_every_s))
         return
     if web is None:
         first = miners[0].ip if miners else "127.0.0.1"
         web = _may_bind_port_80(first)
     ctx = multiprocessing.get_context("fork")
     procs = []
-    for i in range(processes):
-        shard = miners[i::processes]
-        args = (shard, pdus if i == 0 else [], list(miners) if i == 0 and pdus else None, web, latency)
+    for i, (shard_miners, shard_pdus) in enumerate(shard(list(miners), pdus, processes)):
+        args = (shard_miners, shard_pdus, web, latency, clock)
         procs.append(ctx.Process(target=_child, args=args, name=f"miner-emulator-{i}", daemon=False))
     stopping = threading.Event()
 
