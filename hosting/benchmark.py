@@ -8,7 +8,9 @@ circuit within its 80 % limit before it returns.
 import asyncio
 import datetime as dt
 import logging
+import os
 import random
+import resource
 import statistics
 import threading
 import time
@@ -545,3 +547,89 @@ def sweep(ips: list[str], concurrency: int) -> dict:
     started = time.perf_counter()
     ok = uvloop.run(_sweep(ips, concurrency))
     return {"miners": len(ips), "ok": ok, "seconds": round(time.perf_counter() - started, 2)}
+
+
+# --------------------------------------------------------------------------------------
+# CPU use over a phase (Linux /proc): is the machine working or waiting?
+# --------------------------------------------------------------------------------------
+
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # user … steal; guest time is already counted in user
+    return (total - idle) * _TICK_S, total * _TICK_S
+
+
+def processes_cpu_s(groups: dict[str, int], titles: dict[str, str]) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far, by process id, by the processes of each process group (with
+    their reaped children) and by those whose command line contains each title (e.g. the
+    PostgreSQL backends of one database), by name."""
+    used: dict[str, dict[int, float]] = {name: {} for name in [*groups, *titles]}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                command = f.read().decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        seconds = sum(int(x) for x in rest[11:15]) * _TICK_S  # utime stime cutime cstime
+        for name, group in groups.items():
+            if int(rest[2]) == group:
+                used[name][int(entry.name)] = seconds
+        for name, title in titles.items():
+            if title in command:
+                used[name][int(entry.name)] = seconds
+    return used
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's children that have been waited for (getrusage)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU use during a `with` block: the machine's busy share of all its cores, and the
+    share taken by each named process group, by processes with a given title and by the
+    children waited for meanwhile. What is left is everyone else's (other work on the host)."""
+
+    def __init__(self, groups: dict[str, int], children: str | None = None, titles: dict[str, str] | None = None):
+        self.groups = groups
+        self.titles = titles or {}
+        self.children = children
+        self.figures: dict[str, float] = {}
+
+    def _read(self) -> tuple[tuple[float, float], dict[str, dict[int, float]], float]:
+        return machine_cpu_s(), processes_cpu_s(self.groups, self.titles), children_cpu_s()
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        (busy0, total0), groups0, children0 = self._start
+        (busy1, total1), groups1, children1 = self._read()
+        total = max(total1 - total0, 1e-9)
+        self.figures = {"busy_pct": round(100 * (busy1 - busy0) / total, 1)}
+        for name in [*self.groups, *self.titles]:
+            # Processes alive at the end, less what they had used at the start (a process that
+            # ended meanwhile, unreaped by us, is not counted: keep connections open).
+            spent = sum(s - groups0[name].get(pid, 0.0) for pid, s in groups1[name].items())
+            self.figures[f"{name}_pct"] = round(100 * spent / total, 1)
+        if self.children:
+            self.figures[f"{self.children}_pct"] = round(100 * (children1 - children0) / total, 1)
+
+    def summary(self) -> str:
+        """E.g. "CPU 97 % busy (emulator 40 %, sweep 55 %, other 2 %)": shares of all cores."""
+        mine = {k.removesuffix("_pct"): v for k, v in self.figures.items() if k != "busy_pct"}
+        other = max(0.0, self.figures["busy_pct"] - sum(mine.values()))
+        parts = [f"{name} {share:.0f} %" for name, share in {**mine, "other": other}.items()]
+        return f"CPU {self.figures['busy_pct']:.0f} % busy ({', '.join(parts)})"

@@ -136,6 +136,9 @@ COMMISSIONING_STALE_AFTER_S = env_int("COMMISSIONING_STALE_AFTER_S", 180, minimu
 COMMISSIONING_HEARTBEAT_S = max(1, COMMISSIONING_STALE_AFTER_S // 4)
 COMMISSIONING_CHUNK = env_int("COMMISSIONING_CHUNK", 50, minimum=1)  # runs per task message
 COMMISSIONING_CONCURRENCY = env_int("COMMISSIONING_CONCURRENCY", 64, minimum=1)  # miners at once per process
+# How long a request may wait on the broker to publish its runs (one attempt, no retries):
+# when it is down the runs wait in the runs table and the sweep sends them.
+COMMISSIONING_PUBLISH_TIMEOUT_MS = env_int("COMMISSIONING_PUBLISH_TIMEOUT_MS", 500, minimum=10)
 
 # --- Cache (API throttling counters) ------------------------------------------------------
 if REDIS_URL is not None:

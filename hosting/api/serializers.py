@@ -308,10 +308,17 @@ class SelfTestRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+DISPATCH_HELP = (
+    "Where the self-tests went: `sent` to the site's worker, `queued` behind the site's stagger, or "
+    "`delayed` — the broker could not be reached; they are kept and sent when it is back."
+)
+
+
 class RunAcceptedSerializer(serializers.Serializer):
     run = serializers.IntegerField(help_text="The self-test run (a second request joins the open one).")
     status = serializers.CharField()
     machine = serializers.IntegerField()
+    dispatch = serializers.ChoiceField(choices=["sent", "queued", "delayed"], help_text=DISPATCH_HELP)
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -336,6 +343,16 @@ class BatchSerializer(serializers.ModelSerializer):
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, batch: CommissioningBatch) -> dict:
         return batch.progress  # the view reads batches with_progress()
+
+
+class BatchCreatedSerializer(BatchSerializer):
+    """A new batch, and where its self-tests went."""
+
+    dispatch = serializers.ChoiceField(choices=["sent", "queued", "delayed"], read_only=True, help_text=DISPATCH_HELP)
+
+    class Meta(BatchSerializer.Meta):
+        fields = [*BatchSerializer.Meta.fields, "dispatch"]
+        read_only_fields = fields
 
 
 class BatchRequestSerializer(serializers.Serializer):

@@ -204,7 +204,9 @@ class CommissionMixin:
     def commission(self, request, pk=None):
         machine = self.get_object()
         (run,) = runs.request([machine], by=request.user)
-        return Response({"run": run.pk, "status": run.status, "machine": machine.pk}, status=status.HTTP_202_ACCEPTED)
+        run.refresh_from_db(fields=["status"])
+        body = {"run": run.pk, "status": run.status, "machine": machine.pk, "dispatch": runs.dispatch_state([run.pk])}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         summary="The machine's self-tests with every check's measurements and verdict, newest first",
@@ -256,7 +258,7 @@ class BatchViewSet(
     @extend_schema(
         summary="Staff: commission a selection of machines or a contract's",
         request=serializers.BatchRequestSerializer,
-        responses={201: serializers.BatchSerializer, **REFUSED},
+        responses={201: serializers.BatchCreatedSerializer, **REFUSED},
     )
     def create(self, request, *args, **kwargs):
         form = serializers.BatchRequestSerializer(data=request.data)
@@ -268,4 +270,5 @@ class BatchViewSet(
             by=request.user,
         )
         batch = self.get_queryset().get(pk=batch.pk)  # with its progress
-        return Response(self.get_serializer(batch).data, status=status.HTTP_201_CREATED)
+        dispatch = runs.dispatch_state(batch.runs.values_list("pk", flat=True))
+        return Response({**self.get_serializer(batch).data, "dispatch": dispatch}, status=status.HTTP_201_CREATED)

@@ -52,12 +52,28 @@ class Identity:
 
 @dataclass(frozen=True)
 class Board:
+    """One hashboard in one sample. A board has several chip and PCB sensors (a stock S19:
+    inlet and outlet side of each); all of them are kept and judged, the hottest shown."""
+
     slot: int
     hashrate_ths: float | None
     chips: int | None
-    chip_temp_c: float | None
-    board_temp_c: float | None
+    chip_temp_c: float | None  # the hottest chip sensor (the library's figure where it reports none)
+    board_temp_c: float | None  # the hottest PCB sensor, likewise
     present: bool = True  # pyasic lists an expected board it could not find as missing
+    chip_temps_c: tuple[float, ...] = ()  # every chip sensor, as the miner reports them
+    pcb_temps_c: tuple[float, ...] = ()  # every PCB sensor
+
+    def chip_sensors_c(self) -> tuple[float, ...]:
+        """The chip temperatures to judge: every sensor, or the one figure where that is all there is."""
+        return _sensors(self.chip_temps_c, self.chip_temp_c)
+
+    def pcb_sensors_c(self) -> tuple[float, ...]:
+        return _sensors(self.pcb_temps_c, self.board_temp_c)
+
+
+def _sensors(sensors: tuple[float, ...], figure: float | None) -> tuple[float, ...]:
+    return sensors or (() if figure is None else (figure,))
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,9 @@ class Reading:
     errors: tuple[str, ...] = ()
     env_temp_c: float | None = None
     outlet_w: float | None = None  # PDU, when the outlet is metered
+    # Why a metered outlet gave no watts (the PDU did not answer, has no such outlet…); an
+    # outlet configured as unmetered has neither a reading nor an error.
+    outlet_error: str | None = None
     circuit_w: float | None = None  # PDU total for the circuit
     inlet_temp_c: float | None = None  # PDU sensor
 
@@ -122,33 +141,46 @@ def identity(expected: Expected, seen: Identity) -> Outcome:
 
 
 def power(expected: Expected, readings: Sequence[Reading]) -> Outcome:
-    """Draw within tolerance of nameplate, from the PDU outlet, else the miner's own figure,
-    else the site's policy for unmetered outlets; and the circuit within its usable watts."""
+    """Draw within tolerance of nameplate, from the PDU outlet where it is metered, else the
+    miner's own figure, else the site's policy for unmetered outlets; and the circuit within
+    its usable watts. A metered outlet that cannot be read fails (it is not "unmetered"), and
+    so does a miner that never answers on an unmetered one: no reading is not a pass."""
     low = expected.nameplate_w * (1 - expected.power_tolerance_pct / 100)
     high = expected.nameplate_w * (1 + expected.power_tolerance_pct / 100)
     outlet = [r.outlet_w for r in readings if r.outlet_w is not None]
+    meter_errors = [r.outlet_error for r in readings if r.outlet_error]
+    metered = bool(outlet or meter_errors)
     miner = [r.power_w for r in readings if r.reachable and r.power_w is not None]
     circuit = [r.circuit_w for r in readings if r.circuit_w is not None]
-    if outlet:
-        source, watts = "pdu_outlet", fmean(outlet)
+    answered = any(r.reachable for r in readings)
+    if metered:
+        source, watts = "pdu_outlet", fmean(outlet) if outlet and not meter_errors else None
     elif miner:
         source, watts = "miner_reported", fmean(miner)
     else:
         source, watts = "unmetered", None
+    on_nameplate = source == "unmetered" and answered and expected.unmetered_accepts_nameplate
     measured = {
         "source": source,
-        "accepted_on_nameplate": watts is None and expected.unmetered_accepts_nameplate,
+        "accepted_on_nameplate": on_nameplate,
         "power_w": _round(watts),
         "nameplate_w": expected.nameplate_w,
         "tolerance_pct": float(expected.power_tolerance_pct),
         "circuit_load_w": _round(max(circuit)) if circuit else None,
         "circuit_usable_w": expected.circuit_usable_w,
+        "meter_errors": sorted(set(meter_errors)),
     }
     reasons = []
-    if watts is None:
-        if not expected.unmetered_accepts_nameplate:
-            reasons.append("no power reading: the outlet is not metered and the miner reports no watts")
-    elif not float(low) <= watts <= float(high):
+    if meter_errors:
+        reasons.append(
+            f"the outlet meter could not be read in {len(meter_errors)} of {len(readings)} samples: "
+            + "; ".join(sorted(set(meter_errors)))
+        )
+    elif watts is None and not answered:
+        reasons.append("no power reading: the outlet is not metered and the miner does not answer")
+    elif watts is None and not on_nameplate:
+        reasons.append("no power reading: the outlet is not metered and the miner reports no watts")
+    elif watts is not None and not float(low) <= watts <= float(high):
         reasons.append(
             f"draws {watts:,.0f} W, outside {expected.nameplate_w:,} W ±{_n(expected.power_tolerance_pct)} % "
             f"({float(low):,.0f}–{float(high):,.0f} W)"
@@ -186,7 +218,9 @@ def hashing(expected: Expected, readings: Sequence[Reading]) -> Outcome:
     if not readings:
         return Outcome("hashing", False, ("no sample was taken",), measured)
     if len(answered) < len(readings):
-        reasons.append(f"unreachable in {len(readings) - len(answered)} of {len(readings)} samples")
+        # The first sample is identification's: when it answered, say that it went away later.
+        then = "identified, then " if readings[0].reachable else ""
+        reasons.append(f"{then}unreachable in {len(readings) - len(answered)} of {len(readings)} samples")
     if not answered:
         return Outcome("hashing", False, tuple(reasons), measured)
     if average is None or average < float(floor):
@@ -201,7 +235,7 @@ def hashing(expected: Expected, readings: Sequence[Reading]) -> Outcome:
     idle = sorted({b.slot for r in answered for b in r.boards if b.present and not b.hashrate_ths})
     if idle:
         reasons.append(f"hashboard(s) {', '.join(map(str, idle))} not hashing")
-    short = {}
+    short: dict[int, int] = {}
     for r in answered:
         for b in r.boards:
             if b.present and b.chips is not None and b.chips < expected.chips_per_board:
@@ -214,21 +248,28 @@ def hashing(expected: Expected, readings: Sequence[Reading]) -> Outcome:
     return Outcome("hashing", not reasons, tuple(reasons), measured)
 
 
+def _hottest(sensors: Sequence[tuple[float, int]]) -> tuple[float, int] | None:
+    return max(sensors, default=None)
+
+
 def thermal(expected: Expected, readings: Sequence[Reading]) -> Outcome:
-    """Chips and boards within the model's limits throughout, the expected fans spinning,
-    inlet (PDU sensor, else the miner's ambient) within the site's maximum."""
+    """Every chip and PCB sensor of every board within the model's limits throughout, the
+    expected fans spinning, inlet (PDU sensor, else the miner's ambient) within the site's
+    maximum."""
     answered = [r for r in readings if r.reachable]
-    chip = [b.chip_temp_c for r in answered for b in r.boards if b.chip_temp_c is not None]
-    board = [b.board_temp_c for r in answered for b in r.boards if b.board_temp_c is not None]
+    chip = _hottest([(t, b.slot) for r in answered for b in r.boards for t in b.chip_sensors_c()])
+    board = _hottest([(t, b.slot) for r in answered for b in r.boards for t in b.pcb_sensors_c()])
     spinning = [sum(1 for rpm in r.fans_rpm if rpm >= expected.min_fan_rpm) for r in answered]
     inlet_pdu = [r.inlet_temp_c for r in readings if r.inlet_temp_c is not None]
     inlet_miner = [r.env_temp_c for r in answered if r.env_temp_c is not None]
     inlet = inlet_pdu or inlet_miner
     measured = {
-        "max_chip_temp_c": _round(max(chip)) if chip else None,
+        "max_chip_temp_c": _round(chip[0]) if chip else None,
         "limit_chip_temp_c": float(expected.max_chip_temp_c),
-        "max_board_temp_c": _round(max(board)) if board else None,
+        "max_board_temp_c": _round(board[0]) if board else None,
         "limit_board_temp_c": float(expected.max_board_temp_c),
+        "chip_sensors": max((len(b.chip_sensors_c()) for r in answered for b in r.boards), default=0),
+        "pcb_sensors": max((len(b.pcb_sensors_c()) for r in answered for b in r.boards), default=0),
         "fans_spinning_min": min(spinning) if spinning else None,
         "fans_expected": expected.fans,
         "min_fan_rpm": expected.min_fan_rpm,
@@ -240,12 +281,17 @@ def thermal(expected: Expected, readings: Sequence[Reading]) -> Outcome:
     if not answered:
         return Outcome("thermal", False, ("no temperatures: the miner did not answer",), measured)
     reasons = []
-    if not chip:
+    if chip is None:
         reasons.append("the miner reports no chip temperatures")
-    elif max(chip) > expected.max_chip_temp_c:
-        reasons.append(f"chips reached {max(chip):.0f} °C, over the {_n(expected.max_chip_temp_c)} °C limit")
-    if board and max(board) > expected.max_board_temp_c:
-        reasons.append(f"boards reached {max(board):.0f} °C, over the {_n(expected.max_board_temp_c)} °C limit")
+    elif chip[0] > expected.max_chip_temp_c:
+        reasons.append(
+            f"chips reached {chip[0]:.0f} °C (hashboard {chip[1]}), over the {_n(expected.max_chip_temp_c)} °C limit"
+        )
+    if board is not None and board[0] > expected.max_board_temp_c:
+        reasons.append(
+            f"boards reached {board[0]:.0f} °C (hashboard {board[1]}), "
+            f"over the {_n(expected.max_board_temp_c)} °C limit"
+        )
     if min(spinning) < expected.fans:
         reasons.append(f"only {min(spinning)} of {expected.fans} fans spin at {expected.min_fan_rpm:,} RPM or more")
     if inlet and max(inlet) > expected.max_ambient_c:

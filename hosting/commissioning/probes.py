@@ -9,13 +9,25 @@ the plain dataclasses of `checks`, which never see pyasic or pysnmp.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import datetime as dt
+import itertools
 import logging
-from dataclasses import dataclass
+import math
+import random
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import pyasic
+from pyasic import settings as pyasic_settings
 from pyasic.device.algorithm import SHA256Unit
-from pysnmp.hlapi.v3arch import asyncio as snmp
+from pyasn1.codec.ber import decoder, encoder
+from pyasn1.error import PyAsn1Error
+from pysnmp.proto import api as snmp_api
 
 from hosting.commissioning.checks import Board, Identity, Reading
 
@@ -52,23 +64,108 @@ def _answered(data) -> bool:
     )
 
 
-def _reading(data, now: dt.datetime) -> Reading:
-    boards = tuple(
-        Board(
-            slot=b.slot,
-            hashrate_ths=_ths(b.hashrate),
-            chips=b.chips,
-            chip_temp_c=b.chip_temp,
-            board_temp_c=b.temp,
-            present=not b.missing,
+Sensors = dict[int, tuple[tuple[float, ...], tuple[float, ...]]]  # board slot → (chip °C…, PCB °C…)
+
+
+class Replies(dict):
+    """The raw replies pyasic parsed, by (api, command), kept for what pyasic drops: it reduces
+    each board's sensors to one figure (their average), the checks judge every sensor.
+
+    Recorded at pyasic's `send_command` of the miner's RPC and web clients, the one call
+    every command goes through, so reading them costs no extra request."""
+
+    @classmethod
+    def recording(cls, miner: Any) -> Replies:
+        replies = cls()
+        for api in ("rpc", "web"):
+            client = getattr(miner, api, None)
+            if client is not None and hasattr(client, "send_command"):
+                client.send_command = replies._wrap(api, client.send_command)
+        return replies
+
+    def _wrap(self, api: str, send):
+        async def send_command(command, *args, **kwargs):
+            reply = await send(command, *args, **kwargs)
+            names = str(command).split("+")
+            if len(names) == 1:
+                self[(api, names[0])] = reply
+            elif isinstance(reply, Mapping):  # a joined command answers {"cmd": [reply], …}
+                for name in names:
+                    part = reply.get(name)
+                    if isinstance(part, list) and part:
+                        self[(api, name)] = part[0]
+            return reply
+
+        return send_command
+
+    def sensors(self) -> Sensors:
+        """Every chip and PCB sensor of each board: from the Antminer web UI's stats, else the
+        bmminer RPC stats, else the Whatsminer RPC devs; empty where none of them answered."""
+        for read in (_web_chain_sensors, _rpc_stats_sensors, _devs_sensors):
+            try:
+                found = read(self)
+            except (LookupError, TypeError, ValueError, AttributeError):  # an answer of another shape
+                found = {}
+            if found:
+                return found
+        return {}
+
+
+def _temps(values) -> tuple[float, ...]:
+    """Sensor readings as numbers; 0 is how Antminers report a sensor that is not fitted."""
+    if isinstance(values, str):  # bmminer RPC: "62-63-70-71"
+        values = values.split("-")
+    return tuple(float(v) for v in values if float(v) != 0)
+
+
+def _web_chain_sensors(replies: Replies) -> Sensors:
+    chains = replies[("web", "stats")]["STATS"][0]["chain"]
+    return {int(c["index"]): (_temps(c.get("temp_chip", ())), _temps(c.get("temp_pcb", ()))) for c in chains}
+
+
+def _rpc_stats_sensors(replies: Replies) -> Sensors:
+    stats = replies[("rpc", "stats")]["STATS"][-1]
+    # Chains are numbered from 1 (or 6, or 11) as pyasic finds them by their chip counts.
+    offset = next((g for g in (1, 6, 11) if any(stats.get(f"chain_acn{g + i}") for i in range(5))), 1)
+    found = {}
+    for n in range(offset, offset + 16):
+        chip, pcb = stats.get(f"temp_chip{n}"), stats.get(f"temp_pcb{n}")
+        if chip is not None or pcb is not None:
+            found[n - offset] = (_temps(chip or ()), _temps(pcb or ()))
+    return found
+
+
+def _devs_sensors(replies: Replies) -> Sensors:
+    found = {}
+    for dev in replies[("rpc", "devs")]["DEVS"]:
+        slot = dev.get("ASC", dev.get("Slot"))
+        chips = _temps([dev[k] for k in ("Chip Temp Min", "Chip Temp Max") if k in dev])
+        found[int(slot)] = (chips, _temps([dev["Temperature"]]) if "Temperature" in dev else ())
+    return found
+
+
+def _reading(data, now: dt.datetime, sensors: Sensors | None = None) -> Reading:
+    sensors = sensors or {}
+    boards = []
+    for b in data.hashboards:
+        chip, pcb = sensors.get(b.slot, ((), ())) if not b.missing else ((), ())
+        boards.append(
+            Board(
+                slot=b.slot,
+                hashrate_ths=_ths(b.hashrate),
+                chips=b.chips,
+                chip_temp_c=max(chip) if chip else b.chip_temp,
+                board_temp_c=max(pcb) if pcb else b.temp,
+                present=not b.missing,
+                chip_temps_c=chip,
+                pcb_temps_c=pcb,
+            )
         )
-        for b in data.hashboards
-    )
     return Reading(
         taken_at=now,
         reachable=True,
         hashrate_ths=_ths(data.hashrate),
-        boards=boards,
+        boards=tuple(boards),
         fans_rpm=tuple(f.speed or 0 for f in data.fans),
         power_w=data.wattage,
         errors=tuple(str(e.error_message if hasattr(e, "error_message") else e) for e in data.errors or ()),
@@ -76,47 +173,180 @@ def _reading(data, now: dt.datetime) -> Reading:
     )
 
 
+@dataclass
+class Found:
+    """A miner pyasic detected, and the raw replies of its last read."""
+
+    miner: Any
+    replies: Replies = field(default_factory=Replies)
+
+
+class ProbeLimiter:
+    """How many miners one process talks to at once.
+
+    pyasic's timeouts are wall-clock: a process that takes on more miners than its CPU (or the
+    network) can answer makes healthy miners time out and fail as "does not answer". Too few,
+    and the process waits on slow miners with its CPU idle. So the limit adapts between
+    `floor` and `ceiling`, much as TCP's congestion window does: while probes are held back
+    by it and answers come back about as fast as they did unloaded, it grows (doubling at
+    first, until answers begin to slow); as soon as they take twice as long and more than
+    `budget_s` (a queue is forming), it shrinks; one change per round trip, so that each
+    is seen before the next. Slow miners do not shrink it: a probe's latency is compared
+    with what the same kind of probe took before, and the median of a window is used, so a
+    tail of slow or silent miners does not count. Probes of runs under way (a retry, a
+    burn-in sample) go before the first probes of new runs: their deadlines are running."""
+
+    WINDOW = 16  # probes of a kind between adjustments
+    budget_s = 1.0  # a median that is always safe: a third of pyasic's default 3 s per detection step
+
+    def __init__(self, ceiling: int, floor: int = 4, start: int = 16):
+        self.ceiling = max(1, ceiling)
+        self.floor = max(1, min(floor, self.ceiling))
+        self.limit = float(max(self.floor, min(start, self.ceiling)))
+        self.in_use = 0
+        self._going: collections.deque[asyncio.Future] = collections.deque()  # probes of runs under way
+        self._fresh: collections.deque[asyncio.Future] = collections.deque()  # first probes of new runs
+        self._windows: dict[str, list[float]] = collections.defaultdict(list)
+        self._baselines: dict[str, float] = {}
+        self._measured_at: dict[str, float] = {}
+        self._slow_start = True
+        self._next_change = 0.0  # one change per round trip: its effect is seen before the next
+
+    @contextlib.asynccontextmanager
+    async def slot(self, kind: str, *, first: bool = False):
+        """Hold one of the limit's places while talking to a miner; the wait for a place is
+        not part of the probe's latency (nor of its timeout). A run's `first` probe waits
+        behind every probe of runs already under way (a retry, a burn-in sample): their
+        deadlines run, a fresh run's has not started."""
+        await self._acquire(self._fresh if first else self._going)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self._observe(kind, time.monotonic() - started)
+            self.in_use -= 1
+            self._wake()
+
+    async def _acquire(self, queue: collections.deque[asyncio.Future]) -> None:
+        if self.in_use < int(self.limit) and not self._going and not (self._fresh and queue is self._fresh):
+            self.in_use += 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        queue.append(turn)
+        try:
+            await turn  # _wake counted us in before setting it
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.in_use -= 1  # woken and cancelled at once: give the place on
+                self._wake()
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(turn)
+            raise
+
+    def _wake(self) -> None:
+        for queue in (self._going, self._fresh):
+            while queue and self.in_use < int(self.limit):
+                turn = queue.popleft()
+                if not turn.done():
+                    self.in_use += 1
+                    turn.set_result(None)
+
+    def _observe(self, kind: str, seconds: float) -> None:
+        window = self._windows[kind]
+        window.append(seconds)
+        if len(window) < self.WINDOW:
+            return
+        now = statistics.median(window)
+        window.clear()
+        # The unloaded latency, forgotten slowly (1 % a second): the fleet probed may change.
+        clock = time.monotonic()
+        since, self._measured_at[kind] = clock - self._measured_at.get(kind, clock), clock
+        baseline = self._baselines[kind] = min(now, self._baselines.get(kind, now) * 1.01**since)
+        if clock < self._next_change:
+            return
+        if now > max(2 * baseline, self.budget_s):
+            self.limit = max(float(self.floor), self.limit * 0.8)
+            self._slow_start = False
+        elif self._going or self._fresh:  # the limit is what holds probes back
+            # Slow start ends as answers begin to slow (HyStart): before it overshoots.
+            self._slow_start = self._slow_start and now < 1.5 * baseline
+            self.limit = min(float(self.ceiling), self.limit * 2 if self._slow_start else self.limit * 1.2 + 1)
+        else:
+            return
+        self._next_change = time.monotonic() + now
+
+
 class MinerProbe:
     """Finds a miner once (pyasic detection), then samples the object it built."""
 
-    def __init__(self, timeout_s: float, attempts: int = 3, backoff_s: float = 0.5):
+    def __init__(
+        self, timeout_s: float, attempts: int = 3, backoff_s: float = 0.5, limiter: ProbeLimiter | None = None
+    ):
         self.timeout_s = timeout_s
         self.attempts = attempts
         self.backoff_s = backoff_s
+        self.limiter = limiter or ProbeLimiter(ceiling=1_000_000, start=1_000_000)
+        # pyasic's detection gives each of its steps 3 s of wall clock, so a busy process (or a
+        # busy network) times healthy miners out or takes them for another model; let them
+        # have the probe's own timeout, which bounds the whole call.
+        if pyasic_settings.get("factory_get_timeout", 3) < timeout_s:
+            pyasic_settings.update("factory_get_timeout", math.ceil(timeout_s))
 
-    async def identify(self, ip: str) -> tuple[Identity, Reading, object | None]:
-        """Who answers at `ip`, and a first sample; retried with backoff while nobody does."""
+    async def identify(
+        self, ip: str, started: Callable[[], None] = lambda: None
+    ) -> tuple[Identity, Reading, Found | None]:
+        """Who answers at `ip`, and a first sample; retried with backoff while nobody does.
+        `started` is called when the first attempt begins (after any wait for a place)."""
         for attempt in range(self.attempts):
             try:
-                miner = await asyncio.wait_for(pyasic.get_miner(ip), self.timeout_s)
-                if miner is not None:
-                    data = await asyncio.wait_for(miner.get_data(include=IDENTITY_AND_SAMPLE), self.timeout_s)
-                    identity = Identity(
-                        reachable=True,
-                        make=data.make or getattr(miner, "make", None),
-                        model=data.model or getattr(miner, "model", None),
-                        firmware=data.fw_ver,
-                        mac=(data.mac or "").lower() or None,
-                        serial=data.serial_number,
-                        hostname=data.hostname,
-                    )
-                    first = _reading(data, _now()) if _answered(data) else Reading(_now(), reachable=False)
-                    return identity, first, miner
+                async with self.limiter.slot("identify", first=attempt == 0):
+                    started()
+                    identified = await self._identify(ip)
+                if identified is not None:
+                    return identified
             except (TimeoutError, OSError) as exc:
                 log.info("%s: no answer (%s), attempt %d", ip, type(exc).__name__, attempt + 1)
+            except Exception:  # pyasic raises what it meets in odd answers (APIError, KeyError, …)
+                log.warning("%s: unreadable answer, attempt %d", ip, attempt + 1, exc_info=True)
             if attempt + 1 < self.attempts:
                 await asyncio.sleep(self.backoff_s * 2**attempt)
         return Identity(reachable=False), Reading(_now(), reachable=False), None
 
-    async def sample(self, miner) -> Reading:
-        """One burn-in sample; a miner that does not answer in time is recorded as unreachable."""
+    async def _identify(self, ip: str) -> tuple[Identity, Reading, Found] | None:
+        miner = await asyncio.wait_for(pyasic.get_miner(ip), self.timeout_s)
+        if miner is None:
+            return None
+        found = Found(miner, Replies.recording(miner))
+        data = await asyncio.wait_for(miner.get_data(include=IDENTITY_AND_SAMPLE), self.timeout_s)
+        identity = Identity(
+            reachable=True,
+            make=data.make or getattr(miner, "make", None),
+            model=data.model or getattr(miner, "model", None),
+            firmware=data.fw_ver,
+            mac=(data.mac or "").lower() or None,
+            serial=data.serial_number,
+            hostname=data.hostname,
+        )
+        answered = _answered(data)
+        first = _reading(data, _now(), found.replies.sensors()) if answered else Reading(_now(), reachable=False)
+        return identity, first, found
+
+    async def sample(self, found: Found) -> Reading:
+        """One burn-in sample. A miner that does not answer in time, or whose answer cannot be
+        read (pyasic raises on odd ones), is recorded as unreachable for this sample."""
+        found.replies.clear()
         try:
-            data = await asyncio.wait_for(miner.get_data(include=SAMPLE), self.timeout_s)
+            async with self.limiter.slot("sample"):
+                data = await asyncio.wait_for(found.miner.get_data(include=SAMPLE), self.timeout_s)
         except (TimeoutError, OSError):
+            return Reading(_now(), reachable=False)
+        except Exception:
+            log.warning("%s: unreadable answer", getattr(found.miner, "ip", "?"), exc_info=True)
             return Reading(_now(), reachable=False)
         if not _answered(data):
             return Reading(_now(), reachable=False)
-        return _reading(data, _now())
+        return _reading(data, _now(), found.replies.sensors())
 
 
 @dataclass(frozen=True)
@@ -132,55 +362,116 @@ class PduReading:
     outlet_w: float | None
     circuit_w: float | None
     inlet_temp_c: float | None
+    error: str | None = None  # why the outlet's watts could not be read
 
 
-NO_PDU_READING = PduReading(None, None, None)
+NO_PDU_READING = PduReading(None, None, None)  # the outlet is not metered
+
+
+_V2C = snmp_api.PROTOCOL_MODULES[snmp_api.SNMP_VERSION_2C]
+
+
+class _SnmpSocket(asyncio.DatagramProtocol):
+    """One UDP socket for all of a probe's GETs; each answer goes to the request of its id."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.waiting: dict[int, asyncio.Future] = {}
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        try:
+            message, _ = decoder.decode(data, asn1Spec=_V2C.Message())
+            pdu = _V2C.apiMessage.get_pdu(message)
+            request_id = int(_V2C.apiPDU.get_request_id(pdu))
+        except (PyAsn1Error, ValueError, TypeError):  # not an SNMP answer: ignore it, as agents do
+            return
+        answer = self.waiting.pop(request_id, None)
+        if answer is not None and not answer.done():
+            answer.set_result(pdu)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("SNMP socket: %s", exc)  # e.g. ICMP port unreachable: that request times out
 
 
 class PduProbe:
-    """Reads an outlet's watts, the PDU's total and its inlet sensor in one SNMP GET."""
+    """Reads an outlet's watts, the PDU's total and its inlet sensor in one SNMP v2c GET,
+    sent again `retries` times when no answer comes in `timeout_s`.
+
+    Built on pysnmp's message layer (as the emulated agent is) rather than its high-level
+    API, which resolves every OID against the MIBs on the way out and back: that cost a
+    fifth of a worker's CPU at 10,000 machines."""
 
     MEASUREMENTS = ("outlet_power_w", "device_power_w", "inlet_temp_c")
 
     def __init__(self, timeout_s: float, retries: int = 1):
         self.timeout_s = timeout_s
         self.retries = retries
-        self._engine: snmp.SnmpEngine | None = None  # costly to build: one per probe
+        self._socket: _SnmpSocket | None = None
+        self._request_ids = itertools.count(random.randrange(1, 1 << 30))  # noqa: S311 - an id, not a secret
+
+    async def _open(self) -> _SnmpSocket:
+        if self._socket is None or self._socket.transport is None or self._socket.transport.is_closing():
+            _, self._socket = await asyncio.get_running_loop().create_datagram_endpoint(
+                _SnmpSocket,
+                local_addr=("0.0.0.0", 0),  # noqa: S104 - a client socket, any source address
+            )
+        return self._socket
 
     async def read(self, pdu: PduAddress, outlet: int) -> PduReading:
         from hosting.commissioning import snmp_profiles  # the OID tables, shared with the emulator
 
-        engine = self._engine = self._engine or snmp.SnmpEngine()
         oids = [snmp_profiles.oid(pdu.profile, name, outlet) for name in self.MEASUREMENTS]
+        where = f"the PDU at {pdu.host}:{pdu.port}"
+        request_id = next(self._request_ids) & 0x7FFFFFFF
+        request = _V2C.GetRequestPDU()
+        _V2C.apiPDU.set_defaults(request)
+        _V2C.apiPDU.set_request_id(request, request_id)
+        _V2C.apiPDU.set_varbinds(request, [(_V2C.ObjectIdentifier(oid), _V2C.null) for oid, _ in oids])
+        message = _V2C.Message()
+        _V2C.apiMessage.set_defaults(message)
+        _V2C.apiMessage.set_community(message, pdu.community)
+        _V2C.apiMessage.set_pdu(message, request)
+        data = encoder.encode(message)
         try:
-            target = await snmp.UdpTransportTarget.create(
-                (pdu.host, pdu.port), timeout=self.timeout_s, retries=self.retries
-            )
-            error, status, _, binds = await snmp.get_cmd(
-                engine,
-                snmp.CommunityData(pdu.community, mpModel=1),  # noqa: S508 - PDUs on the site network speak v2c
-                target,
-                snmp.ContextData(),
-                *(snmp.ObjectType(snmp.ObjectIdentity(oid)) for oid, _ in oids),
-            )
-        except (TimeoutError, OSError) as exc:
-            log.info("PDU %s:%s: %s", pdu.host, pdu.port, exc)
-            return NO_PDU_READING
-        if error or status:
-            log.info("PDU %s:%s: %s", pdu.host, pdu.port, error or status.prettyPrint())
-            return NO_PDU_READING
-        values = []
-        for (_, scale), (_, value) in zip(oids, binds, strict=True):
+            sock = await self._open()
+        except OSError as exc:
+            log.info("%s: %s", where, exc)
+            return PduReading(None, None, None, f"{where} does not answer")
+        answer = None
+        for _ in range(1 + self.retries):
+            waiting = sock.waiting[request_id] = asyncio.get_running_loop().create_future()
+            try:
+                assert sock.transport is not None
+                sock.transport.sendto(data, (pdu.host, pdu.port))
+                answer = await asyncio.wait_for(waiting, self.timeout_s)
+                break
+            except (TimeoutError, OSError) as exc:
+                log.info("%s: %s", where, type(exc).__name__)
+            finally:
+                sock.waiting.pop(request_id, None)
+        if answer is None:
+            return PduReading(None, None, None, f"{where} does not answer")
+        status = int(_V2C.apiPDU.get_error_status(answer))
+        if status:
+            return PduReading(None, None, None, f"{where} refused the read (SNMP error status {status})")
+        values: list[float | None] = []
+        for (_, scale), (_, value) in zip(oids, _V2C.apiPDU.get_varbinds(answer), strict=True):
             try:
                 values.append(float(int(value)) * scale)
-            except (TypeError, ValueError):  # noSuchInstance: that outlet is not metered
+            except (TypeError, ValueError, PyAsn1Error):  # noSuchInstance / noSuchObject: not there
                 values.append(None)
-        return PduReading(*values)
+        outlet_w, circuit_w, inlet_temp_c = values
+        if outlet_w is None:
+            return PduReading(None, circuit_w, inlet_temp_c, f"{where} has no metered outlet {outlet}")
+        return PduReading(outlet_w, circuit_w, inlet_temp_c)
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close_dispatcher()
-            self._engine = None
+        if self._socket is not None and self._socket.transport is not None:
+            self._socket.transport.close()
+        self._socket = None
 
 
 def _now() -> dt.datetime:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -148,7 +149,7 @@ def dispatch(site_id: int, now: dt.datetime | None = None) -> int:
         room = policy.max_concurrent_tests - busy_site
         if room <= 0:
             return 0
-        busy = Counter(
+        busy: Counter[int | None] = Counter(
             dict(
                 active.order_by().values("machine__slot__circuit_id").annotate(n=Count("pk"))
                 .values_list("machine__slot__circuit_id", "n")
@@ -159,10 +160,11 @@ def dispatch(site_id: int, now: dt.datetime | None = None) -> int:
             .select_related("machine__slot", "machine__model")
             .order_by("created_at", "pk")[: room + 10 * policy.max_tests_per_circuit]
         )
-        caps = circuit_caps(policy, {r.machine.slot.circuit_id for r in pending if r.machine.slot_id})
+        circuit_of = {r.pk: r.machine.slot.circuit_id if r.machine.slot else None for r in pending}
+        caps = circuit_caps(policy, {c for c in circuit_of.values() if c is not None})
         chosen = []
         for run in pending:
-            circuit_id = run.machine.slot.circuit_id if run.machine.slot_id else None
+            circuit_id = circuit_of[run.pk]
             if circuit_id is not None and busy[circuit_id] >= caps[circuit_id]:
                 continue
             busy[circuit_id] += 1
@@ -174,7 +176,7 @@ def dispatch(site_id: int, now: dt.datetime | None = None) -> int:
         chosen_ids = set(chosen)
         longest = max([policy.burn_in_s, *(r.machine.model.burn_in_s or 0 for r in pending if r.pk in chosen_ids)])
         deadline = _deadline_s(policy, longest)
-        transaction.on_commit(lambda: _send(chosen, slug, deadline))
+        transaction.on_commit(lambda: _send(chosen, site_id, slug, deadline))
     return len(chosen)
 
 
@@ -183,25 +185,61 @@ def queue_for(site_slug: str) -> str:
     return f"site.{site_slug}"
 
 
-def _send(run_ids: Sequence[int], site_slug: str, deadline_s: float) -> None:
-    """Publish the runs in chunks; a chunk the broker refuses goes back to pending (the
-    outbox) for the next sweep."""
+# Sites whose runs this process could not publish on its last attempt (site id → when).
+# A request never waits on the broker: it makes one short attempt, and the sweep sends
+# what waits once the broker is back; this lets it say so (`dispatch_state`).
+_broker_refused: dict[int, float] = {}
+
+
+def _send(run_ids: Sequence[int], site_id: int, site_slug: str, deadline_s: float) -> None:
+    """Publish the runs in chunks on one connection, with a short timeout and no retries.
+    When the broker refuses, what was not sent goes back to pending (the outbox) for the
+    sweep, and nothing more is tried now."""
+    from hosting.celery import app
     from hosting.commissioning.tasks import commission_runs
 
+    if not run_ids:
+        return
     size = settings.COMMISSIONING_CHUNK
-    for start in range(0, len(run_ids), size):
-        chunk = list(run_ids[start : start + size])
-        try:
-            commission_runs.apply_async(
-                args=[chunk],
-                queue=queue_for(site_slug),
-                soft_time_limit=deadline_s + 60,
-                time_limit=deadline_s + 120,
-                retry=False,
-            )
-        except Exception:  # broker unreachable: nothing is lost, the sweep sends it later
-            log.warning("broker refused %d run(s) for site %s; they wait as pending", len(chunk), site_slug)
-            SelfTestRun.objects.filter(pk__in=chunk, status=S.DISPATCHED).update(status=S.PENDING, dispatched_at=None)
+    timeout_s = settings.COMMISSIONING_PUBLISH_TIMEOUT_MS / 1000
+    sent = 0
+    try:
+        with app.connection_for_write(
+            connect_timeout=timeout_s,
+            transport_options={"max_retries": 0, "socket_connect_timeout": timeout_s, "socket_timeout": timeout_s},
+        ) as connection:
+            for start in range(0, len(run_ids), size):
+                chunk = list(run_ids[start : start + size])
+                commission_runs.apply_async(  # type: ignore[call-arg]  # `connection` is Celery's, not in the stubs
+                    args=(chunk,),
+                    queue=queue_for(site_slug),
+                    connection=connection,
+                    retry=False,
+                    soft_time_limit=int(deadline_s) + 60,
+                    time_limit=int(deadline_s) + 120,
+                )
+                sent += len(chunk)
+    except Exception:  # broker unreachable: nothing is lost, the sweep sends it later
+        unsent = list(run_ids[sent:])
+        log.warning("broker refused %d run(s) for site %s; they wait as pending", len(unsent), site_slug)
+        SelfTestRun.objects.filter(pk__in=unsent, status=S.DISPATCHED).update(status=S.PENDING, dispatched_at=None)
+        _broker_refused[site_id] = time.monotonic()
+        return
+    _broker_refused.pop(site_id, None)
+
+
+def dispatch_state(run_ids: Iterable[int]) -> str:
+    """Where these runs are, for a request's answer: "sent" to their site's worker, "queued"
+    behind the site's stagger, or "delayed" — the broker could not be reached, so they wait
+    in the runs table and the periodic sweep sends them when it is back."""
+    waiting = set(
+        SelfTestRun.objects.filter(pk__in=list(run_ids), status=S.PENDING)
+        .values_list("machine__contract__site_id", flat=True)
+        .distinct()
+    )
+    if waiting & _broker_refused.keys():
+        return "delayed"
+    return "queued" if waiting else "sent"
 
 
 def sweep(now: dt.datetime | None = None) -> dict:
@@ -241,6 +279,14 @@ def claim(run_ids: Sequence[int], now: dt.datetime | None = None) -> tuple[str, 
         )
     )
     return token, claimed
+
+
+def release(run_ids: Sequence[int], token: str) -> int:
+    """Hand back runs this attempt holds but will not finish (its worker is shutting down):
+    pending again, for the sweep to send, without waiting for their heartbeat to go stale."""
+    return SelfTestRun.objects.filter(pk__in=run_ids, token=token, status=S.RUNNING).update(
+        status=S.PENDING, dispatched_at=None
+    )
 
 
 def heartbeat(run_ids: Sequence[int], token: str) -> None:
@@ -315,6 +361,8 @@ def _sample_rows(run_id: int, readings: Sequence[checks.Reading]) -> list[Sample
                     "chips": b.chips,
                     "chip_temp_c": b.chip_temp_c,
                     "board_temp_c": b.board_temp_c,
+                    "chip_temps_c": list(b.chip_temps_c),
+                    "pcb_temps_c": list(b.pcb_temps_c),
                 }
                 for b in r.boards
             ],

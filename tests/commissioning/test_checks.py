@@ -113,6 +113,34 @@ def test_unmetered_follows_the_sites_policy():
     assert "not metered" in refused.reasons[0]
 
 
+def test_a_miner_that_never_answers_does_not_pass_power_on_the_unmetered_rule():
+    outcome = checks.power(S19_PRO, [Reading(T0, False)])  # unmetered outlet, nobody answered
+    assert not outcome.passed
+    assert outcome.reasons == ("no power reading: the outlet is not metered and the miner does not answer",)
+    assert outcome.measurements["accepted_on_nameplate"] is False
+
+
+@pytest.mark.parametrize(
+    "error", ["the PDU at 127.0.0.9:16100 does not answer", "the PDU has no outlet 30 (noSuchInstance)"]
+)
+def test_a_metered_outlet_that_cannot_be_read_fails_power_and_says_why(error):
+    # The miner reports its own watts and the site accepts unmetered outlets on nameplate:
+    # neither rescues a meter that is configured and failed.
+    failed = [reading(i, power_w=3250, outlet_error=error) for i in range(3)]
+    outcome = checks.power(S19_PRO, failed)
+    assert not outcome.passed
+    assert outcome.reasons == (f"the outlet meter could not be read in 3 of 3 samples: {error}",)
+    assert (outcome.measurements["source"], outcome.measurements["power_w"]) == ("pdu_outlet", None)
+    assert outcome.measurements["accepted_on_nameplate"] is False
+
+
+def test_a_meter_that_fails_in_one_sample_of_many_fails_power():
+    samples = [reading(0, outlet_w=3250), reading(1, outlet_error="the PDU at h:1 does not answer")]
+    outcome = checks.power(S19_PRO, samples)
+    assert not outcome.passed
+    assert "could not be read in 1 of 2 samples" in outcome.reasons[0]
+
+
 def test_a_circuit_over_its_usable_watts_fails_power():
     outcome = checks.power(S19_PRO, [reading(outlet_w=3250, circuit_w=54_629)])
     assert not outcome.passed
@@ -178,7 +206,7 @@ def test_errors_reported_by_the_miner_fail_hashing():
 def test_a_miner_that_drops_out_during_burn_in_fails():
     flapping = [*HEALTHY[:3], Reading(T0, False), HEALTHY[4]]
     outcome = checks.hashing(S19_PRO, flapping)
-    assert outcome.reasons == ("unreachable in 1 of 5 samples",)
+    assert outcome.reasons == ("identified, then unreachable in 1 of 5 samples",)
 
 
 def test_no_samples_or_none_answered_fail():
@@ -198,8 +226,8 @@ def test_healthy_temperatures_and_fans_pass():
 @pytest.mark.parametrize(
     ("sample", "reason"),
     [
-        (reading(chip_c=96.0), "chips reached 96 °C, over the 95 °C limit"),
-        (reading(board_c=86.0), "boards reached 86 °C, over the 85 °C limit"),
+        (reading(chip_c=96.0), "chips reached 96 °C (hashboard 2), over the 95 °C limit"),
+        (reading(board_c=86.0), "boards reached 86 °C (hashboard 2), over the 85 °C limit"),
         (reading(fans=(5400, 5400, 5400, 0)), "only 3 of 4 fans spin at 1,000 RPM or more"),
         (reading(fans=(5400, 5400, 5400)), "only 3 of 4 fans"),
         (reading(fans=(5400, 5400, 5400, 999)), "only 3 of 4 fans"),
@@ -211,6 +239,21 @@ def test_thermal_failures_say_what_and_how_much(sample, reason):
     outcome = checks.thermal(S19_PRO, [sample])
     assert not outcome.passed
     assert any(reason in r for r in outcome.reasons), outcome.reasons
+
+
+def test_every_chip_and_pcb_sensor_counts_not_the_boards_average():
+    # A stock S19 board's inlet sensors read cool and its outlet sensors hot; the library's
+    # one figure per board (their average) is under the limit, the outlet sensors are over it.
+    hot_chips = Board(1, 36.7, 114, 90.5, 60.0, chip_temps_c=(83, 83, 98, 98), pcb_temps_c=(58, 58, 62, 62))
+    hot_pcb = Board(2, 36.7, 114, 70.0, 84.5, chip_temps_c=(66, 66, 74, 74), pcb_temps_c=(77, 77, 92, 92))
+    cool = Board(0, 36.7, 114, 70.0, 60.0)
+    outcome = checks.thermal(S19_PRO, [Reading(T0, True, 110.1, (cool, hot_chips, hot_pcb), (5400,) * 4)])
+    assert outcome.reasons == (
+        "chips reached 98 °C (hashboard 1), over the 95 °C limit",
+        "boards reached 92 °C (hashboard 2), over the 85 °C limit",
+    )
+    assert (outcome.measurements["max_chip_temp_c"], outcome.measurements["max_board_temp_c"]) == (98, 92)
+    assert (outcome.measurements["chip_sensors"], outcome.measurements["pcb_sensors"]) == (4, 4)
 
 
 def test_a_limit_reached_once_during_the_window_fails():

@@ -118,3 +118,45 @@ def test_a_request_made_while_the_broker_is_down_is_kept_and_sent_when_it_is_bac
             what="the kept run to pass",
         )
     assert Machine.objects.get(pk=machine.pk).status == MachineStatus.LIVE
+
+
+def test_a_request_never_waits_on_a_broker_that_is_down(floor, monkeypatch, settings):
+    """One short attempt per request, no retries: the runs wait in the outbox, the answer
+    comes at once and says that dispatch is delayed."""
+    from rest_framework.test import APIClient
+
+    from hosting.celery import app
+    from hosting.commissioning import tasks
+
+    port = free_port()
+    with redis_server(port):
+        pass  # a Redis of our own, now stopped: its port refuses connections
+    monkeypatch.setattr(app.conf, "broker_write_url", f"redis://127.0.0.1:{port}/0")
+    settings.COMMISSIONING_CHUNK = 1  # five messages for the batch below: one attempt in all
+    attempts = []
+    publish = tasks.commission_runs.apply_async
+
+    def counted(*args, **kwargs):
+        attempts.append(kwargs.get("connection"))
+        return publish(*args, **kwargs)
+
+    monkeypatch.setattr(tasks.commission_runs, "apply_async", counted)
+    CommissioningPolicy.objects.create(site=floor["site"], burn_in_s=1, sample_interval_s=1, probe_timeout_s=2)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.issue(StaffFactory(), 'ops')[1]}")
+    machines = racked(floor, 6)
+
+    batch = api.post("/api/v1/commissioning/batches/", {"machines": [m.pk for m in machines[:5]]}, format="json")
+    assert batch.status_code == 201, batch.content
+    assert batch.json()["dispatch"] == "delayed"
+    assert len(attempts) == 1  # not one per message, and not retried
+    (connection,) = attempts
+    assert connection.connect_timeout <= settings.COMMISSIONING_PUBLISH_TIMEOUT_MS / 1000
+    assert connection.transport_options["max_retries"] == 0
+
+    one = api.post(f"/api/v1/machines/{machines[5].pk}/commission/")
+    assert one.status_code == 202, one.content
+    assert (one.json()["status"], one.json()["dispatch"]) == ("pending", "delayed")
+    assert len(attempts) == 2
+    assert set(SelfTestRun.objects.values_list("status", flat=True)) == {SelfTestRun.Status.PENDING}
+    assert SelfTestRun.objects.count() == 6

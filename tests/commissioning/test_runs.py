@@ -141,6 +141,16 @@ def test_finishing_writes_one_verdict_and_moves_the_machines(dispatched):
     assert SelfTestRun.objects.get(pk=passed.pk).status == S.PASSED
 
 
+def test_every_sensor_of_every_board_is_stored_with_the_sample(dispatched):
+    token, (run, _) = runs.claim([r.pk for r in dispatched])
+    board = checks.Board(0, 36.7, 114, 98.0, 92.0, chip_temps_c=(83, 83, 98, 98), pcb_temps_c=(77, 77, 92, 92))
+    reading = checks.Reading(timezone.now(), True, 110.0, (board,))
+    runs.finish([pipeline.Result(run.pk, [checks.Outcome("identity", True)], [reading])], token)
+    (stored,) = Sample.objects.get(run=run).boards
+    assert (stored["chip_temps_c"], stored["pcb_temps_c"]) == ([83, 83, 98, 98], [77, 77, 92, 92])
+    assert (stored["chip_temp_c"], stored["board_temp_c"]) == (98.0, 92.0)  # the hottest, as shown
+
+
 def test_a_worker_that_lost_its_run_cannot_write_a_verdict(dispatched, settings):
     ids = [r.pk for r in dispatched]
     old_token, _ = runs.claim(ids)

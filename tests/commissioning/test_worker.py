@@ -77,6 +77,7 @@ CASES = [
     ("antminer-s19-pro", "missing_chips"),
     ("antminer-s19-pro", "under_hashing"),
     ("antminer-s19-pro", "overheating"),
+    ("antminer-s19-pro", "hot_outlet"),
     ("antminer-s19-pro", "stopped_fan"),
     ("whatsminer-m30s-plus-plus", "over_drawing"),
     ("antminer-s19-pro", "wrong_model"),
@@ -90,6 +91,7 @@ EXPECTED_REASON = {
     "missing_chips": "of 114 chips",
     "under_hashing": "hashing: averaged",
     "overheating": "thermal: chips reached",
+    "hot_outlet": "thermal: chips reached",
     "stopped_fan": "thermal: only 3 of 4 fans",
     "over_drawing": "power: draws",
     "wrong_model": "identity: model is S19j Pro",
@@ -117,7 +119,7 @@ def test_every_fault_mode_through_a_real_worker(floor):
             assert (run.status, machine.status) == (S.FAILED, MachineStatus.FAILED), fault
             assert any(EXPECTED_REASON[fault] in r for r in run.reasons), (fault, run.reasons)
         assert set(run.checks.values_list("name", flat=True)) == {"identity", "power", "hashing", "thermal"}
-    assert runs.progress(batch.runs.all()) == {"total": 13, "queued": 0, "testing": 0, "passed": 2, "failed": 11}
+    assert runs.progress(batch.runs.all()) == {"total": 14, "queued": 0, "testing": 0, "passed": 2, "failed": 12}
     # The hung miner spent its timeouts on its own: the healthy ones' verdicts were stored first.
     finished_at = {fault: m.self_tests.get().finished_at for m, (_, fault) in zip(machines, CASES, strict=True)}
     assert finished_at[None] < finished_at["hung"]
@@ -196,3 +198,18 @@ def test_a_worker_killed_mid_test_leaves_exactly_one_verdict_after_restart(floor
 def _running_a_while(run_id) -> bool:
     run = SelfTestRun.objects.get(pk=run_id)
     return run.status == S.RUNNING and run.started_at is not None and time.time() - run.started_at.timestamp() > 2
+
+
+def test_a_slow_miner_does_not_hold_up_the_next_message(floor, settings):
+    # One worker process, two messages of two runs. The hung miner takes its timeouts and
+    # retries (~8 s); the second message's miners need not wait for it: no chunk barrier.
+    settings.COMMISSIONING_CHUNK = 2
+    cases = [("antminer-s19-pro", "hung"), ("antminer-s19-pro", None), ("antminer-s19-pro", None)]
+    cases.append(("whatsminer-m30s-plus-plus", None))
+    machines, emulated, pdus = world(floor, cases, net=85, burn_in_s=1, interval_s="1")
+    with running(emulated, pdus), celery_worker(queues=(runs.queue_for(floor["site"].slug),), extra_env=WORKER_ENV):
+        created = runs.request(machines)  # in order: [hung, healthy] then [healthy, healthy]
+        finished([r.pk for r in created])
+    finished_at = {r.machine_id: SelfTestRun.objects.get(pk=r.pk).finished_at for r in created}
+    hung, *healthy = (finished_at[m.pk] for m in machines)
+    assert all(at < hung for at in healthy), finished_at
