@@ -94,7 +94,7 @@ def miner_specs(
                 serial=m.serial,
                 mac=m.mac,
                 hostname=m.serial.lower(),
-                faults=frozenset(faults.get(m.serial, ())),
+                faults=frozenset(Fault(f) for f in faults.get(m.serial, ())),
                 quirks=frozenset(quirks.get(m.serial, ())),
                 story=tuple(stories.get(m.serial, ())),
                 inlet_swing_c=air_swing_c,
@@ -113,8 +113,8 @@ def pdu_specs(pdus: Iterable[Pdu], inlet_temp_c: float = 27.0, air_swing_c: floa
     wired = Slot.objects.filter(circuit__pdu__in=pdus, outlet__isnull=False, machine__ip__isnull=False).values_list(
         "circuit__pdu_id", "outlet", "machine__ip"
     )
-    for pdu_id, outlet, ip in wired:
-        outlets[pdu_id][outlet] = ip
+    for pdu_id, outlet, ip in wired:  # outlet and IP are not null (the filter)
+        outlets[pdu_id][int(outlet or 0)] = str(ip)
     return [
         PduSpec(
             host=p.host,

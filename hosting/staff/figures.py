@@ -284,8 +284,8 @@ def combine(
 
 def max_chip_temp_c(boards: Iterable[Mapping] | None) -> float | None:
     """The hottest chip reading among a sample's boards (None when none reported one)."""
-    temps = [b.get("chip_temp_c") for b in boards or () if isinstance(b, Mapping)]
-    temps = [float(t) for t in temps if isinstance(t, int | float) and not isinstance(t, bool)]
+    readings = [b.get("chip_temp_c") for b in boards or () if isinstance(b, Mapping)]
+    temps = [float(t) for t in readings if isinstance(t, int | float) and not isinstance(t, bool)]
     return max(temps, default=None)
 
 

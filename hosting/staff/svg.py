@@ -209,10 +209,10 @@ def forecast_chart(fc: Forecast, *, width: int = 1100, height: int = 400) -> Saf
     xs = [x(p.day) for p in pts]
     x_end = x(fc.end)
     base = [y(0)] * len(pts)
-    committed = [y(p.committed_mw) for p in pts]
+    committed = [y(float(p.committed_mw)) for p in pts]
     stacked = [y(min(float(p.demand_mw), top_mw)) for p in pts]
-    live = [y(p.live_mw) for p in pts]
-    budget = [y(p.budget_mw) for p in pts]
+    live = [y(float(p.live_mw)) for p in pts]
+    budget = [y(float(p.budget_mw)) for p in pts]
 
     grid = []
     for tick in ticks:
@@ -307,7 +307,8 @@ def heat_colour(temp_c: float, cold_c: float, hot_c: float) -> str:
     for (t0, c0), (t1, c1) in itertools.pairwise(HEAT_STOPS):
         if t <= t1:
             f = (t - t0) / (t1 - t0)
-            return _hex(tuple(a + (b - a) * f for a, b in zip(c0, c1, strict=True)))
+            r, g, b = (a + (z - a) * f for a, z in zip(c0, c1, strict=True))
+            return _hex((r, g, b))
     return _hex(HEAT_STOPS[-1][1])
 
 

@@ -106,7 +106,12 @@ def forecast(request, slug: str | None = None):
     if slug is not None and site is None:
         raise Http404(f"No site {slug!r}.")
     fc = site_forecast(site, sites, now) if site is not None else all_sites_forecast(sites, now)
-    context = {"site": site, "sites": sites, "name": site.name if site else "All sites", "forecast": fc}
+    context: dict[str, object] = {
+        "site": site,
+        "sites": sites,
+        "name": site.name if site else "All sites",
+        "forecast": fc,
+    }
     context |= {"chart": svg.forecast_chart(fc), "changes": fc.changes, "series": svg.SERIES}
     return render(request, "staff/forecast.html", context)
 

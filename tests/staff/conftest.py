@@ -60,7 +60,7 @@ def svg_root(html: str, css_class: str):
     end = html.index("</svg>", start) + len("</svg>")
     root = ET.fromstring(html[start:end])  # noqa: S314 - our own server-rendered markup
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    assert css_class in root.get("class")
+    assert css_class in root.get("class", "")
     return root
 
 

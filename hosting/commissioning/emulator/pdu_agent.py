@@ -137,22 +137,29 @@ class PduAgent:
         def raw(value: float, scale: float):
             return syntax(max(0, min(2147483647, round(value / scale))))
 
-        value_of: dict[str, Callable[[int | None], float]] = {  # in the measurement's unit
+        value_of: dict[str, Callable[[int], float]] = {  # in the measurement's unit (outlet 0: the device)
             "outlet_power_w": lambda o: self.outlet_power_w(o),
             "outlet_current_a": lambda o: self.outlet_power_w(o) / volts,
             "device_power_w": lambda _o: self.device_power_w(),
             "inlet_temp_c": lambda _o: self.inlet_temp_c(),
         }
+
+        def reading(measure: Callable[[int], float], outlet: int, scale: float) -> Callable[[], object]:
+            return lambda: raw(measure(outlet), scale)
+
+        def constant(value: int) -> Callable[[], object]:
+            return lambda: syntax(value)
+
         for measurement in MEASUREMENTS:
             per_outlet = "{outlet}" in prof[measurement][0]
-            for o in range(1, self.n_outlets + 1) if per_outlet else (None,):
-                dotted, scale = snmp_profiles.oid(self.spec.profile, measurement, o)  # what the probe reads
-                getters[_oid_tuple(dotted)] = lambda f=value_of[measurement], o=o, s=scale: raw(f(o), s)
+            for o in range(1, self.n_outlets + 1) if per_outlet else (0,):
+                dotted, scale = snmp_profiles.oid(self.spec.profile, measurement, o or None)  # what the probe reads
+                getters[_oid_tuple(dotted)] = reading(value_of[measurement], o, scale)
         for dotted, value in prof.get("static", {}).items():
-            getters[_oid_tuple(dotted)] = lambda v=value: syntax(v)
+            getters[_oid_tuple(dotted)] = constant(value)
         for template, value in prof.get("static_per_outlet", {}).items():
             for o in range(1, self.n_outlets + 1):
-                getters[_oid_tuple(template.format(outlet=o))] = lambda v=value: syntax(v)
+                getters[_oid_tuple(template.format(outlet=o))] = constant(value)
         descr = f"{prof.get('description', self.spec.profile)} (Haven emulator)"
         name = self.spec.name or f"pdu-{self.spec.host}"
         getters[_SYS_DESCR] = lambda: v2.OctetString(descr)

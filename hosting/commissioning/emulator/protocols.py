@@ -53,6 +53,12 @@ class Connection(asyncio.Protocol):
         self.m = m
         self.t: asyncio.Transport | None = None
 
+    @property
+    def transport(self) -> asyncio.Transport:
+        """The connection's transport: set once it is made, before any data can arrive."""
+        assert self.t is not None
+        return self.t
+
     def connection_made(self, transport):
         self.t = transport
         m = self.m
@@ -93,8 +99,8 @@ class RpcProtocol(Connection):
         m.rpc_line.submit(m.rpc_delay_s(cmd or ""), lambda: self._reply(req, cmd), self.alive)
 
     def _reply(self, req: object, cmd: str | None) -> None:
-        self.t.write(rpc_reply(self.m, req, cmd))
-        self.t.close()
+        self.transport.write(rpc_reply(self.m, req, cmd))
+        self.transport.close()
 
     def eof_received(self):
         return False
@@ -147,7 +153,7 @@ class HttpProtocol(Connection):
                 self._answer()
                 return
             elif isinstance(event, h11.ConnectionClosed):
-                self.t.close()
+                self.transport.close()
                 return
 
     def _answer(self) -> None:
@@ -182,7 +188,7 @@ class HttpProtocol(Connection):
         self._send(reply.status, reply.body, reply.content_type, reply.headers, head=head)
         self.request = None
         if self.http.our_state is h11.MUST_CLOSE:
-            self.t.close()
+            self.transport.close()
         else:
             self.http.start_next_cycle()
             self._serve()  # a pipelined request may be waiting
@@ -192,7 +198,7 @@ class HttpProtocol(Connection):
         if self.http.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             status = status if status in _REASONS else 400
             self._send(status, antminer.lighttpd_error(status, _REASONS[status].decode()), "text/html", ())
-        self.t.close()
+        self.transport.close()
 
     def _send(self, status: int, body: bytes, ctype: str, extra, *, head: bool = False) -> None:
         headers = [
@@ -207,4 +213,4 @@ class HttpProtocol(Connection):
         if not head:
             out += http.send(h11.Data(data=body))
         out += http.send(h11.EndOfMessage())
-        self.t.write(out)
+        self.transport.write(out)

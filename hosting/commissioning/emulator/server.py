@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import multiprocessing
 import os
@@ -323,7 +324,7 @@ class Fleet:
             servers = []
             for port, s in socks:
                 proto = HttpProtocol if port == WEB_PORT else RpcProtocol
-                servers.append(await loop.create_server(lambda p=proto: p(m), sock=s, backlog=LISTEN_BACKLOG))
+                servers.append(await loop.create_server(functools.partial(proto, m), sock=s, backlog=LISTEN_BACKLOG))
             m.servers = servers
         finally:
             m.opening = False
