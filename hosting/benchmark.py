@@ -140,7 +140,8 @@ def _build_floors(sites: list[Site], hall: HallLayout) -> None:
         for site in sites
         for f in range(hall.feeds)
     )
-    racks, circuits = [], []
+    racks: list[Rack] = []
+    circuits: list[Circuit] = []
     for n, feed in enumerate(feeds):
         row = f"{chr(ord('A') + n % hall.feeds % 26)}{n % hall.feeds // 26 + 1}"
         for r in range(hall.racks_per_feed):
@@ -221,9 +222,12 @@ def _book_site(site, scale, tenants, model, rng, today) -> None:
         )
         for n, (r, booking) in enumerate(zip(firm, bookings, strict=True))
     )
+    held = []
     for contract in contracts:
+        assert contract.reservation is not None
         contract.reservation.reference = contract.reference
-    Reservation.objects.bulk_update([c.reservation for c in contracts], ["reference"], batch_size=5000)
+        held.append(contract.reservation)
+    Reservation.objects.bulk_update(held, ["reference"], batch_size=5000)
     site.bench_current = [c for c, b in zip(contracts, bookings, strict=True) if b[3]]
 
 
@@ -238,7 +242,7 @@ def _place_machines(sites, scale, model) -> None:
         cursor.execute("SELECT coalesce(max(id), 0) FROM hosting_machine")
         next_id = cursor.fetchone()[0] + 1
     now = timezone.now()
-    rows = []
+    rows: list[tuple] = []
     for site in sites:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -392,7 +396,7 @@ def hammer(
     import httpx
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    models = [m["slug"] for m in catalog.MACHINE_MODELS]
+    models = [str(m["slug"]) for m in catalog.MACHINE_MODELS]
     latencies = Latencies([])
     lock = threading.Lock()
     per_client = requests // clients
@@ -472,7 +476,8 @@ def seed_commissioning(n: int, log=print) -> dict:
         Slot.objects.filter(rack__site=site).order_by("circuit_id", "position").values_list("pk", "circuit_id")[:n]
     )
     now = timezone.now()
-    outlet_of, seen = {}, {}
+    outlet_of: dict[int, int] = {}
+    seen: dict[int, int] = {}
     for slot_id, circuit_id in slots:
         seen[circuit_id] = seen.get(circuit_id, 0) + 1
         outlet_of[slot_id] = seen[circuit_id]
@@ -519,7 +524,7 @@ def measure_commissioning(log=print) -> dict:
             break
         time.sleep(0.5)
     last = SelfTestRun.objects.order_by("-finished_at").values_list("finished_at", flat=True).first()
-    seconds = (last - started).total_seconds()
+    seconds = ((last or timezone.now()) - started).total_seconds()
     log(f"  commissioned {total:,} in {seconds:.1f} s: {progress['passed']:,} passed, {progress['failed']:,} failed")
     return {"machines": total, "seconds": round(seconds, 2), "passed": progress["passed"], "failed": progress["failed"]}
 
