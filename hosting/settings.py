@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "axes",
     "capacity",
     "hosting",
+    "hosting.telemetry",
 ]
 
 MIDDLEWARE = [
