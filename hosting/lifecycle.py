@@ -56,6 +56,8 @@ COMMISSIONABLE = frozenset(s for s, moves in MACHINE_TRANSITIONS.items() if S.TE
 # What commissioning a whole contract takes: what may be tested and is not live yet. A live
 # machine (billed, hashing) is re-tested only when staff name it.
 AWAITING_COMMISSIONING = COMMISSIONABLE - {S.LIVE}
+# What telemetry polls after go-live (curtailed machines join when curtailment exists).
+WATCHED = frozenset({S.LIVE})
 
 
 def check_machine_move(current: str, requested: str) -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from capacity.models import Reservation, Site, Slot
 from hosting.fields import MACAddressField
-from hosting.lifecycle import BOOKED, IN_SLOT, MACHINE_TRANSITIONS, OFF_FLOOR, ContractStatus, MachineStatus
+from hosting.lifecycle import BOOKED, IN_SLOT, MACHINE_TRANSITIONS, OFF_FLOOR, WATCHED, ContractStatus, MachineStatus
 
 
 class TenantOwnedQuerySet(models.QuerySet):
@@ -216,6 +216,10 @@ class MachineQuerySet(TenantOwnedQuerySet):
         """Machines still with us: every one but those handed back. Their serials and MACs
         are unique; a returned machine shipped again is registered anew."""
         return self.exclude(status=MachineStatus.RETURNED)
+
+    def watched(self) -> "MachineQuerySet":
+        """Machines telemetry polls: after go-live, in a slot, with an address."""
+        return self.filter(status__in=WATCHED, slot__isnull=False, ip__isnull=False)
 
     def count_by_status(self) -> dict[str, int]:
         """status → how many machines (one query; statuses with none are absent)."""
