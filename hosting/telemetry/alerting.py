@@ -95,19 +95,34 @@ class Evaluation:
     resolved: int
 
 
-def evaluate(site_id: int, window_start: dt.datetime, *, now: dt.datetime | None = None) -> Evaluation:
+def evaluate(
+    site_id: int,
+    window_start: dt.datetime,
+    *,
+    machine_ids: Iterable[int] | None = None,
+    site_wide: bool = True,
+    now: dt.datetime | None = None,
+) -> Evaluation:
     """Apply the site's rules to the interval starting at `window_start`: open the alerts
     that now hold, touch those still holding, resolve those that no longer do.
 
-    Reads in a fixed number of queries whatever the site's size (the policy, its watched
-    machines with their models, their recent windows, its circuits, their windows of the
-    interval, its open alerts); writes in at most three."""
+    `machine_ids` limits it to those machines (a chunk of the poll just stored; None: every
+    watched machine of the site). `site_wide` adds what belongs to the whole site: its
+    circuits, and resolving the alerts of machines no longer watched — done once the poll
+    of the interval is all in.
+
+    Reads in a fixed number of queries whatever the site's size (the policy, the watched
+    machines with their models, their recent windows, the circuits, their windows of the
+    interval, the open alerts, the machines no longer watched); writes in at most three."""
     now = now or timezone.now()
+    ids = None if machine_ids is None else list(machine_ids)
     policy = policy_for(site_id)
     rules = rules_for(policy)
     since = window_start - dt.timedelta(seconds=policy.poll_interval_s) * rules.lookback_windows
+    watched_here = Machine.objects.watched().filter(slot__rack__site_id=site_id)
+    chosen = watched_here if ids is None else watched_here.filter(pk__in=ids)
     machines = list(
-        Machine.objects.watched().filter(slot__rack__site_id=site_id).select_related("model").only(
+        chosen.select_related("model").only(
             "pk", "tenant", "serial", "model", "model__nominal_hashrate_ths", "model__nameplate_power_w",
             "model__power_tolerance_pct", "model__max_chip_temp_c", "model__hashboards",
             "model__chips_per_board", "model__fans",
@@ -115,32 +130,41 @@ def evaluate(site_id: int, window_start: dt.datetime, *, now: dt.datetime | None
     )  # fmt: skip
     windows: dict[int, list[Window]] = defaultdict(list)
     rows = Window.objects.filter(site_id=site_id, start__gt=since, start__lte=window_start)
+    if ids is not None:
+        rows = rows.filter(machine_id__in=ids)
     for window in rows.only(*WINDOW_FIELDS).order_by("machine_id", "start"):
         windows[window.machine_id].append(window)
-    circuits = list(Circuit.objects.filter(feed__site_id=site_id).order_by("pk"))
-    measured = dict(
-        CircuitWindow.objects.filter(site_id=site_id, start=window_start).values_list("circuit_id", "measured_w")
-    )
+    circuits: list[Circuit] = []
+    measured: dict[int, float | None] = {}
+    if site_wide:
+        circuits = list(Circuit.objects.filter(feed__site_id=site_id).order_by("pk"))
+        measured = dict(
+            CircuitWindow.objects.filter(site_id=site_id, start=window_start).values_list("circuit_id", "measured_w")
+        )
+    mine = Q() if ids is None else Q(machine_id__in=ids)
+    if ids is not None and site_wide:
+        mine |= Q(circuit__isnull=False)
+    elif not site_wide:
+        mine &= Q(machine__isnull=False)
     open_alerts = {
         (a.machine_id, a.circuit_id, a.kind): a.pk
-        for a in Alert.objects.open().filter(site_id=site_id).only("pk", "machine_id", "circuit_id", "kind")
+        for a in Alert.objects.open().filter(mine, site_id=site_id).only("pk", "machine_id", "circuit_id", "kind")
     }
 
     found: list[tuple[int | None, int | None, int | None, alerts.Finding]] = []  # machine, circuit, tenant
     keep: list[int] = []
     resolve: set[int] = set()
-    watched: set[int] = set()
     limits: dict[int, alerts.Limits] = {}
     for machine in machines:
-        watched.add(machine.pk)
         model_limits = limits.setdefault(machine.model_id, limits_for(machine.model))
         for kind, finding in alerts.machine_decisions(rules, model_limits, windows[machine.pk], window_start).items():
             _decide((machine.pk, None, kind), finding, machine.tenant_id, open_alerts, found, keep, resolve)
     for circuit in circuits:
         for kind, finding in alerts.circuit_hot(rules, breaker_of(circuit), measured.get(circuit.pk)).items():
             _decide((None, circuit.pk, kind), finding, None, open_alerts, found, keep, resolve)
-    # A machine no longer watched (unracked, sent for RMA) has nothing left to watch for.
-    resolve.update(pk for (machine_id, _, _), pk in open_alerts.items() if machine_id and machine_id not in watched)
+    if site_wide:  # a machine no longer watched (unracked, sent for RMA) has nothing left to watch for
+        gone = Alert.objects.open().filter(site_id=site_id, machine__isnull=False).exclude(machine__in=watched_here)
+        resolve.update(gone.values_list("pk", flat=True))
 
     to_open = [
         Alert(

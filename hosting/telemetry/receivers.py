@@ -13,10 +13,13 @@ log = logging.getLogger(__name__)
 
 @receiver(windows_recorded, dispatch_uid="telemetry.evaluate_alerts")
 def evaluate_alerts(sender, site_id: int, window_start: dt.datetime, **kwargs) -> None:
-    """Open and resolve the site's alerts for the interval just stored (sent on commit).
-    A failure is logged, never raised into the poll that stored the windows: the next
-    interval's evaluation sees the same alerts again."""
+    """Open and resolve the alerts of what was just stored (sent on commit): the chunk's
+    machines (`machine_ids`; all the site's when absent), and the site's circuits once the
+    interval's poll is all in (`finished`; assumed when absent). A failure is logged, never
+    raised into the poll that stored the windows: the next evaluation sees the same alerts."""
     try:
-        alerting.evaluate(site_id, window_start)
+        alerting.evaluate(
+            site_id, window_start, machine_ids=kwargs.get("machine_ids"), site_wide=kwargs.get("finished", True)
+        )
     except Exception:
         log.exception("alert evaluation of site %s at %s failed", site_id, window_start)

@@ -183,3 +183,20 @@ def test_acknowledging_records_who_and_when_once(floor, fleet):
     alerting.acknowledge(alert, second, now=at(2))
     alert.refresh_from_db()
     assert (alert.acknowledged_by, alert.acknowledged_at) == (first, at(1))
+
+
+def test_a_chunk_of_the_poll_is_evaluated_for_its_machines_and_the_circuits_once_the_poll_is_in(floor, fleet):
+    site = floor["site"]
+    first, second = fleet
+    write(fleet, at(0), fans_ok=False)
+    write_circuit(floor["circuits"][0], at(0), 60_000.0)
+    alerting.evaluate(site.pk, at(0), machine_ids=[first.pk], site_wide=False, now=at(0))
+    assert set(Alert.objects.values_list("machine", "kind")) == {(first.pk, AlertKind.FANS_STOPPED)}
+    alerting.evaluate(site.pk, at(0), machine_ids=[second.pk], site_wide=True, now=at(0))  # the last chunk
+    assert kinds(machine=second) == {AlertKind.FANS_STOPPED}
+    assert kinds(circuit=floor["circuits"][0]) == {AlertKind.CIRCUIT_HOT}
+
+    write([first], at(1))  # fixed; the second's chunk of this interval is not in yet
+    alerting.evaluate(site.pk, at(1), machine_ids=[first.pk], site_wide=False, now=at(1))
+    assert kinds(machine=first) == set()
+    assert kinds() == {AlertKind.FANS_STOPPED, AlertKind.CIRCUIT_HOT}  # the second's and the circuit's stand

@@ -16,14 +16,20 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def poll_stored(site_id, i, machines, circuit=None, measured_w=None, **fields) -> None:
-    """What a poll does once it has its readings: write, commit, tell the listeners."""
+    """What a poll does once it has its readings (hosting.telemetry.services.record_poll):
+    write, commit, tell the listeners — here the whole interval in one chunk."""
     with transaction.atomic():
         storage.write_windows([window(m, at(i), **fields) for m in machines])
         if circuit is not None:
             storage.write_circuit_windows(
                 [CircuitWindow(start=at(i), circuit=circuit, site_id=site_id, measured_w=measured_w)]
             )
-        transaction.on_commit(lambda: windows_recorded.send(sender=Window, site_id=site_id, window_start=at(i)))
+        ids = [m.pk for m in machines]
+        transaction.on_commit(
+            lambda: windows_recorded.send(
+                sender=Window, site_id=site_id, window_start=at(i), machine_ids=ids, finished=True
+            )
+        )
 
 
 def test_windows_over_n_intervals_open_an_offline_alert_once_and_a_reachable_window_resolves_it(floor, site_policy):
@@ -43,6 +49,21 @@ def test_windows_over_n_intervals_open_an_offline_alert_once_and_a_reachable_win
     alert.refresh_from_db()
     assert alert.resolved_at is not None
     assert Alert.objects.count() == 1
+
+
+def test_a_chunk_not_last_leaves_the_circuits_to_the_end_of_the_poll(floor, site_policy):
+    site = floor["site"]
+    circuit = floor["circuits"][0]
+    machines = live(floor, 2)
+    with transaction.atomic():
+        storage.write_windows([window(m, at(0), fans_ok=False) for m in machines])
+        storage.write_circuit_windows([CircuitWindow(start=at(0), circuit=circuit, site_id=site.pk, measured_w=6e4)])
+        transaction.on_commit(
+            lambda: windows_recorded.send(
+                sender=Window, site_id=site.pk, window_start=at(0), machine_ids=[machines[0].pk], finished=False
+            )
+        )
+    assert set(Alert.objects.values_list("machine", "kind")) == {(machines[0].pk, AlertKind.FANS_STOPPED)}
 
 
 def test_a_circuit_over_80_percent_opens_a_circuit_alert(floor, site_policy):
