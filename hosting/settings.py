@@ -127,6 +127,11 @@ CELERY_BEAT_SCHEDULE = {
     "promote-waitlist": {"task": "hosting.promote_waitlist", "schedule": 15 * 60},
     # Commissioning's outbox and watchdog: pending runs are sent, orphaned ones handed out again.
     "sweep-commissioning": {"task": "hosting.sweep_commissioning", "schedule": 60},
+    # Alerts opened or resolved since the last digest, one e-mail per recipient.
+    "send-alert-digests": {
+        "task": "telemetry.send_alert_digests",
+        "schedule": env_int("ALERT_DIGEST_S", 15 * 60, minimum=1),
+    },
 }
 # Tasks without a queue of their own (the site's) go to the central default queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
@@ -220,6 +225,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Haven <noreply@haven.example>")
+# Staff addresses the alert digest goes to (comma-separated); tenants get theirs at contact_email.
+ALERT_EMAILS = env_list("ALERT_EMAILS", [])
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

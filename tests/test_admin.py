@@ -32,6 +32,8 @@ from hosting.models import (
     Tenant,
     TermDiscount,
 )
+from hosting.telemetry import alerting, storage
+from hosting.telemetry.models import Alert, CircuitWindow, TelemetryPolicy, Window
 from tests.factories import (
     PASSWORD,
     CircuitFactory,
@@ -70,9 +72,11 @@ MODELS = [
     CommissioningBatch,
     SelfTestRun,
     MachineRequest,
+    TelemetryPolicy,
+    Alert,
 ]
 # Written by the system (or asked for from the portal), never added by hand.
-READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun, MachineRequest}
+READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun, MachineRequest, Alert}
 
 
 def admin_url(model, view="changelist", *args):
@@ -109,6 +113,19 @@ def grow(n: int) -> None:
         outcome = checks.Outcome("hashing", True, (), {"samples": 1})
         runs.finish([pipeline.Result(claimed[0].pk, [outcome], [reading])], token)
         machine_requests.file(Machine.objects.get(pk=claimed[0].machine_id), "retest", note="grown")  # now live
+        grow_alerts(site, Machine.objects.get(pk=claimed[0].machine_id), circuit)
+
+
+def grow_alerts(site, live, circuit) -> None:
+    """A telemetry policy, and two alerts opened by the rules: a stopped fan, a hot circuit."""
+    TelemetryPolicy.objects.create(site=site, poll_interval_s=60)
+    now = timezone.now()
+    storage.write_windows(
+        [Window(start=now, machine=live, site=site, contract_id=live.contract_id, machine_status=live.status,
+                reachable=True, fans_ok=False)]
+    )  # fmt: skip
+    storage.write_circuit_windows([CircuitWindow(start=now, circuit=circuit, site=site, measured_w=60_000.0)])
+    alerting.evaluate(site.pk, now, now=now)
 
 
 @pytest.fixture

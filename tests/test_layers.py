@@ -13,8 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TOP = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin", "hosting.urls", "hosting.management"}
 TOP |= {"hosting.demo", "hosting.benchmark", "hosting.settings", "hosting.celery", "hosting.wsgi", "hosting.asgi"}
 TOP |= {"hosting.apps", "hosting.migrations"}
-FEATURES = {"hosting.commissioning"}  # what sits on the core and under the faces
+FEATURES = {"hosting.commissioning", "hosting.telemetry"}  # what sits on the core and under the faces
 FACES = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin"}
+# The telemetry app keeps its faces beside its rules (ARCHITECTURE.md: api.py in each app).
+TELEMETRY_FACES = {"hosting.telemetry.api", "hosting.telemetry.api_alerts", "hosting.telemetry.admin"}
 
 
 def module_name(path: Path) -> str:
@@ -61,3 +63,12 @@ def test_the_hosting_core_never_imports_upward(path):
 @pytest.mark.parametrize("path", sources("hosting/commissioning"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_features_never_import_the_faces(path):
     assert not {i for i in imports(path) if under(i, FACES)}
+
+
+def telemetry_modules() -> list[Path]:
+    return [p for p in sources("hosting/telemetry") if not under(module_name(p), TELEMETRY_FACES)]
+
+
+@pytest.mark.parametrize("path", telemetry_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_telemetry_imports_neither_the_faces_nor_its_sibling_commissioning(path):
+    assert not {i for i in imports(path) if under(i, FACES | {"hosting.commissioning"})}

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from hosting.api import views
+from hosting.telemetry.api_alerts import AlertViewSet
 
 router = DefaultRouter()
 router.register("sites", views.SiteViewSet)
@@ -11,6 +12,7 @@ router.register("quotes", views.QuoteViewSet)
 router.register("contracts", views.ContractViewSet)
 router.register("machines", views.MachineViewSet)
 router.register("commissioning/batches", views.BatchViewSet)
+router.register("alerts", AlertViewSet)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

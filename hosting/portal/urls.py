@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hosting.portal import views
+from hosting.portal import alerts, views
 
 app_name = "portal"
 
@@ -19,4 +19,5 @@ urlpatterns = [
     path("quotes/<uuid:pk>/accept/", views.quote_accept, name="quote-accept"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    path("alerts/", alerts.alerts, name="alerts"),
 ]

@@ -29,6 +29,7 @@ from hosting.models import (
 from hosting.paging import paginate
 from hosting.portal.filters import machine_filter
 from hosting.portal.forms import MachineRequestForm, PackingListForm, QuoteForm, TokenForm
+from hosting.telemetry.models import Alert
 
 
 def tenant_required(view):
@@ -78,6 +79,7 @@ def dashboard(request):
         "events": MachineEvent.objects.recent_for(machines, 10),
         "batches": batches,
         "live": any(not b.done for b in batches),
+        "open_alerts": Alert.objects.visible_to_user(user).open().count(),
     }
     return render(request, "portal/_dashboard.html" if request.htmx else "portal/dashboard.html", context)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hosting.staff import views
+from hosting.staff import alerts, views
 
 app_name = "staff"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("holds/", views.holds, name="holds"),
     path("intake/", views.intake, name="intake"),
     path("requests/<int:pk>/", views.request_act, name="request-act"),
+    path("alerts/", alerts.alerts, name="alerts"),
+    path("alerts/<int:pk>/acknowledge/", alerts.alert_acknowledge, name="alert-acknowledge"),
 ]

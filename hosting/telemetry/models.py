@@ -206,6 +206,15 @@ class AlertQuerySet(models.QuerySet["Alert"]):
     def visible_to(self, tenant: Tenant) -> AlertQuerySet:
         return self.filter(tenant=tenant)
 
+    def visible_to_user(self, user) -> AlertQuerySet:
+        """What a user may see, as TenantOwnedQuerySet.visible_to decides it: staff every
+        alert (circuits' too), the anonymous nothing, a tenant's members its machines' alerts."""
+        if user.is_staff:
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(tenant__memberships__user=user)
+
 
 class Alert(models.Model):
     """An alert opens once, stays open while its rule holds, and resolves."""

@@ -22,6 +22,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from hosting import quotes, services
 from hosting.commissioning import checks, pipeline, runs
 from hosting.models import ApiToken, Quote
+from hosting.telemetry.models import Alert, AlertKind
 from tests.api.conftest import priced_site
 from tests.factories import (
     CircuitFactory,
@@ -61,7 +62,8 @@ def test_the_schema_generates_without_warnings(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     schema = (tmp_path / "s.yml").read_text()
-    for path in ("/api/v1/quotes/", "/api/v1/quotes/{id}/accept/", "/api/v1/sites/", "/api/v1/machines/"):
+    paths = ("/api/v1/quotes/", "/api/v1/quotes/{id}/accept/", "/api/v1/sites/", "/api/v1/machines/")
+    for path in (*paths, "/api/v1/alerts/", "/api/v1/alerts/{id}/acknowledge/"):
         assert f"{path}:" in schema
 
 
@@ -170,9 +172,14 @@ def world(db):
         quotes.request_quote(quotes.new_request(request, requester=user, contact_email="a@example.com", client_ip=None))
     held = Quote.objects.filter(machine_model__isnull=False).get()
     quotes.accept(held, site_slug=held.options[0]["site"], tenant=tenant)
+    now = timezone.now()
+    alert = Alert.objects.create(
+        kind=AlertKind.FANS_STOPPED, site=texas, machine=racked, tenant=tenant, opened_at=now, last_seen_at=now,
+        message="A fan has stopped", values={"fans_ok": False},
+    )  # fmt: skip
     _, key = ApiToken.issue(user, "schemathesis")
     _, staff_key = ApiToken.issue(StaffFactory(), "schemathesis")
-    return {"key": key, "staff_key": staff_key, "machine": racked, "quote": held}
+    return {"key": key, "staff_key": staff_key, "machine": racked, "quote": held, "alert": alert}
 
 
 @pytest.mark.django_db
@@ -193,6 +200,8 @@ def test_the_worlds_own_objects_are_answered_as_the_schema_says(world, who):
         ("/machines/{id}/", {"id": machine.pk}),
         ("/machines/{id}/self-tests/", {"id": machine.pk}),
         ("/commissioning/batches/", {}),
+        ("/alerts/", {}),
+        ("/alerts/{id}/", {"id": world["alert"].pk}),
     ]
     for path, parameters in reads:
         case = operation("GET", path).Case(path_parameters=parameters, headers={"Authorization": f"Token {world[who]}"})

@@ -9,6 +9,14 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
+def operations() -> int:
+    """How many operations the published schema has (each app adds its own)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    return sum(1 for ops in paths.values() for method in ops if method in ("get", "post", "put", "patch", "delete"))
+
+
 def test_the_api_docs_render_their_operations_from_local_files_only(live_server, page, shot):
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
@@ -18,7 +26,7 @@ def test_the_api_docs_render_their_operations_from_local_files_only(live_server,
 
     quotes = page.locator('.opblock-summary-path[data-path="/api/v1/quotes/"]')
     expect(quotes.first).to_be_visible()  # the schema was fetched, parsed and drawn
-    expect(page.locator(".opblock")).to_have_count(18)  # every operation of the schema
+    expect(page.locator(".opblock")).to_have_count(operations())  # every operation of the schema
     quotes.first.click()  # an operation opens with its parameters and responses
     expect(page.locator(".opblock.is-open .responses-table").first).to_be_visible()
     shot("api-docs")
