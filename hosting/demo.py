@@ -35,6 +35,7 @@ from hosting.models import (
     Tenant,
     TermDiscount,
 )
+from hosting.readings import Board, Identity, Reading
 
 DEMO_PASSWORD = "haven-demo-2021"  # noqa: S105 - printed on purpose; demo only
 
@@ -418,7 +419,7 @@ FIRMWARE = {"bitmain": "Antminer BHB42601 (2021-06)", "microbt": "20210322.22.RE
 
 
 def burn_in_readings(expected: checks.Expected, started: dt.datetime, *, samples: int, interval_s: float,
-                     serial: str, board_missing: int | None = None) -> list[checks.Reading]:  # fmt: skip
+                     serial: str, board_missing: int | None = None) -> list[Reading]:  # fmt: skip
     """What a burn-in of a healthy machine of this model reads, sample by sample: hashrate
     within a percent or two of nominal, chips in the 60s–70s °C, fans near 5,000 RPM, the
     outlet near nameplate. `board_missing` takes one hashboard away (pyasic lists it as not
@@ -429,9 +430,9 @@ def burn_in_readings(expected: checks.Expected, started: dt.datetime, *, samples
     readings = []
     for i in range(samples):
         boards = tuple(
-            checks.Board(slot, None, None, None, None, present=False)
+            Board(slot, None, None, None, None, present=False)
             if slot == board_missing
-            else checks.Board(
+            else Board(
                 slot,
                 round(per_board * rng.uniform(0.985, 1.015), 2),
                 expected.chips_per_board,
@@ -443,7 +444,7 @@ def burn_in_readings(expected: checks.Expected, started: dt.datetime, *, samples
         hashrate = round(sum(b.hashrate_ths or 0 for b in boards), 2)
         draw = expected.nameplate_w * rng.uniform(0.97, 1.03) * (len([b for b in boards if b.present]) / len(boards))
         readings.append(
-            checks.Reading(
+            Reading(
                 taken_at=started + dt.timedelta(seconds=i * interval_s),
                 reachable=True,
                 hashrate_ths=hashrate,
@@ -493,7 +494,7 @@ def seed_evidence(log) -> None:
                 expected, started, samples=samples, interval_s=float(policy.sample_interval_s),
                 serial=machine.serial, board_missing=None if judged[machine.status] == passed else 2,
             )  # fmt: skip
-            seen = checks.Identity(True, expected.make, expected.model, FIRMWARE.get(machine.model.vendor),
+            seen = Identity(True, expected.make, expected.model, FIRMWARE.get(machine.model.vendor),
                                    expected.mac, None, machine.serial.lower())  # fmt: skip
             outcomes = [
                 checks.identity(expected, seen),
