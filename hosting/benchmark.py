@@ -555,6 +555,56 @@ def sweep(ips: list[str], concurrency: int) -> dict:
 
 
 # --------------------------------------------------------------------------------------
+# Telemetry: one poll of the commissioning dataset's fleet, every machine live
+# --------------------------------------------------------------------------------------
+
+POLL_INTERVAL_S = 300
+
+
+def reset_poll() -> dict:
+    """No windows or polls; the machines back to racked, as the commissioning part expects."""
+    from hosting.telemetry.models import CircuitWindow, PollRun, Window
+
+    Window.objects.all().delete()
+    CircuitWindow.objects.all().delete()
+    PollRun.objects.all().delete()
+    Machine.objects.update(status="racked")
+    return {}
+
+
+def measure_poll(nth: int, log=print, timeout_s: float = 900) -> dict:
+    """The `nth` poll of the bench site (0: the first, which resets and builds the miner
+    objects), dispatched as the beat does; until the on-site worker has written every window."""
+    from hosting.telemetry import services
+    from hosting.telemetry.models import PollRun, TelemetryPolicy
+
+    site = Site.objects.get(slug="bench")
+    if nth == 0:
+        reset_poll()
+        Machine.objects.update(status="live")
+        TelemetryPolicy.objects.update_or_create(site=site, defaults={"poll_interval_s": POLL_INTERVAL_S})
+    now = timezone.now() + dt.timedelta(seconds=nth * POLL_INTERVAL_S)  # the nth interval from here
+    started = timezone.now()
+    services.schedule_polls(now=now)
+    start = services.window_start(now, POLL_INTERVAL_S)
+    deadline = time.monotonic() + timeout_s
+    run = PollRun.objects.get(site=site, window_start=start)
+    while run.finished_at is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run.refresh_from_db()
+    finished = run.finished_at or timezone.now()
+    seconds = (finished - started).total_seconds()
+    log(f"  poll {nth}: {run.windows_written:,} windows, {run.answered:,} answered in {seconds:.1f} s")
+    return {
+        "machines": run.machines,
+        "windows": run.windows_written,
+        "answered": run.answered,
+        "seconds": round(seconds, 2),
+        "finished": run.finished_at is not None,
+    }
+
+
+# --------------------------------------------------------------------------------------
 # CPU use over a phase (Linux /proc): is the machine working or waiting?
 # --------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -35,6 +36,7 @@ from hosting.models import (
     Tenant,
     TermDiscount,
 )
+from hosting.readings import Board, Identity, Reading
 
 DEMO_PASSWORD = "haven-demo-2021"  # noqa: S105 - printed on purpose; demo only
 
@@ -418,7 +420,7 @@ FIRMWARE = {"bitmain": "Antminer BHB42601 (2021-06)", "microbt": "20210322.22.RE
 
 
 def burn_in_readings(expected: checks.Expected, started: dt.datetime, *, samples: int, interval_s: float,
-                     serial: str, board_missing: int | None = None) -> list[checks.Reading]:  # fmt: skip
+                     serial: str, board_missing: int | None = None) -> list[Reading]:  # fmt: skip
     """What a burn-in of a healthy machine of this model reads, sample by sample: hashrate
     within a percent or two of nominal, chips in the 60s–70s °C, fans near 5,000 RPM, the
     outlet near nameplate. `board_missing` takes one hashboard away (pyasic lists it as not
@@ -429,9 +431,9 @@ def burn_in_readings(expected: checks.Expected, started: dt.datetime, *, samples
     readings = []
     for i in range(samples):
         boards = tuple(
-            checks.Board(slot, None, None, None, None, present=False)
+            Board(slot, None, None, None, None, present=False)
             if slot == board_missing
-            else checks.Board(
+            else Board(
                 slot,
                 round(per_board * rng.uniform(0.985, 1.015), 2),
                 expected.chips_per_board,
@@ -443,7 +445,7 @@ def burn_in_readings(expected: checks.Expected, started: dt.datetime, *, samples
         hashrate = round(sum(b.hashrate_ths or 0 for b in boards), 2)
         draw = expected.nameplate_w * rng.uniform(0.97, 1.03) * (len([b for b in boards if b.present]) / len(boards))
         readings.append(
-            checks.Reading(
+            Reading(
                 taken_at=started + dt.timedelta(seconds=i * interval_s),
                 reachable=True,
                 hashrate_ths=hashrate,
@@ -493,7 +495,7 @@ def seed_evidence(log) -> None:
                 expected, started, samples=samples, interval_s=float(policy.sample_interval_s),
                 serial=machine.serial, board_missing=None if judged[machine.status] == passed else 2,
             )  # fmt: skip
-            seen = checks.Identity(True, expected.make, expected.model, FIRMWARE.get(machine.model.vendor),
+            seen = Identity(True, expected.make, expected.model, FIRMWARE.get(machine.model.vendor),
                                    expected.mac, None, machine.serial.lower())  # fmt: skip
             outcomes = [
                 checks.identity(expected, seen),
@@ -508,6 +510,17 @@ def seed_evidence(log) -> None:
     log(f"evidence: {len(stored)} finished self-tests with checks and samples ({', '.join(sorted(verdicts))})")
 
 
+def seed_telemetry(log) -> None:
+    """Every site polled every TELEMETRY_DEMO_INTERVAL_S (15 s) rather than 5 minutes, so the
+    demo's charts fill in within minutes of `make demo`."""
+    from hosting.telemetry.models import TelemetryPolicy
+
+    interval_s = settings.TELEMETRY_DEMO_INTERVAL_S
+    for site in Site.objects.order_by("slug"):
+        TelemetryPolicy.objects.update_or_create(site=site, defaults={"poll_interval_s": interval_s})
+    log(f"telemetry: every live machine polled every {interval_s} s")
+
+
 def seed(log=print) -> None:
     today = timezone.localdate()
     seed_sites(today, log)
@@ -518,3 +531,4 @@ def seed(log=print) -> None:
     seed_quotes(today, log)
     seed_commissioning(log)
     seed_evidence(log)
+    seed_telemetry(log)

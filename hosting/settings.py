@@ -132,6 +132,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "telemetry.send_alert_digests",
         "schedule": env_int("ALERT_DIGEST_S", 15 * 60, minimum=1),
     },
+    # Telemetry: each site's poll opens as its interval begins (TelemetryPolicy.poll_interval_s).
+    "telemetry-schedule-polls": {
+        "task": "telemetry.schedule_polls",
+        "schedule": env_int("TELEMETRY_SCHEDULE_S", 5, minimum=1),
+    },
 }
 # Tasks without a queue of their own (the site's) go to the central default queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
@@ -145,6 +150,17 @@ COMMISSIONING_CONCURRENCY = env_int("COMMISSIONING_CONCURRENCY", 64, minimum=1) 
 # How long a request may wait on the broker to publish its runs (one attempt, no retries):
 # when it is down the runs wait in the runs table and the sweep sends them.
 COMMISSIONING_PUBLISH_TIMEOUT_MS = env_int("COMMISSIONING_PUBLISH_TIMEOUT_MS", 500, minimum=10)
+
+# --- Telemetry ------------------------------------------------------------------------
+TELEMETRY_CHUNK = env_int("TELEMETRY_CHUNK", 500, minimum=1)  # machines per task message (whole PDUs)
+TELEMETRY_CONCURRENCY = env_int("TELEMETRY_CONCURRENCY", 100, minimum=1)  # miners read at once per process
+TELEMETRY_TIMEOUT_S = env_int("TELEMETRY_TIMEOUT_S", 5, minimum=1)  # each read of a miner or a PDU
+# The share of an interval over which a site's reads are spread (chunks start one after another).
+TELEMETRY_SPREAD_PCT = env_int("TELEMETRY_SPREAD_PCT", 50, minimum=0)
+# How long the scheduler may wait on the broker to send a poll's chunks (one attempt, no retries).
+TELEMETRY_PUBLISH_TIMEOUT_MS = env_int("TELEMETRY_PUBLISH_TIMEOUT_MS", 500, minimum=10)
+# The poll interval the demo seed gives its sites, so that charts fill in within minutes.
+TELEMETRY_DEMO_INTERVAL_S = env_int("TELEMETRY_DEMO_INTERVAL_S", 15, minimum=1)
 
 # --- Cache (API throttling counters) ------------------------------------------------------
 if REDIS_URL is not None:

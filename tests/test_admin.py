@@ -32,6 +32,7 @@ from hosting.models import (
     Tenant,
     TermDiscount,
 )
+from hosting.readings import Board, Reading
 from hosting.telemetry import alerting, storage
 from hosting.telemetry.models import Alert, CircuitWindow, TelemetryPolicy, Window
 from tests.factories import (
@@ -109,7 +110,7 @@ def grow(n: int) -> None:
         runs.start_batch(machines, label="grown")
         runs.dispatch(site.pk)
         token, claimed = runs.claim(list(SelfTestRun.objects.filter(machine__in=machines).values_list("pk", flat=True)))
-        reading = checks.Reading(timezone.now(), True, 110.0, (checks.Board(0, 36.6, 114, 70.0, 60.0),), (5400,) * 4)
+        reading = Reading(timezone.now(), True, 110.0, (Board(0, 36.6, 114, 70.0, 60.0),), (5400,) * 4)
         outcome = checks.Outcome("hashing", True, (), {"samples": 1})
         runs.finish([pipeline.Result(claimed[0].pk, [outcome], [reading])], token)
         machine_requests.file(Machine.objects.get(pk=claimed[0].machine_id), "retest", note="grown")  # now live

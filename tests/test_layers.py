@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOP = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin", "hosting.urls", "hosting.management"}
 TOP |= {"hosting.demo", "hosting.benchmark", "hosting.settings", "hosting.celery", "hosting.wsgi", "hosting.asgi"}
 TOP |= {"hosting.apps", "hosting.migrations"}
-FEATURES = {"hosting.commissioning", "hosting.telemetry"}  # what sits on the core and under the faces
+FEATURES = {"hosting.commissioning", "hosting.telemetry"}  # siblings on the core, under the faces
 FACES = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin"}
 # The telemetry app keeps its faces beside its rules (ARCHITECTURE.md: api.py in each app).
 TELEMETRY_FACES = {"hosting.telemetry.api", "hosting.telemetry.api_alerts", "hosting.telemetry.admin"}
@@ -60,7 +60,11 @@ def test_the_hosting_core_never_imports_upward(path):
     assert not upward, f"{module_name(path)} imports {sorted(upward)}: react to a signal instead"
 
 
-@pytest.mark.parametrize("path", sources("hosting/commissioning"), ids=lambda p: str(p.relative_to(ROOT)))
+def feature_modules() -> list[Path]:
+    return [p for feature in sorted(FEATURES) for p in sources(feature.replace(".", "/"))]
+
+
+@pytest.mark.parametrize("path", feature_modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_features_never_import_the_faces(path):
     assert not {i for i in imports(path) if under(i, FACES)}
 
@@ -72,3 +76,21 @@ def telemetry_modules() -> list[Path]:
 @pytest.mark.parametrize("path", telemetry_modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_telemetry_imports_neither_the_faces_nor_its_sibling_commissioning(path):
     assert not {i for i in imports(path) if under(i, FACES | {"hosting.commissioning"})}
+
+
+@pytest.mark.parametrize("path", feature_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_sibling_features_never_import_each_other(path):
+    """Telemetry polls with the core's probes, never commissioning's code (nor the reverse):
+    what both need lives in the core (hosting.probes, hosting.readings, hosting.queues)."""
+    mine = next(f for f in FEATURES if under(module_name(path), {f}))
+    siblings = FEATURES - {mine}
+    crossing = {i for i in imports(path) if under(i, siblings)}
+    assert not crossing, f"{module_name(path)} imports {sorted(crossing)}"
+
+
+def test_the_layer_check_sees_a_telemetry_module_importing_commissioning(tmp_path):
+    """The check above is not vacuous: such an import is found, late imports included."""
+    source = tmp_path / "poller.py"
+    source.write_text("def f():\n    from hosting.commissioning.probes import MinerProbe\n")
+    assert {i for i in imports(source) if under(i, {"hosting.commissioning"})}
+    assert any(module_name(p).startswith("hosting.telemetry.") for p in feature_modules())

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from hosting.commissioning import checks
-from hosting.commissioning.probes import NO_PDU_READING, MinerProbe, PduAddress, PduProbe, PduReading, ProbeLimiter
+from hosting.probes import NO_PDU_READING, MinerProbe, PduAddress, PduProbe, PduReading, ProbeLimiter
+from hosting.readings import Reading
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Plan:
 class Result:
     run_id: int
     outcomes: list[checks.Outcome]
-    readings: list[checks.Reading] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
 
     @property
     def verdict(self) -> tuple[bool, list[str]]:
@@ -47,7 +48,7 @@ class Evidence:
     """What a run has measured so far: judged as it stands if the run is cut short."""
 
     identity: checks.Outcome | None = None
-    readings: list[checks.Reading] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
 
 
 def burn_in_schedule(burn_in_s: float, interval_s: float) -> list[float]:
@@ -64,7 +65,7 @@ def burn_in_schedule(burn_in_s: float, interval_s: float) -> list[float]:
     return [*offsets, burn_in_s]
 
 
-def _with_pdu(reading: checks.Reading, pdu: PduReading) -> checks.Reading:
+def _with_pdu(reading: Reading, pdu: PduReading) -> Reading:
     return replace(
         reading,
         outlet_w=pdu.outlet_w,

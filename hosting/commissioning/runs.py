@@ -25,9 +25,8 @@ from django.utils import timezone
 
 from capacity.errors import Refusal
 from capacity.models import BULK_BATCH_SIZE, Site, Slot
-from hosting import services
+from hosting import queues, services
 from hosting.commissioning import checks, pipeline
-from hosting.commissioning.probes import PduAddress
 from hosting.lifecycle import MachineStatus, check_machine_move
 from hosting.models import (
     CheckResult,
@@ -37,6 +36,9 @@ from hosting.models import (
     Sample,
     SelfTestRun,
 )
+from hosting.probes import PduAddress
+from hosting.queues import queue_for
+from hosting.readings import Reading
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +182,6 @@ def dispatch(site_id: int, now: dt.datetime | None = None) -> int:
     return len(chosen)
 
 
-def queue_for(site_slug: str) -> str:
-    """Each site's runs go to its own queue, consumed by the worker inside that site."""
-    return f"site.{site_slug}"
-
-
 # Sites whose runs this process could not publish on its last attempt (site id → when).
 # A request never waits on the broker: it makes one short attempt, and the sweep sends
 # what waits once the broker is back; this lets it say so (`dispatch_state`).
@@ -195,32 +192,21 @@ def _send(run_ids: Sequence[int], site_id: int, site_slug: str, deadline_s: floa
     """Publish the runs in chunks on one connection, with a short timeout and no retries.
     When the broker refuses, what was not sent goes back to pending (the outbox) for the
     sweep, and nothing more is tried now."""
-    from hosting.celery import app
     from hosting.commissioning.tasks import commission_runs
 
     if not run_ids:
         return
     size = settings.COMMISSIONING_CHUNK
-    timeout_s = settings.COMMISSIONING_PUBLISH_TIMEOUT_MS / 1000
-    sent = 0
-    try:
-        with app.connection_for_write(
-            connect_timeout=timeout_s,
-            transport_options={"max_retries": 0, "socket_connect_timeout": timeout_s, "socket_timeout": timeout_s},
-        ) as connection:
-            for start in range(0, len(run_ids), size):
-                chunk = list(run_ids[start : start + size])
-                commission_runs.apply_async(  # type: ignore[call-arg]  # `connection` is Celery's, not in the stubs
-                    args=(chunk,),
-                    queue=queue_for(site_slug),
-                    connection=connection,
-                    retry=False,
-                    soft_time_limit=int(deadline_s) + 60,
-                    time_limit=int(deadline_s) + 120,
-                )
-                sent += len(chunk)
-    except Exception:  # broker unreachable: nothing is lost, the sweep sends it later
-        unsent = list(run_ids[sent:])
+    chunks = [list(run_ids[start : start + size]) for start in range(0, len(run_ids), size)]
+    limits = {"soft_time_limit": int(deadline_s) + 60, "time_limit": int(deadline_s) + 120}
+    sent = queues.publish(
+        commission_runs,
+        [((chunk,), limits) for chunk in chunks],
+        queue_for(site_slug),
+        settings.COMMISSIONING_PUBLISH_TIMEOUT_MS / 1000,
+    )
+    if sent < len(chunks):  # broker unreachable: nothing is lost, the sweep sends it later
+        unsent = [run_id for chunk in chunks[sent:] for run_id in chunk]
         log.warning("broker refused %d run(s) for site %s; they wait as pending", len(unsent), site_slug)
         SelfTestRun.objects.filter(pk__in=unsent, status=S.DISPATCHED).update(status=S.PENDING, dispatched_at=None)
         _broker_refused[site_id] = time.monotonic()
@@ -344,7 +330,7 @@ def plans(runs: Sequence[SelfTestRun]) -> list[pipeline.Plan]:
     return [plan_for(r, policies[r.machine.contract.site_id]) for r in runs]
 
 
-def _sample_rows(run_id: int, readings: Sequence[checks.Reading]) -> list[Sample]:
+def _sample_rows(run_id: int, readings: Sequence[Reading]) -> list[Sample]:
     return [
         Sample(
             run_id=run_id,

@@ -9,6 +9,7 @@ from hosting.api.serializers import MAX_BATCH
 from hosting.commissioning import checks, pipeline, runs
 from hosting.lifecycle import AWAITING_COMMISSIONING, COMMISSIONABLE, OFF_FLOOR, IllegalTransition, MachineStatus
 from hosting.models import CommissioningPolicy, SelfTestRun
+from hosting.readings import Board, Reading
 from tests.api.conftest import client_for
 from tests.factories import ContractFactory, MachineFactory, MembershipFactory, StaffFactory, racked
 
@@ -65,7 +66,7 @@ def finished_run(machine, passed=False):
         checks.Outcome("identity", True, (), {"model": "S19"}),
         checks.Outcome("hashing", passed, () if passed else ("1 of 3 hashboards missing",), {"boards_seen": 2}),
     ]
-    reading = checks.Reading(timezone.now(), True, 73.4, (checks.Board(0, 36.7, 76, 70.0, 60.0),), (5400,) * 4)
+    reading = Reading(timezone.now(), True, 73.4, (Board(0, 36.7, 76, 70.0, 60.0),), (5400,) * 4)
     runs.finish([pipeline.Result(run.pk, outcomes, [reading])], token)
     return run
 

@@ -22,6 +22,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from hosting import quotes, services
 from hosting.commissioning import checks, pipeline, runs
 from hosting.models import ApiToken, Quote
+from hosting.readings import Board, Reading
 from hosting.telemetry.models import Alert, AlertKind
 from tests.api.conftest import priced_site
 from tests.factories import (
@@ -138,7 +139,7 @@ def run_that_failed(machine):
     runs.dispatch(machine.contract.site_id)
     token, _ = runs.claim([run.pk])
     outcomes = [checks.Outcome("identity", True, (), {"model": "S19"}), checks.Outcome("hashing", False, ("slow",))]
-    reading = checks.Reading(timezone.now(), True, 73.4, (checks.Board(0, 36.7, 76, 70.0, 60.0),), (5400,) * 4)
+    reading = Reading(timezone.now(), True, 73.4, (Board(0, 36.7, 76, 70.0, 60.0),), (5400,) * 4)
     runs.finish([pipeline.Result(run.pk, outcomes, [reading])], token)
     return run
 

@@ -14,6 +14,7 @@ from hosting import machine_requests, services
 from hosting.commissioning import checks, pipeline, runs
 from hosting.lifecycle import MachineStatus
 from hosting.models import Quote
+from hosting.readings import Board, Reading
 from tests.factories import PASSWORD, PhaseFactory, StaffFactory, racked
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -32,10 +33,10 @@ def world(floor):
     token, claimed = runs.claim([r.pk for r in done])
     results = []
     for run, chip_c in zip(claimed, (68.0, 101.0), strict=True):
-        board = checks.Board(0, 36.6, 114, chip_c, 60.0)
+        board = Board(0, 36.6, 114, chip_c, 60.0)
         passed = chip_c < 95
         outcome = checks.Outcome("thermal", passed, () if passed else ("chips reached 101 °C",))
-        results.append(pipeline.Result(run.pk, [outcome], [checks.Reading(timezone.now(), True, 110.0, (board,))]))
+        results.append(pipeline.Result(run.pk, [outcome], [Reading(timezone.now(), True, 110.0, (board,))]))
     runs.finish(results, token)
     # A waitlist with one request that dwarfs everything (4 GW of IT), and an ordinary one.
     for it_kw, email in ((Decimal("4000000"), "huge@example.com"), (Decimal("8000"), "patient@example.com")):

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from capacity.models import Pdu
-from hosting import services
+from hosting import queues, services
 from hosting.commissioning import runs
 from hosting.commissioning.emulator import INSTANT, Fleet, MinerSpec, PduSpec, running
 from hosting.lifecycle import MachineStatus
@@ -105,7 +105,7 @@ def test_a_tenant_ships_machines_and_watches_them_commissioned(world, live_serve
     assert set(Machine.objects.values_list("status", flat=True)) == {MachineStatus.IN_TRANSIT}
     shot("packing-list-registered")
 
-    queue = runs.queue_for(world["site"].slug)
+    queue = queues.queue_for(world["site"].slug)
     with running(world["fleet"], world["pdus"]), celery_worker(queues=(queue,)):
         # The machines arrive; staff rack them and start their self-tests.
         page.goto(f"{live_server.url}/portal/")

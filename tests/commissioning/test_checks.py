@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from hosting.commissioning import checks
-from hosting.commissioning.checks import Board, Identity, Reading
+from hosting.readings import Board, Identity, Reading
 
 T0 = dt.datetime(2021, 7, 1, tzinfo=dt.UTC)
 

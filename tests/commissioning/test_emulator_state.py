@@ -32,8 +32,8 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
 )
 
+from hosting import snmp_profiles
 from hosting.commissioning import fleet as fleet_module
-from hosting.commissioning import snmp_profiles
 from hosting.commissioning.emulator import (
     CONTACT,
     EMULATED_MODELS,

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from capacity.models import Pdu
-from hosting.commissioning import runs
+from hosting import queues
 from hosting.lifecycle import MachineStatus
 from hosting.models import CommissioningPolicy, Machine, MachineModel, SelfTestRun
 from tests.factories import MachineFactory, UserFactory
@@ -79,7 +79,7 @@ def test_a_machine_racked_in_the_admin_is_served_by_the_running_fleet_and_passes
         # The site's worker comes up once the fleet has picked the machine up (as a miner boots
         # before it answers), so the test does not race the fleet's next look at the database.
         wait_for(lambda: _answers("127.86.0.7"), timeout_s=20, what="the fleet to serve the racked machine")
-        with celery_worker(queues=(runs.queue_for(site.slug),)):
+        with celery_worker(queues=(queues.queue_for(site.slug),)):
             run = wait_for(
                 lambda: SelfTestRun.objects.filter(machine=machine, status__in=[S.PASSED, S.FAILED]).first(),
                 timeout_s=60,

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from capacity.models import Pdu
-from hosting.commissioning import fleet, runs
+from hosting import queues
+from hosting.commissioning import fleet
 from hosting.commissioning.emulator import INSTANT, Fleet, running
 from hosting.lifecycle import MachineStatus
 from hosting.models import ApiToken, CommissioningPolicy, Machine, SelfTestRun
@@ -108,7 +109,7 @@ def test_a_request_made_while_the_broker_is_down_is_kept_and_sent_when_it_is_bac
     with (
         running(emulated, fleet.pdu_specs(Pdu.objects.filter(site=site))),
         redis_server(broker_port),
-        celery_worker(queues=(runs.queue_for(site.slug),), extra_env=env),
+        celery_worker(queues=(queues.queue_for(site.slug),), extra_env=env),
     ):
         # What beat runs every minute, against the broker that is now back.
         subprocess.run([sys.executable, "manage.py", "sweep_commissioning"], cwd=ROOT, env=env, check=True)

@@ -15,7 +15,7 @@ import pytest
 from hosting.catalog import MACHINE_MODELS
 from hosting.commissioning import checks, pipeline
 from hosting.commissioning.emulator import EMULATED_MODELS, INSTANT, Fleet, MinerSpec, PduSpec, running
-from hosting.commissioning.probes import MinerProbe, PduAddress, PduProbe, ProbeLimiter
+from hosting.probes import MinerProbe, PduAddress, PduProbe, ProbeLimiter
 
 PDU = PduAddress("127.99.0.1", 16161, "public", "apc-rpdu2")
 

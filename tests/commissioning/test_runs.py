@@ -9,6 +9,7 @@ from hosting import services
 from hosting.commissioning import checks, pipeline, runs
 from hosting.lifecycle import IllegalTransition, MachineStatus
 from hosting.models import CheckResult, Machine, MachineEvent, Sample, SelfTestRun
+from hosting.readings import Board, Reading
 from tests.factories import MachineFactory, StaffFactory, racked
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +102,7 @@ def test_dispatch_goes_oldest_first(floor, policy):
 
 def result_for(run, passed=True):
     outcomes = [checks.Outcome(name, passed, () if passed else ("bad",)) for name in ("identity", "power")]
-    reading = checks.Reading(timezone.now(), True, 110.0)
+    reading = Reading(timezone.now(), True, 110.0)
     return pipeline.Result(run.pk, outcomes, [reading])
 
 
@@ -143,8 +144,8 @@ def test_finishing_writes_one_verdict_and_moves_the_machines(dispatched):
 
 def test_every_sensor_of_every_board_is_stored_with_the_sample(dispatched):
     token, (run, _) = runs.claim([r.pk for r in dispatched])
-    board = checks.Board(0, 36.7, 114, 98.0, 92.0, chip_temps_c=(83, 83, 98, 98), pcb_temps_c=(77, 77, 92, 92))
-    reading = checks.Reading(timezone.now(), True, 110.0, (board,))
+    board = Board(0, 36.7, 114, 98.0, 92.0, chip_temps_c=(83, 83, 98, 98), pcb_temps_c=(77, 77, 92, 92))
+    reading = Reading(timezone.now(), True, 110.0, (board,))
     runs.finish([pipeline.Result(run.pk, [checks.Outcome("identity", True)], [reading])], token)
     (stored,) = Sample.objects.get(run=run).boards
     assert (stored["chip_temps_c"], stored["pcb_temps_c"]) == ([83, 83, 98, 98], [77, 77, 92, 92])

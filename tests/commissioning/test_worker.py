@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from capacity.models import Pdu
+from hosting import queues
 from hosting.commissioning import fleet, runs
 from hosting.commissioning.emulator import INSTANT, Fleet, running
 from hosting.commissioning.tasks import commission_runs
@@ -104,7 +105,7 @@ EXPECTED_REASON = {
 
 def test_every_fault_mode_through_a_real_worker(floor):
     machines, emulated, pdus = world(floor, CASES, net=81)
-    site_queue = runs.queue_for(floor["site"].slug)
+    site_queue = queues.queue_for(floor["site"].slug)
     with running(emulated, pdus), celery_worker(queues=(site_queue,), extra_env=WORKER_ENV):
         batch = runs.start_batch(machines, label="every fault")
         run_ids = list(batch.runs.values_list("pk", flat=True))
@@ -127,12 +128,12 @@ def test_every_fault_mode_through_a_real_worker(floor):
 
 def test_a_duplicate_enqueue_makes_one_run_and_one_verdict(floor):
     machines, emulated, pdus = world(floor, [("antminer-s19-pro", None)], net=82)
-    with running(emulated, pdus), celery_worker(queues=(runs.queue_for(floor["site"].slug),), extra_env=WORKER_ENV):
+    with running(emulated, pdus), celery_worker(queues=(queues.queue_for(floor["site"].slug),), extra_env=WORKER_ENV):
         (run,) = runs.request(machines)
         (again,) = runs.request(machines)  # a double click
         assert again.pk == run.pk
         # …and the same message published twice more, as a retrying client might.
-        queue = runs.queue_for(floor["site"].slug)
+        queue = queues.queue_for(floor["site"].slug)
         for _ in range(2):
             commission_runs.apply_async(args=[[run.pk]], queue=queue)
         finished([run.pk])
@@ -147,13 +148,13 @@ def test_runs_go_to_their_sites_queue_only(floor):
     machines, emulated, pdus = world(floor, [("antminer-s19-pro", None)], net=83)
     elsewhere = SiteFactory(slug="elsewhere")
     other_machine = racked_elsewhere(elsewhere)
-    with running(emulated, pdus), celery_worker(queues=(runs.queue_for(floor["site"].slug),), extra_env=WORKER_ENV):
+    with running(emulated, pdus), celery_worker(queues=(queues.queue_for(floor["site"].slug),), extra_env=WORKER_ENV):
         (ours,) = runs.request(machines)
         (theirs,) = runs.request([other_machine])
         finished([ours.pk])
         time.sleep(1)
         assert SelfTestRun.objects.get(pk=theirs.pk).status == S.DISPATCHED  # nobody at that site took it
-    with celery_worker(queues=(runs.queue_for("elsewhere"),), extra_env=WORKER_ENV):
+    with celery_worker(queues=(queues.queue_for("elsewhere"),), extra_env=WORKER_ENV):
         finished([theirs.pk])  # its own worker did (and failed it: nothing answers there)
     assert SelfTestRun.objects.get(pk=theirs.pk).reasons[0].startswith("identity: the miner does not answer")
 
@@ -172,7 +173,7 @@ def racked_elsewhere(site):
 
 def test_a_worker_killed_mid_test_leaves_exactly_one_verdict_after_restart(floor):
     machines, emulated, pdus = world(floor, [("antminer-s19-pro", None)], net=84, burn_in_s=6, interval_s="1")
-    queue = runs.queue_for(floor["site"].slug)
+    queue = queues.queue_for(floor["site"].slug)
     with running(emulated, pdus):
         with celery_worker(queues=(queue,), extra_env=WORKER_ENV) as worker:
             (run,) = runs.request(machines)
@@ -207,7 +208,7 @@ def test_a_slow_miner_does_not_hold_up_the_next_message(floor, settings):
     cases = [("antminer-s19-pro", "hung"), ("antminer-s19-pro", None), ("antminer-s19-pro", None)]
     cases.append(("whatsminer-m30s-plus-plus", None))
     machines, emulated, pdus = world(floor, cases, net=85, burn_in_s=1, interval_s="1")
-    with running(emulated, pdus), celery_worker(queues=(runs.queue_for(floor["site"].slug),), extra_env=WORKER_ENV):
+    with running(emulated, pdus), celery_worker(queues=(queues.queue_for(floor["site"].slug),), extra_env=WORKER_ENV):
         created = runs.request(machines)  # in order: [hung, healthy] then [healthy, healthy]
         finished([r.pk for r in created])
     finished_at = {r.machine_id: SelfTestRun.objects.get(pk=r.pk).finished_at for r in created}

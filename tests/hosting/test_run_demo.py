@@ -1,6 +1,7 @@
 """`make demo` (manage.py run_demo) on the embedded defaults, as the README promises: it
 migrates and seeds, prints the logins, serves the portal, commissions the racked machines
-against the emulated fleet through its Celery worker, and Ctrl-C stops everything — every
+against the emulated fleet through its Celery worker, polls the live machines (windows every
+15 s), and Ctrl-C stops everything — every
 process it started, their children too, even in the middle of a burn-in."""
 
 import contextlib
@@ -8,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -151,6 +153,19 @@ def test_make_demo_runs_embedded_commissions_the_fleet_and_stops_on_ctrl_c(tmp_p
         assert done, text
         for total, passed, failed in done:
             assert int(passed) + int(failed) == int(total) > 0
+
+        # The live machines are polled every 15 s (the demo's telemetry policy): windows fill in.
+        def polled_windows():
+            with contextlib.closing(sqlite3.connect(tmp_path / "haven.sqlite3", timeout=10)) as db:
+                count, starts, hashing = db.execute(
+                    "SELECT count(*), count(DISTINCT start), sum(hashing) FROM telemetry_window "
+                    "WHERE reachable IS NOT NULL"
+                ).fetchone()
+            return (count, hashing) if starts >= 2 else None
+
+        count, hashing = wait_until(polled_windows, timeout_s=120, what="two polls' windows", process=demo)
+        assert count > 0
+        assert hashing > 0
 
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=60) == 0

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from hosting.commissioning import checks, pipeline, runs
 from hosting.models import ApiToken, Quote, SelfTestRun, SitePricing
+from hosting.readings import Board, Reading
 from tests.factories import (
     ContractFactory,
     MachineFactory,
@@ -145,8 +146,8 @@ def test_a_machine_page_shows_every_self_test_with_its_evidence(portal, floor):
     (run,) = runs.request([machine])
     runs.dispatch(floor["site"].pk)
     token, _ = runs.claim([run.pk])
-    boards = (checks.Board(0, 31.6, 76, 71.0, 61.0), checks.Board(1, None, None, None, None, False))
-    reading = checks.Reading(timezone.now(), True, 63.2, boards, (5400, 5400, 0, 5400), outlet_w=3301)
+    boards = (Board(0, 31.6, 76, 71.0, 61.0), Board(1, None, None, None, None, False))
+    reading = Reading(timezone.now(), True, 63.2, boards, (5400, 5400, 0, 5400), outlet_w=3301)
     outcomes = [
         checks.Outcome("hashing", False, ("1 of 3 hashboards missing",), {"average_hashrate_ths": 63.2}),
         checks.Outcome("thermal", False, ("only 3 of 4 fans spin at 1,000 RPM or more",), {"fans_spinning_min": 3}),

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from hosting.commissioning import checks, pipeline, runs
 from hosting.models import SelfTestRun
+from hosting.readings import Board, Reading
 from tests.factories import MembershipFactory, UserFactory
 
 
@@ -21,10 +22,10 @@ def tenant_client(client):
     return client
 
 
-def reading(chip_temp_c: float, *, at=None) -> checks.Reading:
+def reading(chip_temp_c: float, *, at=None) -> Reading:
     """One burn-in sample: three boards, the hottest chip at `chip_temp_c`."""
-    boards = tuple(checks.Board(i, 31.0, 76, chip_temp_c - 2 * i, chip_temp_c - 10) for i in range(3))
-    return checks.Reading(at or timezone.now(), True, 95.0, boards, (5400,) * 4)
+    boards = tuple(Board(i, 31.0, 76, chip_temp_c - 2 * i, chip_temp_c - 10) for i in range(3))
+    return Reading(at or timezone.now(), True, 95.0, boards, (5400,) * 4)
 
 
 def commission(site_id: int, machines, temps: list[float], passed: list[bool], *, now=None) -> None:

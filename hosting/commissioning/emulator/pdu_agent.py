@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import logging
 import time
 from collections.abc import Callable
@@ -28,8 +29,8 @@ from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pysnmp.proto import api
 
-from hosting.commissioning import snmp_profiles
-from hosting.commissioning.snmp_profiles import MEASUREMENTS, PROFILES
+from hosting import snmp_profiles
+from hosting.snmp_profiles import MEASUREMENTS, PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class PduAgent:
         self._t0 = time.monotonic()
         self._getters: dict[tuple[int, ...], Callable[[], object]] = {}
         self.n_outlets = max(spec.outlet_count, max(spec.outlets, default=0))
+        self.requests: collections.Counter[str] = collections.Counter()  # answered, by kind: get, getnext, getbulk
         self._build()
 
     def set_outlets(self, outlets: dict[int, str]) -> None:
@@ -206,6 +208,7 @@ class PduAgent:
         error = (0, 0)
         try:
             if req_pdu.isSameTypeWith(p_mod.GetRequestPDU()):
+                self.requests["get"] += 1
                 for i, (oid, _) in enumerate(req_binds):
                     key = tuple(oid)
                     getter = self._getters.get(key)
@@ -218,6 +221,7 @@ class PduAgent:
                         error = error if error[0] else (_NO_SUCH_NAME, i + 1)
                         out.append((oid, p_mod.null))
             elif req_pdu.isSameTypeWith(p_mod.GetNextRequestPDU()):
+                self.requests["getnext"] += 1
                 for i, (oid, _) in enumerate(req_binds):
                     nxt = self._next(tuple(oid))
                     if nxt is not None:
@@ -228,6 +232,7 @@ class PduAgent:
                         error = error if error[0] else (_NO_SUCH_NAME, i + 1)
                         out.append((oid, p_mod.null))
             elif v2 and req_pdu.isSameTypeWith(p_mod.GetBulkRequestPDU()):
+                self.requests["getbulk"] += 1
                 out = self._bulk(p_mod, req_pdu, req_binds)
             elif req_pdu.isSameTypeWith(p_mod.SetRequestPDU()):
                 error = (_NOT_WRITABLE if v2 else _READ_ONLY, 1)

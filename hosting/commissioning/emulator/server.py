@@ -106,6 +106,7 @@ class Fleet:
         self._loop_thread: int | None = None
         self._tick_task: asyncio.Task | None = None
         self._started = False
+        self.pdu_floor: PduFloor | None = None  # the PDU agents reading this fleet, while `running`
 
     # -- public API ------------------------------------------------------------------------
 
@@ -428,7 +429,7 @@ class PduFloor:
 async def _serving(fleet: Fleet, pdus: Iterable[PduSpec]):
     """The fleet and PDU agents for ``pdus`` (reading the fleet) started, and stopped in reverse
     order however the block ends."""
-    floor = PduFloor(fleet)
+    floor = fleet.pdu_floor = PduFloor(fleet)
     try:
         await fleet.start()
         await floor.sync(pdus)

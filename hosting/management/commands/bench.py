@@ -20,6 +20,7 @@ TARGETS = {
     "quote_large_over_small": 1.3,
     "plan_1_5m_s": 30.0,
     "pipeline_s_over_sweep_s": 1.0,  # commissioning 10,000 miners takes no longer than reading them
+    "poll_s_over_sweep_s": 0.5,  # a poll reads less than get_data and must show it
 }
 
 
@@ -31,18 +32,19 @@ class Command(BaseCommand):
         parser.add_argument("--reseed", action="store_true", help="rebuild the datasets even if they exist")
         parser.add_argument("--requests", type=int, default=3000, help="requests per kind per dataset")
         parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
-        parser.add_argument("--only", choices=["quotes", "commissioning"], help="run one part only")
+        parser.add_argument("--only", choices=["quotes", "commissioning", "telemetry-poll"], help="run one part only")
         parser.add_argument("--machines", type=int, default=10_000, help="emulated miners to commission")
         parser.add_argument(
             "--stage",
-            choices=["seed", "planner", "seed-commissioning", "commission", "sweep"],
+            choices=["seed", "planner", "seed-commissioning", "commission", "sweep", "poll", "reset-poll"],
             help=argparse_hidden(),
         )
         parser.add_argument("--scale", choices=sorted(benchmark.SCALES), help=argparse_hidden())
         parser.add_argument("--shard", type=int, default=0, help=argparse_hidden())
         parser.add_argument("--shards", type=int, default=1, help=argparse_hidden())
+        parser.add_argument("--poll", type=int, default=0, help=argparse_hidden())
 
-    def handle(self, *args, stage=None, scale=None, shard=0, shards=1, **options):
+    def handle(self, *args, stage=None, scale=None, shard=0, shards=1, poll=0, **options):
         # Stages run inside subprocesses whose DATABASE_URL is the dataset's.
         log = self.stdout.write
         stages = {
@@ -50,6 +52,8 @@ class Command(BaseCommand):
             "planner": lambda: benchmark.measure_planner(log=log),
             "seed-commissioning": lambda: benchmark.seed_commissioning(options["machines"], log=log),
             "commission": lambda: benchmark.measure_commissioning(log=log),
+            "poll": lambda: benchmark.measure_poll(poll, log=log),
+            "reset-poll": benchmark.reset_poll,
             "sweep": lambda: benchmark.sweep(
                 [benchmark.fleet_ip(i) for i in range(options["machines"])][shard::shards], concurrency=75
             ),
@@ -91,8 +95,14 @@ class Bench:
         self.only = only
         self.machines = 2_000 if quick else machines
         self.base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+        # The datasets' database names start with this: another prefix keeps a second bench
+        # (another checkout on the same PostgreSQL) off this one's databases.
+        self.prefix = os.environ.get("BENCH_DB_PREFIX", "haven_bench")
         self.state = Path(settings.VAR_DIR) / "bench"
         self.state.mkdir(parents=True, exist_ok=True)
+
+    def db(self, scale: str) -> str:
+        return f"{self.prefix}_{scale}"
 
     def log(self, line: str) -> None:
         self.out.write(line)
@@ -101,7 +111,7 @@ class Bench:
     def env(self, scale: str) -> dict:
         return {
             **os.environ,
-            "DATABASE_URL": f"{self.base}/haven_bench_{scale}",
+            "DATABASE_URL": f"{self.base}/{self.db(scale)}",
             "DEBUG": "false",
             "SECRET_KEY": "bench-only-" + "x" * 50,
             "HTTPS": "false",
@@ -132,9 +142,9 @@ class Bench:
             self.log(f"dataset {scale}: reusing (--reseed rebuilds)")
             self.manage(scale, "migrate", "--noinput", "-v0")  # a kept dataset follows the schema
             return json.loads(marker.read_text())
-        self.log(f"dataset {scale}: creating haven_bench_{scale} on {self.base}")
-        self.psql(f"DROP DATABASE IF EXISTS haven_bench_{scale} WITH (FORCE)")
-        self.psql(f"CREATE DATABASE haven_bench_{scale}")
+        self.log(f"dataset {scale}: creating {self.db(scale)} on {self.base}")
+        self.psql(f"DROP DATABASE IF EXISTS {self.db(scale)} WITH (FORCE)")
+        self.psql(f"CREATE DATABASE {self.db(scale)}")
         self.manage(scale, "migrate", "--noinput", "-v0")
         result = stage_result(self.manage(scale, "bench", "--stage", "seed", "--scale", scale))
         marker.write_text(json.dumps(result))
@@ -177,10 +187,30 @@ class Bench:
         return benchmark.hammer(url, dataset["token"], kind, requests, self.clients, seed, machines)
 
     def run(self) -> None:
-        if self.only != "commissioning":
+        if self.only in (None, "quotes"):
             self.quotes()
-        if self.only != "quotes":
+        if self.only in (None, "commissioning"):
             self.commissioning()
+        if self.only in (None, "telemetry-poll"):
+            self.telemetry_poll()
+
+    def telemetry_poll(self) -> None:
+        result = TelemetryPollBench(self).run()
+        (self.state / "telemetry-poll-results.json").write_text(json.dumps(result, indent=2))
+        self.log("")
+        self.log(f"bare sweep   {result['sweep_s']:>8} s  ({result['sweep_ok']:,} read)   {result['sweep_cpu']}")
+        self.log(
+            f"first poll   {result['first_poll_s']:>8} s  ({result['first_poll_answered']:,} answered, "
+            "miner objects built)"
+        )
+        self.log(
+            f"poll         {result['poll_s']:>8} s  ({result['poll_answered']:,} answered, "
+            f"{result['poll_windows']:,} windows written)   {result['poll_cpu']}"
+        )
+        target = TARGETS["poll_s_over_sweep_s"]
+        ok = result["ratio"] <= target
+        line = f"{'poll s ÷ sweep s':28} {result['ratio']:8.2f}   target ≤ {target:<5} {'OK' if ok else 'MISSED'}"
+        self.log(self.style.SUCCESS(line) if ok else self.style.ERROR(line))
 
     def commissioning(self) -> None:
         result = CommissioningBench(self).run()
@@ -308,8 +338,8 @@ class CommissioningBench:
             run_manage(self.env(), "migrate", "--noinput", "-v0")  # a kept dataset follows the schema
             return kept
         self.bench.log(f"dataset commissioning: {self.n:,} racked machines")
-        self.bench.psql("DROP DATABASE IF EXISTS haven_bench_commissioning WITH (FORCE)")
-        self.bench.psql("CREATE DATABASE haven_bench_commissioning")
+        self.bench.psql(f"DROP DATABASE IF EXISTS {self.bench.db('commissioning')} WITH (FORCE)")
+        self.bench.psql(f"CREATE DATABASE {self.bench.db('commissioning')}")
         run_manage(self.env(), "migrate", "--noinput", "-v0")
         result = self.stage("--stage", "seed-commissioning")
         marker.write_text(json.dumps(result))
@@ -333,46 +363,70 @@ class CommissioningBench:
                         raise CommandError(f"nothing listens on {host}:{port}") from None
                     time.sleep(0.2)
 
+    def start_emulator(self) -> subprocess.Popen:
+        cores = os.cpu_count() or 2
+        emulator = self.spawn(sys.executable, "manage.py", "emulate_fleet", "--processes", str(cores), log="fleet.log")
+        last = benchmark.fleet_ip(self.n - 1)
+        try:
+            self.wait_listening([(benchmark.fleet_ip(0), 4028), (last, 4028), (last, 80)])
+        except BaseException:
+            self.stop(emulator)
+            raise
+        return emulator
+
+    def start_worker(self, log: str = "worker.log") -> subprocess.Popen:
+        cores = os.cpu_count() or 2
+        worker = self.spawn(
+            sys.executable, "-m", "celery", "-A", "hosting", "worker", "-Q", "site.bench", "--concurrency",
+            str(cores), "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip",
+            log=log,
+        )  # fmt: skip
+        time.sleep(5)  # the worker connects and forks its pool
+        return worker
+
+    @staticmethod
+    def stop(*processes: subprocess.Popen | None) -> None:
+        for process in processes:
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+
+    def sweep(self, emulator: subprocess.Popen) -> tuple[float, int, benchmark.CpuMeter]:
+        """A bare pyasic sweep of the whole fleet, one process per core: (seconds, read, CPU)."""
+        cores = os.cpu_count() or 2
+        self.bench.log(f"a bare pyasic sweep of {self.n:,} miners, {cores} processes …")
+        with benchmark.CpuMeter({"emulator": emulator.pid}, children="sweep") as sweep_cpu:
+            started = time.perf_counter()
+            sweeps = [
+                subprocess.Popen(  # noqa: S603
+                    [sys.executable, "manage.py", "bench", "--stage", "sweep", "--shard", str(i), "--shards",
+                     str(cores), "--machines", str(self.n)],
+                    env=self.env(), stdout=subprocess.PIPE, text=True,
+                )
+                for i in range(cores)
+            ]  # fmt: skip
+            outputs = [p.communicate()[0] for p in sweeps]
+            sweep_s = time.perf_counter() - started
+        swept = sum(stage_result(o)["ok"] for o in outputs)
+        self.bench.log(f"  swept {swept:,} of {self.n:,} in {sweep_s:.1f} s; {sweep_cpu.summary()}")
+        return sweep_s, swept, sweep_cpu
+
     def run(self) -> dict:
         self.dataset()
         cores = os.cpu_count() or 2
-        emulator = self.spawn(sys.executable, "manage.py", "emulate_fleet", "--processes", str(cores), log="fleet.log")
+        emulator = self.start_emulator()
         worker = None
         try:
-            last = benchmark.fleet_ip(self.n - 1)
-            self.wait_listening([(benchmark.fleet_ip(0), 4028), (last, 4028), (last, 80)])
-            self.bench.log(f"commissioning: a bare pyasic sweep of {self.n:,} miners, {cores} processes …")
-            with benchmark.CpuMeter({"emulator": emulator.pid}, children="sweep") as sweep_cpu:
-                started = time.perf_counter()
-                sweeps = [
-                    subprocess.Popen(  # noqa: S603
-                        [sys.executable, "manage.py", "bench", "--stage", "sweep", "--shard", str(i), "--shards",
-                         str(cores), "--machines", str(self.n)],
-                        env=self.env(), stdout=subprocess.PIPE, text=True,
-                    )
-                    for i in range(cores)
-                ]  # fmt: skip
-                outputs = [p.communicate()[0] for p in sweeps]
-                sweep_s = time.perf_counter() - started
-            swept = sum(stage_result(o)["ok"] for o in outputs)
-            self.bench.log(f"  swept {swept:,} of {self.n:,} in {sweep_s:.1f} s; {sweep_cpu.summary()}")
-            worker = self.spawn(
-                sys.executable, "-m", "celery", "-A", "hosting", "worker", "-Q", "site.bench", "--concurrency",
-                str(cores), "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip",
-                log="worker.log",
-            )  # fmt: skip
-            time.sleep(5)  # the worker connects and forks its pool
+            sweep_s, swept, sweep_cpu = self.sweep(emulator)
+            worker = self.start_worker()
             self.bench.log(f"commissioning: the pipeline, one on-site worker × {cores} processes …")
             groups = {"emulator": emulator.pid, "worker": worker.pid}
-            titles = {"postgres": "haven_bench_commissioning"}  # its backends' process titles
+            titles = {"postgres": self.bench.db("commissioning")}  # its backends' process titles
             with benchmark.CpuMeter(groups, children="bench", titles=titles) as pipeline_cpu:
                 pipeline = self.stage("--stage", "commission")
             self.bench.log(f"  {pipeline_cpu.summary()}")
         finally:
-            for process in (worker, emulator):
-                if process is not None and process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(timeout=30)
+            self.stop(worker, emulator)
         sweep_rate = self.n / sweep_s
         pipeline_rate = pipeline["machines"] / pipeline["seconds"]
         return {
@@ -389,4 +443,54 @@ class CommissioningBench:
             "pipeline_cpu": pipeline_cpu.summary(),
             "sweep_cpu_pct": sweep_cpu.figures,
             "pipeline_cpu_pct": pipeline_cpu.figures,
+        }
+
+
+class TelemetryPollBench(CommissioningBench):
+    """One poll of the same 10,000 emulated stock Antminers (live now) by the on-site worker
+    — its miner objects already built, as every poll after the first finds them — against a
+    bare pyasic sweep of the same fleet in the same run. The first poll (detection) is shown too."""
+
+    def env(self) -> dict:
+        return {
+            **super().env(),
+            "TELEMETRY_CONCURRENCY": os.environ.get("BENCH_TELEMETRY_CONCURRENCY", "100"),
+            "TELEMETRY_CHUNK": os.environ.get("BENCH_TELEMETRY_CHUNK", "500"),
+            "TELEMETRY_SPREAD_PCT": "0",  # all at once: the poll's cost, not the interval's length
+        }
+
+    def run(self) -> dict:
+        self.dataset()
+        cores = os.cpu_count() or 2
+        emulator = self.start_emulator()
+        worker = None
+        try:
+            sweep_s, swept, sweep_cpu = self.sweep(emulator)
+            worker = self.start_worker(log="poll-worker.log")
+            self.bench.log(f"telemetry: the first poll (miner objects built), one on-site worker × {cores} …")
+            first = self.stage("--stage", "poll", "--poll", "0")
+            self.bench.log(f"  {first['answered']:,} answered of {first['machines']:,} in {first['seconds']} s")
+            self.bench.log("telemetry: the next poll (miner objects reused) …")
+            groups = {"emulator": emulator.pid, "worker": worker.pid}
+            titles = {"postgres": self.bench.db("commissioning")}
+            with benchmark.CpuMeter(groups, children="bench", titles=titles) as poll_cpu:
+                poll = self.stage("--stage", "poll", "--poll", "1")
+            self.bench.log(f"  {poll_cpu.summary()}")
+        finally:
+            self.stop(worker, emulator)
+            run_manage(self.env(), "bench", "--stage", "reset-poll")
+        return {
+            "machines": self.n,
+            "sweep_s": round(sweep_s, 1),
+            "sweep_ok": swept,
+            "first_poll_s": first["seconds"],
+            "first_poll_answered": first["answered"],
+            "poll_s": poll["seconds"],
+            "poll_answered": poll["answered"],
+            "poll_windows": poll["windows"],
+            "ratio": round(poll["seconds"] / sweep_s, 2),
+            "sweep_cpu": sweep_cpu.summary(),
+            "poll_cpu": poll_cpu.summary(),
+            "sweep_cpu_pct": sweep_cpu.figures,
+            "poll_cpu_pct": poll_cpu.figures,
         }

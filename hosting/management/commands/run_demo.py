@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from capacity.models import Site
+from hosting import queues
 from hosting.commissioning import runs
 from hosting.demo import DEMO_PASSWORD
 from hosting.lifecycle import MachineStatus
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         python = sys.executable
-        queues = ",".join(["celery", *(runs.queue_for(slug) for slug in Site.objects.values_list("slug", flat=True))])
+        site_queues = [queues.queue_for(slug) for slug in Site.objects.values_list("slug", flat=True)]
         processes: list[subprocess.Popen] = []
         try:
             # The miners and PDUs behind the demo sites; about one machine in four has a fault, about one
@@ -67,7 +68,8 @@ class Command(BaseCommand):
             processes.append(_in_own_group([python, "manage.py", "emulate_fleet", *fleet_args]))
             processes.append(_in_own_group([python, "manage.py", "runserver", addrport, "--noreload"]))
             # One worker stands in for every site's on-site worker (all their queues) and beat.
-            worker = ["worker", "--beat", "-Q", queues, "--loglevel", "info", "--concurrency", "2"]
+            all_queues = ",".join(["celery", *site_queues])
+            worker = ["worker", "--beat", "-Q", all_queues, "--loglevel", "info", "--concurrency", "2"]
             processes.append(_in_own_group([python, "-m", "celery", "-A", "hosting", *worker]))
             time.sleep(2)  # let the fleet come up before its self-tests start
             if not stopping:

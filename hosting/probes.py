@@ -3,7 +3,9 @@
 Asyncio throughout (pyasic is), with a timeout on every call and a short retry with
 backoff on transient network errors, so that one process checks many machines at once
 and a hung miner costs its own deadline, not the others'. What comes back is turned into
-the plain dataclasses of `checks`, which never see pyasic or pysnmp.
+the plain dataclasses of `hosting.readings`, which the commissioning checks and telemetry's
+windows judge without seeing pyasic or pysnmp. Shared by commissioning (identify, burn-in
+samples, one outlet's GET) and telemetry (a poll's reads, one SNMP walk per PDU).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import logging
 import math
@@ -29,7 +32,8 @@ from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pysnmp.proto import api as snmp_api
 
-from hosting.commissioning.checks import Board, Identity, Reading
+from hosting import snmp_profiles
+from hosting.readings import Board, Identity, Reading
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,9 @@ IDENTITY_AND_SAMPLE = [
     "errors",
 ]
 SAMPLE = ["hashrate", "hashboards", "env_temp", "wattage", "fans", "errors"]
+# What a telemetry window records, and no more: no identity, pools, config or LED state
+# (on a stock Antminer: RPC summary and stats, web summary and stats).
+POLL = [*SAMPLE, "uptime"]
 
 
 def _ths(rate) -> float | None:
@@ -170,6 +177,7 @@ def _reading(data, now: dt.datetime, sensors: Sensors | None = None) -> Reading:
         power_w=data.wattage,
         errors=tuple(str(e.error_message if hasattr(e, "error_message") else e) for e in data.errors or ()),
         env_temp_c=data.env_temp,
+        uptime_s=getattr(data, "uptime", None),
     )
 
 
@@ -332,13 +340,46 @@ class MinerProbe:
         first = _reading(data, _now(), found.replies.sensors()) if answered else Reading(_now(), reachable=False)
         return identity, first, found
 
-    async def sample(self, found: Found) -> Reading:
-        """One burn-in sample. A miner that does not answer in time, or whose answer cannot be
-        read (pyasic raises on odd ones), is recorded as unreachable for this sample."""
+    async def find(self, ip: str) -> Found | None:
+        """Detect what answers at `ip` (pyasic's detection) and build its miner object, without
+        reading it; None when nothing answers in time or pyasic cannot tell what it is."""
+        try:
+            async with self.limiter.slot("identify"):
+                miner = await asyncio.wait_for(pyasic.get_miner(ip), self.timeout_s)
+        except (TimeoutError, OSError) as exc:
+            log.info("%s: no answer (%s)", ip, type(exc).__name__)
+            return None
+        except Exception:
+            log.warning("%s: unreadable answer", ip, exc_info=True)
+            return None
+        return None if miner is None else Found(miner, Replies.recording(miner))
+
+    @staticmethod
+    def kind_of(found: Found) -> str | None:
+        """What pyasic detected, as a key of its class table (`_miner_class` reads it back):
+        what another process needs to build the miner object without detecting it."""
+        return _kind_of(type(found.miner))
+
+    @staticmethod
+    def build(ip: str, kind: str) -> Found | None:
+        """A miner object of the `kind` that `kind_of` named, for `ip`: no request is sent."""
+        made = _miner_class(kind)
+        if made is None:
+            return None
+        cls, version = made
+        miner = cls(ip, version)
+        if _kind_of(type(miner)) != kind:  # pyasic builds another class now: detect instead
+            return None
+        return Found(miner, Replies.recording(miner))
+
+    async def sample(self, found: Found, include: list[str] = SAMPLE, kind: str = "sample") -> Reading:
+        """One sample (a burn-in's, or a poll's with `include=POLL`). A miner that does not
+        answer in time, or whose answer cannot be read (pyasic raises on odd ones), is recorded
+        as unreachable for this sample."""
         found.replies.clear()
         try:
-            async with self.limiter.slot("sample"):
-                data = await asyncio.wait_for(found.miner.get_data(include=SAMPLE), self.timeout_s)
+            async with self.limiter.slot(kind):
+                data = await asyncio.wait_for(found.miner.get_data(include=include), self.timeout_s)
         except (TimeoutError, OSError):
             return Reading(_now(), reachable=False)
         except Exception:
@@ -347,6 +388,51 @@ class MinerProbe:
         if not _answered(data):
             return Reading(_now(), reachable=False)
         return _reading(data, _now(), found.replies.sensors())
+
+
+# btminer's classes pick their API (v2, or v3 from firmware 2024.11 on) from the version
+# pyasic's detection found, and make a class of their own with that base first.
+_BTMINER_VERSIONS = {"BTMinerV2": None, "BTMinerV3": "20250101"}
+
+
+@functools.cache
+def _miner_classes() -> tuple[dict[type, str], dict[str, list[tuple[str, type]]]]:
+    from pyasic.miners.factory import MINER_CLASSES
+
+    by_class: dict[type, str] = {}
+    by_name: dict[str, list[tuple[str, type]]] = collections.defaultdict(list)
+    for miner_type, models in MINER_CLASSES.items():
+        for model, cls in models.items():
+            key = f"{miner_type.name}|{model or ''}"
+            by_class.setdefault(cls, key)
+            by_name[cls.__name__].append((key, cls))
+    return by_class, by_name
+
+
+def _kind_of(cls: type) -> str | None:
+    by_class, by_name = _miner_classes()
+    if cls in by_class:
+        return by_class[cls]
+    api = cls.__bases__[0].__name__ if cls.__bases__ else ""
+    for key, original in by_name.get(cls.__name__, []):
+        if api in _BTMINER_VERSIONS and original.__bases__[1:] == cls.__bases__[1:]:
+            return f"{key}|{api}"
+    return None
+
+
+def _miner_class(kind: str) -> tuple[Any, str | None] | None:
+    """The class table's entry `kind` names, and the version to build it with."""
+    from pyasic.miners.factory import MINER_CLASSES, MinerTypes
+
+    miner_type, _, rest = kind.partition("|")
+    model, _, api = rest.partition("|")
+    try:
+        cls = MINER_CLASSES[MinerTypes[miner_type]][model or None]
+    except KeyError:
+        return None
+    if api and api not in _BTMINER_VERSIONS:
+        return None
+    return cls, _BTMINER_VERSIONS.get(api)
 
 
 @dataclass(frozen=True)
@@ -396,15 +482,30 @@ class _SnmpSocket(asyncio.DatagramProtocol):
         log.debug("SNMP socket: %s", exc)  # e.g. ICMP port unreachable: that request times out
 
 
+@dataclass(frozen=True)
+class PduWalk:
+    """Every outlet of one PDU, read in one walk: watts by outlet number, the device's total
+    and its inlet sensor (None where the profile or the PDU has none)."""
+
+    outlet_w: dict[int, float]
+    device_w: float | None = None
+    inlet_temp_c: float | None = None
+    requests: int = 0  # SNMP requests the walk took (one, unless the table outgrew an answer)
+    error: str | None = None  # why it could not be read: every outlet of it is unread
+
+
 class PduProbe:
-    """Reads an outlet's watts, the PDU's total and its inlet sensor in one SNMP v2c GET,
-    sent again `retries` times when no answer comes in `timeout_s`.
+    """Reads PDUs over SNMP v2c, each request sent again `retries` times when no answer comes
+    in `timeout_s`: one outlet's watts, the PDU's total and its inlet sensor in one GET
+    (`read`, commissioning), or every outlet at once in one GETBULK walk (`walk`, telemetry).
 
     Built on pysnmp's message layer (as the emulated agent is) rather than its high-level
     API, which resolves every OID against the MIBs on the way out and back: that cost a
     fifth of a worker's CPU at 10,000 machines."""
 
     MEASUREMENTS = ("outlet_power_w", "device_power_w", "inlet_temp_c")
+    MAX_REPETITIONS = 128  # rows asked for per GETBULK (a 48-outlet strip with two sensors each); more take more
+    MAX_REQUESTS = 32  # a walk gives up after this many (an agent that never ends its table)
 
     def __init__(self, timeout_s: float, retries: int = 1):
         self.timeout_s = timeout_s
@@ -420,16 +521,10 @@ class PduProbe:
             )
         return self._socket
 
-    async def read(self, pdu: PduAddress, outlet: int) -> PduReading:
-        from hosting.commissioning import snmp_profiles  # the OID tables, shared with the emulator
-
-        oids = [snmp_profiles.oid(pdu.profile, name, outlet) for name in self.MEASUREMENTS]
-        where = f"the PDU at {pdu.host}:{pdu.port}"
+    async def _exchange(self, pdu: PduAddress, request, where: str) -> tuple[Any, str | None]:
+        """Send one request PDU (retried) and return the agent's answer PDU, or why there is none."""
         request_id = next(self._request_ids) & 0x7FFFFFFF
-        request = _V2C.GetRequestPDU()
-        _V2C.apiPDU.set_defaults(request)
         _V2C.apiPDU.set_request_id(request, request_id)
-        _V2C.apiPDU.set_varbinds(request, [(_V2C.ObjectIdentifier(oid), _V2C.null) for oid, _ in oids])
         message = _V2C.Message()
         _V2C.apiMessage.set_defaults(message)
         _V2C.apiMessage.set_community(message, pdu.community)
@@ -439,39 +534,123 @@ class PduProbe:
             sock = await self._open()
         except OSError as exc:
             log.info("%s: %s", where, exc)
-            return PduReading(None, None, None, f"{where} does not answer")
-        answer = None
+            return None, f"{where} does not answer"
         for _ in range(1 + self.retries):
             waiting = sock.waiting[request_id] = asyncio.get_running_loop().create_future()
             try:
                 assert sock.transport is not None
                 sock.transport.sendto(data, (pdu.host, pdu.port))
                 answer = await asyncio.wait_for(waiting, self.timeout_s)
-                break
             except (TimeoutError, OSError) as exc:
                 log.info("%s: %s", where, type(exc).__name__)
+                continue
             finally:
                 sock.waiting.pop(request_id, None)
+            status = int(_V2C.apiPDU.get_error_status(answer))
+            if status:
+                return None, f"{where} refused the read (SNMP error status {status})"
+            return answer, None
+        return None, f"{where} does not answer"
+
+    async def read(self, pdu: PduAddress, outlet: int) -> PduReading:
+        oids = [snmp_profiles.oid(pdu.profile, name, outlet) for name in self.MEASUREMENTS]
+        where = f"the PDU at {pdu.host}:{pdu.port}"
+        request = _V2C.GetRequestPDU()
+        _V2C.apiPDU.set_defaults(request)
+        _V2C.apiPDU.set_varbinds(request, [(_V2C.ObjectIdentifier(oid), _V2C.null) for oid, _ in oids])
+        answer, error = await self._exchange(pdu, request, where)
         if answer is None:
-            return PduReading(None, None, None, f"{where} does not answer")
-        status = int(_V2C.apiPDU.get_error_status(answer))
-        if status:
-            return PduReading(None, None, None, f"{where} refused the read (SNMP error status {status})")
+            return PduReading(None, None, None, error)
         values: list[float | None] = []
         for (_, scale), (_, value) in zip(oids, _V2C.apiPDU.get_varbinds(answer), strict=True):
-            try:
-                values.append(float(int(value)) * scale)
-            except (TypeError, ValueError, PyAsn1Error):  # noSuchInstance / noSuchObject: not there
-                values.append(None)
+            values.append(_scaled(value, scale))
         outlet_w, circuit_w, inlet_temp_c = values
         if outlet_w is None:
             return PduReading(None, circuit_w, inlet_temp_c, f"{where} has no metered outlet {outlet}")
         return PduReading(outlet_w, circuit_w, inlet_temp_c)
 
+    async def walk(self, pdu: PduAddress) -> PduWalk:
+        """Every outlet's watts in one GETBULK (more only if the table outgrows an answer): the
+        outlet power column as the repeated varbind, the device total and the inlet sensor as
+        non-repeaters (GETNEXT of the OID just before each, so the answer is that OID itself)."""
+        where = f"the PDU at {pdu.host}:{pdu.port}"
+        column, suffix, scale = _outlet_column(pdu.profile)
+        scalars = {}
+        for name in ("device_power_w", "inlet_temp_c"):
+            dotted, unit = snmp_profiles.oid(pdu.profile, name)
+            scalars[name] = (_oid_tuple(dotted), unit)
+        outlet_w: dict[int, float] = {}
+        found: dict[str, float | None] = dict.fromkeys(scalars)
+        cursor = column
+        requests = 0
+        while requests < self.MAX_REQUESTS:
+            request = _V2C.GetBulkRequestPDU()
+            _V2C.apiBulkPDU.set_defaults(request)
+            first = requests == 0
+            non_repeaters = [_just_before(oid) for oid, _ in scalars.values()] if first else []
+            _V2C.apiBulkPDU.set_non_repeaters(request, len(non_repeaters))
+            _V2C.apiBulkPDU.set_max_repetitions(request, self.MAX_REPETITIONS)
+            _V2C.apiBulkPDU.set_varbinds(
+                request, [(_V2C.ObjectIdentifier(oid), _V2C.null) for oid in [*non_repeaters, cursor]]
+            )
+            answer, error = await self._exchange(pdu, request, where)
+            requests += 1
+            if answer is None:
+                return PduWalk({}, requests=requests, error=error)
+            binds = [(tuple(oid), value) for oid, value in _V2C.apiBulkPDU.get_varbinds(answer)]
+            if first:
+                for (name, (oid, unit)), (got, value) in zip(scalars.items(), binds, strict=False):
+                    found[name] = _scaled(value, unit) if got == oid else None
+                binds = binds[len(non_repeaters) :]
+            ended = not binds
+            for oid, value in binds:
+                if oid[: len(column)] != column or _end_of_mib(value):
+                    ended = True
+                    break
+                cursor = oid
+                rest = oid[len(column) :]
+                if len(rest) == 1 + len(suffix) and rest[1:] == suffix:
+                    watts = _scaled(value, scale)
+                    if watts is not None:
+                        outlet_w[rest[0]] = watts
+            if ended:
+                break
+        return PduWalk(outlet_w, found["device_power_w"], found["inlet_temp_c"], requests)
+
     def close(self) -> None:
         if self._socket is not None and self._socket.transport is not None:
             self._socket.transport.close()
         self._socket = None
+
+
+def _oid_tuple(dotted: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in dotted.strip(".").split("."))
+
+
+def _just_before(oid: tuple[int, ...]) -> tuple[int, ...]:
+    """The last OID before `oid` in walk order: its GETNEXT answers `oid` itself, if it exists."""
+    if oid[-1] == 0:
+        return oid[:-1]
+    return (*oid[:-1], oid[-1] - 1, 0xFFFFFFFF)  # no arc is larger: nothing lies between
+
+
+def _outlet_column(profile: str) -> tuple[tuple[int, ...], tuple[int, ...], float]:
+    """The table column the outlets' watts are in, what follows the outlet number in their
+    OIDs (Raritan: the sensor type) and the scale."""
+    template, scale = snmp_profiles.PROFILES[profile]["outlet_power_w"]
+    head, tail = template.split("{outlet}")
+    return _oid_tuple(head), _oid_tuple(tail) if tail.strip(".") else (), scale
+
+
+def _end_of_mib(value) -> bool:
+    return value.isSameTypeWith(_V2C.EndOfMibView("")) if hasattr(value, "isSameTypeWith") else False
+
+
+def _scaled(value, scale: float) -> float | None:
+    try:
+        return float(int(value)) * scale
+    except (TypeError, ValueError, PyAsn1Error):  # noSuchInstance / noSuchObject / endOfMibView: not there
+        return None
 
 
 def _now() -> dt.datetime:
