@@ -83,7 +83,7 @@ def machine_charts(machine, span: str, now: dt.datetime | None = None) -> dict:
     def chart(attr: str, unit: str, label: str, colour: str, reference: float, reference_label: str):
         return svg.time_chart(series(points, attr), start=start, end=now, step=STEP[resolution], unit=unit,
                               label=label, colour=colour, reference=reference, reference_label=reference_label,
-                              width=560, height=180)  # fmt: skip
+                              width=400, height=200)  # fmt: skip
 
     return {
         "hashrate": chart("hashrate_ths", "TH/s", "Hashrate", HASH_COLOUR, float(model.nominal_hashrate_ths),

@@ -26,10 +26,11 @@ def fleet_figures(scope: reports.Scope, now: dt.datetime | None = None) -> dict:
     day, month = reports.fleet_series_24h(scope, now), reports.fleet_series_30d(scope, now)
     charts = {
         "day": svg.time_chart(series(day, "hashrate_ths"), start=now - dt.timedelta(hours=24), end=now,
-                              step=STEP["5m"], unit="TH/s", label="Fleet hashrate, last 24 h", colour=HASH_COLOUR),
+                              step=STEP["5m"], unit="TH/s", label="Fleet hashrate, last 24 h", colour=HASH_COLOUR,
+                              width=1100, height=220),
         "month": svg.time_chart(series(month, "hashrate_ths"), start=now - dt.timedelta(days=30), end=now,
                                 step=STEP["1h"], unit="TH/s", label="Fleet hashrate, last 30 days (hourly)",
-                                colour=HASH_COLOUR),
+                                colour=HASH_COLOUR, width=1100, height=220),
     }  # fmt: skip
     return {
         "fleet_now": reports.fleet_now(scope),
