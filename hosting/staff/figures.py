@@ -361,7 +361,7 @@ def slot_cells(
                 href=href(machine.pk),
                 power_w=window.get("power_w") if window else None,
                 hashrate_pct=window.get("hashrate_pct") if window else None,
-                nameplate_w=machine.model.nameplate_power_w,
+                nameplate_w=getattr(machine.model, "nameplate_power_w", 0),
                 polled=window is not None,
             )
         )
