@@ -307,6 +307,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# --- Telemetry: who may scrape /metrics without a staff token -------------------------
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1"])
+
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

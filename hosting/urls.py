@@ -8,6 +8,8 @@ from django.urls import include, path
 from django.views.decorators.http import require_GET
 from django.views.generic import RedirectView
 
+from hosting.telemetry.metrics import metrics
+
 
 @require_GET
 def healthz(request):
@@ -28,5 +30,6 @@ urlpatterns = [
     path("portal/", include("hosting.portal.urls")),
     path("staff/", include("hosting.staff.urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("favicon.ico", favicon, name="favicon"),
 ]

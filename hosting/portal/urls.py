@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout/", views.logout, name="logout"),
     path("", views.dashboard, name="dashboard"),
     path("machines/", views.machines, name="machines"),
+    path("machines.csv", views.machines_csv, name="machines-csv"),
     path("machines/<int:pk>/", views.machine, name="machine"),
     path("machines/<int:pk>/requests/", views.machine_request, name="machine-request"),
     path("contracts/<int:pk>/", views.contract, name="contract"),

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from capacity.errors import Refusal, describe
 from capacity.models import Site
 from hosting import machine_requests, packing, quotes
+from hosting.exports import csv_response
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
     ApiToken,
@@ -27,6 +28,7 @@ from hosting.models import (
     Quote,
 )
 from hosting.paging import paginate
+from hosting.portal import fleet
 from hosting.portal.filters import machine_filter
 from hosting.portal.forms import MachineRequestForm, PackingListForm, QuoteForm, TokenForm
 from hosting.telemetry.models import Alert
@@ -81,18 +83,36 @@ def dashboard(request):
         "live": any(not b.done for b in batches),
         "open_alerts": Alert.objects.visible_to_user(user).open().count(),
     }
-    return render(request, "portal/_dashboard.html" if request.htmx else "portal/dashboard.html", context)
+    if request.htmx:
+        return render(request, "portal/_dashboard.html", context)
+    return render(request, "portal/dashboard.html", context | fleet.dashboard(user))
 
 
 # --- machines -------------------------------------------------------------------------------
 
 
+def _machine_list(request):
+    """The user's machines through the list's filters, with their latest window, in the asked order."""
+    scoped = Machine.objects.visible_to(request.user).select_related("model", "contract__site", "slot__rack")
+    filters = machine_filter(request, scoped)
+    sort = request.GET.get("sort", "serial")
+    return filters, sort, fleet.sorted_machines(filters.qs, sort)
+
+
 @require_GET
 @tenant_required
 def machines(request):
-    scoped = Machine.objects.visible_to(request.user).select_related("model", "contract__site").order_by("serial")
-    filters = machine_filter(request, scoped)
-    return render(request, "portal/machines.html", {"filters": filters, "page": paginate(request, filters.qs)})
+    filters, sort, rows = _machine_list(request)
+    context = {"filters": filters, "page": paginate(request, rows), "sort": sort}
+    return render(request, "portal/machines.html", context)
+
+
+@require_GET
+@tenant_required
+def machines_csv(request):
+    """The machines list as CSV, same filters and order, every page (formula-safe cells)."""
+    _, _, rows = _machine_list(request)
+    return csv_response("machines.csv", fleet.CSV_HEADER, fleet.csv_rows(rows))
 
 
 def _my_machine(request, pk):
@@ -114,7 +134,10 @@ def machine(request, pk):
         "asks": asks,
         "open_ask": next((a for a in asks if a.state == MachineRequest.State.OPEN), None),
         "request_form": MachineRequestForm(kinds=MachineRequest.kinds_for(machine.status)),
+        "span": span if (span := request.GET.get("span")) in fleet.MACHINE_SPANS else "24h",
+        "spans": list(fleet.MACHINE_SPANS),
     }
+    context["charts"] = fleet.machine_charts(machine, context["span"])
     return render(request, "portal/machine.html", context)
 
 

@@ -298,30 +298,58 @@ class SlotCell:
     serial: str = ""
     model: str = ""
     status: str = ""  # the machine's status; "" for an empty slot
-    temp_c: float | None = None  # max chip °C from its latest measured self-test
+    temp_c: float | None = None  # max chip °C: its latest poll's, else its latest self-test's
     href: str = ""
+    power_w: float | None = None  # measured at its latest poll
+    hashrate_pct: float | None = None  # % of nominal at its latest poll
+    nameplate_w: int = 0
+    polled: bool = False  # the figures come from a poll (else from commissioning, or nothing)
 
     @property
     def empty(self) -> bool:
         return self.machine_id is None
 
     @property
+    def power_pct(self) -> float | None:
+        return None if self.power_w is None or not self.nameplate_w else 100 * self.power_w / self.nameplate_w
+
+    @property
     def tooltip(self) -> str:
         if self.empty:
             return f"#{self.position}: empty"
         temp = "not measured" if self.temp_c is None else f"{self.temp_c:.1f} °C max chip"
-        return f"#{self.position}: {self.serial} · {self.model} · {self.status} · {temp}"
+        parts = [f"#{self.position}: {self.serial}", self.model, self.status, temp]
+        if self.polled:
+            if self.hashrate_pct is not None:
+                parts.append(f"{self.hashrate_pct:.0f} % of nominal hashrate")
+            if self.power_w is not None:
+                parts.append(f"{self.power_w:,.0f} W measured")
+            parts.append("latest poll")
+        elif self.temp_c is not None:
+            parts.append("latest self-test")
+        return " · ".join(parts)
 
 
-def slot_cells(slots: Iterable, temps: Mapping[int, float | None], href: Callable[[int], str]) -> list[SlotCell]:
+def slot_cells(
+    slots: Iterable,
+    temps: Mapping[int, float | None],
+    href: Callable[[int], str],
+    latest: Mapping[int, Mapping] | None = None,
+) -> list[SlotCell]:
     """Cells in position order from slots with `machine` (and its `model`) selected;
-    `temps` by machine id; `href(machine_id)` where a cell links."""
+    `temps` (self-tests) by machine id; `latest` (windows at the latest poll) by machine id,
+    which win where a machine has one; `href(machine_id)` where a cell links."""
+    latest = latest or {}
     cells = []
     for slot in sorted(slots, key=lambda s: s.position):
         machine = getattr(slot, "machine", None)
         if machine is None:
             cells.append(SlotCell(slot.position))
             continue
+        window = latest.get(machine.pk)
+        temp = (
+            window["chip_temp_max_c"] if window and window.get("chip_temp_max_c") is not None else temps.get(machine.pk)
+        )
         cells.append(
             SlotCell(
                 position=slot.position,
@@ -329,8 +357,12 @@ def slot_cells(slots: Iterable, temps: Mapping[int, float | None], href: Callabl
                 serial=machine.serial,
                 model=str(machine.model),
                 status=machine.status,
-                temp_c=temps.get(machine.pk),
+                temp_c=temp,
                 href=href(machine.pk),
+                power_w=window.get("power_w") if window else None,
+                hashrate_pct=window.get("hashrate_pct") if window else None,
+                nameplate_w=getattr(machine.model, "nameplate_power_w", 0),
+                polled=window is not None,
             )
         )
     return cells

@@ -328,6 +328,10 @@ def cell_fill(cell: SlotCell, colour: str, cold_c: float, hot_c: float) -> str:
         return EMPTY
     if colour == "temperature":
         return "url(#unmeasured)" if cell.temp_c is None else heat_colour(cell.temp_c, cold_c, hot_c)
+    if colour == "power":
+        return rack_fill(cell.power_pct, "power")
+    if colour == "hashrate":
+        return rack_fill(cell.hashrate_pct, "hashrate")
     return status_colour(cell.status)
 
 
@@ -386,7 +390,7 @@ def rack_elevation(
         if cell.empty:
             body.append(el("g", title(cell.tooltip), rect, class_="slot-empty"))
             continue
-        label = cell.serial + " · " + (cell.status if colour == "status" else _temp_label(cell.temp_c))
+        label = cell.serial + " · " + _cell_label(cell, colour)
         ink = INK if fill.startswith("url(") else _ink_on(fill)
         body.append(
             el(
@@ -398,13 +402,47 @@ def rack_elevation(
                 data_machine=str(cell.machine_id),
             )
         )
-    key = _status_legend() if colour == "status" else _heat_legend(cold_c, hot_c)
-    label = f"Rack {name}: {len(cells)} slots coloured by {'machine status' if colour == 'status' else 'temperature'}"
+    key = {"status": _status_legend, "temperature": lambda: _heat_legend(cold_c, hot_c)}.get(
+        colour, lambda: _measure_legend(colour)
+    )()
+    coloured_by = {"status": "machine status", "temperature": "temperature"}.get(
+        colour, FLOOR_MEASURES.get(colour, colour)
+    )
+    label = f"Rack {name}: {len(cells)} slots coloured by {coloured_by}"
     return document(width, height, label, defs, key, *body, css_class="rack-elevation")
 
 
 def _temp_label(temp_c: float | None) -> str:
     return "not measured" if temp_c is None else f"{temp_c:.0f} °C"
+
+
+def _cell_label(cell: SlotCell, colour: str) -> str:
+    if colour == "status":
+        return cell.status
+    if colour == "power":
+        return "not polled" if cell.power_w is None else f"{cell.power_w:,.0f} W"
+    if colour == "hashrate":
+        return "not polled" if cell.hashrate_pct is None else f"{cell.hashrate_pct:.0f} % of nominal"
+    return _temp_label(cell.temp_c)
+
+
+def _measure_legend(colour: str) -> str:
+    """The scale of a measure from the latest poll (power: measured ÷ nameplate)."""
+    stops = HASH_STOPS if colour == "hashrate" else HEAT_STOPS
+    ends = ("0 %", "50 %", "100 %") if colour == "hashrate" else ("0 %", "60 %", "120 %+")
+    what = "hashrate % of nominal" if colour == "hashrate" else "measured W ÷ nameplate W"
+    return el(
+        "g",
+        el("linearGradient", *(el("stop", offset=f"{t:.0%}", stop_color=_hex(c)) for t, c in stops), id="measure"),
+        text(0, 17, what),
+        el("rect", x=150.0, y=8.0, width="160", height="12", fill="url(#measure)"),
+        text(150, 34, ends[0], text_anchor="start"),
+        text(230, 34, ends[1], text_anchor="middle"),
+        text(310, 34, ends[2], text_anchor="end"),
+        el("rect", x=326.0, y=8.0, width="12", height="12", fill="url(#unmeasured)"),
+        text(344, 18, "not polled"),
+        class_="legend",
+    )
 
 
 def _status_legend() -> str:
@@ -478,3 +516,205 @@ def load_bars(loads: Sequence[CircuitLoad], *, width: int = 420) -> SafeString:
     if not loads:
         parts.append(text(0, legend_h + 14, "No circuits feed this rack's slots."))
     return document(width, height, "Circuit load against usable watts", *parts, css_class="load-bars")
+
+
+# --------------------------------------------------------------------------------------
+# Telemetry over time (fleet and machine charts, portal and staff)
+# --------------------------------------------------------------------------------------
+
+TIME_STEPS = (
+    dt.timedelta(hours=1), dt.timedelta(hours=3), dt.timedelta(hours=6), dt.timedelta(hours=12),
+    dt.timedelta(days=1), dt.timedelta(days=2), dt.timedelta(days=7),
+)  # fmt: skip
+UNKNOWN_FILL = "#eaeef2"
+
+
+def time_ticks(start: dt.datetime, end: dt.datetime, most: int = 8) -> list[dt.datetime]:
+    """Round instants (UTC) across [start, end], at most `most` of them."""
+    span = end - start
+    step = next((s for s in TIME_STEPS if span / s <= most), TIME_STEPS[-1])
+    anchor = start.replace(minute=0, second=0, microsecond=0)
+    if step >= dt.timedelta(days=1):
+        anchor = anchor.replace(hour=0)
+    elif step > dt.timedelta(hours=1):
+        anchor = anchor.replace(hour=anchor.hour - anchor.hour % int(step.total_seconds() // 3600))
+    ticks = []
+    tick = anchor
+    while tick <= end:
+        if tick >= start:
+            ticks.append(tick)
+        tick += step
+    return ticks
+
+
+def _tick_label(tick: dt.datetime, span: dt.timedelta) -> str:
+    if span <= dt.timedelta(days=2):
+        return tick.strftime("%b %d") if tick.hour == 0 else tick.strftime("%H:%M")
+    return tick.strftime("%b %d")
+
+
+def time_chart(
+    points: Sequence[tuple[dt.datetime, float | None]],
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    step: dt.timedelta,
+    unit: str,
+    label: str,
+    colour: str = "#2171b5",
+    reference: float | None = None,
+    reference_label: str = "",
+    width: int = 720,
+    height: int = 200,
+    css_class: str = "time-chart",
+) -> SafeString:
+    """A value over time as steps (each point holds for `step`), an area under it; a point
+    with no value (unknown: no poll happened) is a gap shaded grey, never drawn as zero.
+    `reference` (e.g. the nominal hashrate) is a dashed line. Times are UTC."""
+    left, right, top, bottom = 56, 12, 28, 28
+    x = Linear(start.timestamp(), end.timestamp(), left, width - right)
+    known = [v for _, v in points if v is not None]
+    high = max([*known, reference or 0.0, 0.0])
+    ticks = nice_ticks(high * 1.1 if high else 1.0, 4)
+    y = Linear(0, ticks[-1], height - bottom, top)
+    grid = []
+    for t in ticks:
+        grid.append(el("line", x1=float(left), y1=y(t), x2=float(width - right), y2=y(t), stroke=LINE))
+        grid.append(text(left - 6, y(t) + 4, fmt_tick(t), text_anchor="end"))
+    span = end - start
+    for tick in time_ticks(start, end):
+        grid.append(el("line", x1=x(tick.timestamp()), y1=y(0), x2=x(tick.timestamp()), y2=y(0) + 4, stroke=MUTED))
+        grid.append(_axis_label(x(tick.timestamp()), y(0) + 16, _tick_label(tick, span), width))
+    gaps: list[str] = []
+    runs: list[list[tuple[float, float, float]]] = []
+    current: list[tuple[float, float, float]] = []
+    for at, value in points:
+        x0, x1 = x(max(at, start).timestamp()), x(min(at + step, end).timestamp())
+        if value is None:
+            gaps.append(el("rect", x=x0, y=float(top), width=max(x1 - x0, 0.5), height=y(0) - top,
+                           fill=UNKNOWN_FILL, class_="unknown"))  # fmt: skip
+            if current:
+                runs.append(current)
+                current = []
+            continue
+        current.append((x0, x1, y(value)))
+    if current:
+        runs.append(current)
+    series = []
+    for run in runs:
+        d = f"M{_n(run[0][0])} {_n(run[0][2])}"
+        for i, (_, x1, _) in enumerate(run):
+            d += f"H{_n(x1)}" + (f"V{_n(run[i + 1][2])}" if i + 1 < len(run) else "")
+        area = d + f"V{_n(y(0))}H{_n(run[0][0])}Z"
+        series.append(el("path", d=area, fill=colour, fill_opacity="0.15", class_="area"))
+        series.append(el("path", d=d, fill="none", stroke=colour, stroke_width="1.8", class_="line"))
+    if reference is not None:
+        series.append(el("line", x1=float(left), y1=y(reference), x2=float(width - right), y2=y(reference),
+                         stroke=INK, stroke_dasharray="5 3", class_="reference"))  # fmt: skip
+        series.append(text(width - right - 2, y(reference) - 4, reference_label, text_anchor="end"))
+    axes = [
+        el("line", x1=float(left), y1=y(0), x2=float(width - right), y2=y(0), stroke=MUTED),
+        text(left, 14, f"{label} ({unit})", style=f"fill:{INK}"),
+    ]
+    if not known:
+        axes.append(text((left + width - right) / 2, (top + height - bottom) / 2, "no measurements in this span",
+                         text_anchor="middle", class_="empty"))  # fmt: skip
+    elif gaps:
+        axes.append(el("rect", x=float(width - right - 150), y=4.0, width="12", height="10", fill=UNKNOWN_FILL))
+        axes.append(text(width - right - 134, 13, "unknown (not polled)"))
+    title_text = f"{label}, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    return document(width, height, title_text, *grid, *gaps, *series, *axes, css_class=css_class)
+
+
+# --------------------------------------------------------------------------------------
+# Floor map: halls → rows → racks, each rack coloured by its latest measure
+# --------------------------------------------------------------------------------------
+
+# Hashrate % of nominal: red (none) → yellow → green (all of it).
+HASH_STOPS = ((0.0, (215, 25, 28)), (0.5, (255, 255, 191)), (1.0, (26, 150, 65)))
+FLOOR_MEASURES = {
+    "power": "measured W ÷ booked W",
+    "hashrate": "hashrate % of nominal",
+    "temperature": "hottest chip °C",
+}
+RACK_W, RACK_H, ROW_LABEL_W, HALL_GAP = 30, 20, 56, 30
+
+
+def _scale(t: float, stops) -> str:
+    t = min(1.0, max(0.0, t))
+    for (t0, c0), (t1, c1) in itertools.pairwise(stops):
+        if t <= t1:
+            f = (t - t0) / (t1 - t0)
+            r, g, b = (a + (z - a) * f for a, z in zip(c0, c1, strict=True))
+            return _hex((r, g, b))
+    return _hex(stops[-1][1])
+
+
+def rack_fill(value: float | None, measure: str, cold_c: float = 40.0, hot_c: float = 95.0) -> str:
+    """A rack's colour for the chosen measure; the unmeasured pattern when it has none."""
+    if value is None:
+        return "url(#unmeasured)"
+    if measure == "hashrate":
+        return _scale(value / 100, HASH_STOPS)
+    if measure == "temperature":
+        return heat_colour(value, cold_c, hot_c)
+    return heat_colour(value, 0.0, 120.0)  # power: % of booked, over 100 % runs red
+
+
+def floor_map(halls, *, name: str, measure: str = "power") -> SafeString:
+    """`halls`: [(hall, [(row, [FloorRack…])…])…] as hosting.staff.floor lays them out.
+    Each rack a cell linking to its elevation, coloured by `measure`, with its slot
+    utilisation as a dark bar along the bottom and every figure in its tooltip."""
+    widest = max((len(racks) for _, rows in halls for _, racks in rows), default=1)
+    width = max(ROW_LABEL_W + widest * (RACK_W + 3) + 10, 560)
+    legend_h = 48
+    parts = []
+    y0 = legend_h
+    for hall, rows in halls:
+        parts.append(text(0, y0 + 12, f"Hall {hall}", style=f"fill:{INK};font-weight:600"))
+        y0 += 18
+        for row, racks in rows:
+            parts.append(text(0, y0 + 14, f"row {row}"))
+            for i, rack in enumerate(racks):
+                x0 = ROW_LABEL_W + i * (RACK_W + 3)
+                fill = rack_fill(rack.value(measure), measure)
+                bar = RACK_W * rack.utilisation
+                parts.append(
+                    el(
+                        "a",
+                        title(rack.tooltip),
+                        el("rect", x=float(x0), y=float(y0), width=str(RACK_W), height=str(RACK_H), rx="2", fill=fill,
+                           stroke="#ffffff", class_="rack", data_rack=str(rack.rack_id)),
+                        el("rect", x=float(x0), y=float(y0 + RACK_H - 4), width=bar, height="4", fill=INK,
+                           fill_opacity="0.7", class_="utilisation"),
+                        href=rack.href,
+                    )
+                )  # fmt: skip
+            y0 += RACK_H + 4
+        y0 += HALL_GAP
+    height = y0 + 4
+    defs = el(
+        "defs",
+        el("pattern", el("rect", width="6", height="6", fill=UNMEASURED),
+           el("path", d="M0 6L6 0", stroke="#8c959f", stroke_width="1.2"),
+           id="unmeasured", width="6", height="6", patternUnits="userSpaceOnUse"),
+        el("linearGradient", *(el("stop", offset=f"{t:.0%}", stop_color=_hex(c)) for t, c in
+                               (HASH_STOPS if measure == "hashrate" else HEAT_STOPS)), id="floor-scale"),
+    )  # fmt: skip
+    ends = {"power": ("0 %", "60 %", "120 %+"), "hashrate": ("0 %", "50 %", "100 %"),
+            "temperature": ("40", "68", "95+")}[measure]  # fmt: skip
+    key = el(
+        "g",
+        text(0, 17, FLOOR_MEASURES[measure]),
+        el("rect", x=150.0, y=8.0, width="160", height="12", fill="url(#floor-scale)"),
+        text(150, 34, ends[0], text_anchor="start"),
+        text(230, 34, ends[1], text_anchor="middle"),
+        text(310, 34, ends[2], text_anchor="end"),
+        el("rect", x=326.0, y=8.0, width="12", height="12", fill="url(#unmeasured)"),
+        text(344, 18, "no measurement"),
+        el("rect", x=446.0, y=14.0, width="16", height="4", fill=INK),
+        text(468, 18, "slots used"),
+        class_="legend",
+    )
+    label = f"Floor map of {name}: racks coloured by {FLOOR_MEASURES[measure]}"
+    return document(width, height, label, defs, key, *parts, css_class="floor-map")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hosting.staff import alerts, views
+from hosting.staff import alerts, fleet_views, views
 
 app_name = "staff"
 
@@ -8,6 +8,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("forecast/", views.forecast, name="forecast"),
     path("forecast/<slug:slug>/", views.forecast, name="site_forecast"),
+    path("fleet/", fleet_views.fleet, name="fleet"),
+    path("fleet/<str:kind>/<slug:slug>/", fleet_views.fleet_of, name="fleet-of"),
+    path("power/", fleet_views.power, name="power"),
+    path("floor/", fleet_views.floor_map, name="floor-first"),
+    path("floor/<slug:slug>/", fleet_views.floor_map, name="floor"),
     path("racks/", views.racks, name="racks"),
     path("racks/<int:pk>/", views.rack, name="rack"),
     path("waitlist/", views.waitlist, name="waitlist"),

@@ -28,11 +28,18 @@ from hosting import quotes
 from hosting.models import Machine, MachineRequest, Quote, Sample
 from hosting.paging import paginate
 from hosting.staff import actions, figures, svg
+from hosting.telemetry import reports
 
 HOLD_HOURS_DEFAULT = 24
 HOLD_HOURS_MAX = 24 * 90
 REQUESTS_SHOWN = 50  # the oldest open requests; the rest are in the admin
 COLD_C = 40.0  # the cold end of the temperature scale; the hot end is the rack's models' chip limit
+RACK_COLOURS = {
+    "status": "machine status",
+    "temperature": "max chip °C (latest poll, else latest self-test)",
+    "power": "measured W ÷ nameplate (latest poll)",
+    "hashrate": "hashrate % of nominal (latest poll)",
+}
 
 
 def staff_page(view: Callable) -> Callable:
@@ -150,14 +157,16 @@ def _machine_admin_url(pk: int) -> str:
 @staff_page
 def rack(request, pk: int):
     rack = get_object_or_404(Rack.objects.select_related("site", "feed"), pk=pk)
-    colour = "temperature" if request.GET.get("colour") == "temperature" else "status"
+    colour = colour if (colour := request.GET.get("colour")) in RACK_COLOURS else "status"
     slots = list(Slot.objects.filter(rack=rack).select_related("machine__model").order_by("position"))
-    cells = figures.slot_cells(slots, latest_chip_temps(rack.pk), _machine_admin_url)
+    latest = reports.latest_rack_windows(rack.pk, rack.site_id)
+    cells = figures.slot_cells(slots, latest_chip_temps(rack.pk), _machine_admin_url, latest)
     hot_c = max((float(s.machine.model.max_chip_temp_c) for s in slots if hasattr(s, "machine")), default=95.0)
     circuits = Circuit.objects.filter(pk__in=Slot.objects.filter(rack=rack).values("circuit_id")).with_load()
     loads = [figures.CircuitLoad(c.name, c.load_w, c.usable_w) for c in circuits.order_by("name", "pk")]
     context = {"rack": rack, "colour": colour, "cells": cells, "loads": loads, "bars": svg.load_bars(loads)}
     context |= {"used": sum(not c.empty for c in cells), "measured": sum(c.temp_c is not None for c in cells)}
+    context |= {"polled": sum(c.polled for c in cells), "colours": RACK_COLOURS}
     context["elevation"] = svg.rack_elevation(cells, name=str(rack), colour=colour, cold_c=COLD_C, hot_c=hot_c)
     return render(request, "staff/rack.html", context)
 

@@ -200,6 +200,8 @@ def test_the_worlds_own_objects_are_answered_as_the_schema_says(world, who):
         ("/machines/", {}),
         ("/machines/{id}/", {"id": machine.pk}),
         ("/machines/{id}/self-tests/", {"id": machine.pk}),
+        ("/machines/{id}/telemetry/", {"id": machine.pk}),
+        ("/contracts/{id}/uptime/", {"id": machine.contract_id}),
         ("/commissioning/batches/", {}),
         ("/alerts/", {}),
         ("/alerts/{id}/", {"id": world["alert"].pk}),

@@ -22,6 +22,11 @@ def urls():
         reverse("staff:waitlist"),
         reverse("staff:holds"),
         reverse("staff:intake"),
+        reverse("staff:fleet"),
+        reverse("staff:fleet-of", args=["site", site.slug]),
+        reverse("staff:power"),
+        reverse("staff:floor-first"),
+        reverse("staff:floor", args=[site.slug]),
     ]
 
 

@@ -183,7 +183,7 @@ def test_slot_cells_follow_position_order_and_link_machines():
     assert [c.position for c in cells] == [1, 2]
     assert cells[0].empty
     assert (cells[1].href, cells[1].temp_c) == ("/m/7/", 81.0)
-    assert cells[1].tooltip == "#2: SN7 · Antminer S19 · live · 81.0 °C max chip"
+    assert cells[1].tooltip == "#2: SN7 · Antminer S19 · live · 81.0 °C max chip · latest self-test"
 
 
 def test_ages_read_as_people_say_them():
