@@ -31,7 +31,6 @@ from hosting.paging import paginate
 from hosting.portal import fleet
 from hosting.portal.filters import machine_filter
 from hosting.portal.forms import MachineRequestForm, PackingListForm, QuoteForm, TokenForm
-from hosting.telemetry.models import Alert
 
 
 def tenant_required(view):
@@ -81,7 +80,6 @@ def dashboard(request):
         "events": MachineEvent.objects.recent_for(machines, 10),
         "batches": batches,
         "live": any(not b.done for b in batches),
-        "open_alerts": Alert.objects.visible_to_user(user).open().count(),
     }
     if request.htmx:
         return render(request, "portal/_dashboard.html", context)

@@ -65,7 +65,7 @@ def test_the_dashboard_shows_hashrate_uptime_kwh_and_alerts(portal, fleet, stran
     # 216 windows, 36 unknown, 12 down: hashing 168 of the 180 known.
     assert f"{100 * 168 / 180:.2f} %" in html
     assert f"unknown {100 * 36 / 216:.2f} %" in html
-    assert 'id="open-alerts"><div class="figure">1<' in html
+    assert 'id="open-alerts" href="/portal/alerts/"><div class="figure">1<' in html
     for chart in ("chart-24h", "chart-30d"):
         assert f'id="{chart}"' in html
     day = svg_root(html, "time-chart")
