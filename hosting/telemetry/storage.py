@@ -34,7 +34,7 @@ def write_circuit_windows(rows: Iterable[CircuitWindow]) -> int:
 
 
 def _upsert(model: type[models.Model], key: tuple[str, str], fields: list[str], rows: Iterable) -> int:
-    key_columns = [model._meta.get_field(name).column for name in key]
+    key_columns = [str(model._meta.get_field(name).column) for name in key]  # type: ignore[union-attr]
     written = 0
     iterator = iter(rows)
     while batch := list(islice(iterator, BATCH)):
@@ -52,7 +52,7 @@ def _upsert(model: type[models.Model], key: tuple[str, str], fields: list[str], 
 def _copy_upsert(model: type[models.Model], key_columns: Sequence[str], rows: Sequence[models.Model]) -> None:
     meta = model._meta
     fields = list(meta.concrete_fields)
-    columns = [f.column for f in fields]
+    columns = [str(f.column) for f in fields]
     table = meta.db_table
     staging = f"{table}_in"
     quoted = ", ".join(connection.ops.quote_name(c) for c in columns)

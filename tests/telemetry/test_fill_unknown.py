@@ -113,7 +113,7 @@ def test_a_changed_interval_goes_on_from_the_next_aligned_start(floor):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_accounting_writes_each_unknown_once(floor):
     machines = live_machines(floor, 5)
     site = floor["site"]
@@ -128,7 +128,7 @@ def test_concurrent_accounting_writes_each_unknown_once(floor):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_second_accounting_run_waits_for_the_first_ones_lock(floor):
     live_machines(floor, 2)
     site = floor["site"]

@@ -29,9 +29,9 @@ DAY_FIELDS = ["machines", "windows", "windows_unknown", "windows_reachable", "wi
 reading = st.fixed_dictionaries(
     {
         "hashing": st.booleans(),
-        "hashrate_ths": st.none() | st.floats(0, 200, allow_nan=False),
-        "power_w": st.none() | st.floats(0, 4000, allow_nan=False),
-        "chip_temp_max_c": st.none() | st.floats(20, 110, allow_nan=False),
+        "hashrate_ths": st.none() | st.floats(0, 200, allow_nan=False, allow_subnormal=False),
+        "power_w": st.none() | st.floats(0, 4000, allow_nan=False, allow_subnormal=False),
+        "chip_temp_max_c": st.none() | st.floats(20, 110, allow_nan=False, allow_subnormal=False),
     }
 )
 state = st.one_of(st.just("missing"), st.just("unknown"), st.just("unreachable"), reading)

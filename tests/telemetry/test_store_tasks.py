@@ -29,7 +29,7 @@ def test_the_beat_tasks_account_roll_up_and_keep_partitions(floor):
     last_hour = hour_start(timezone.now()) - dt.timedelta(hours=1)
     accounting_from(site, last_hour)  # nobody polled during the last hour
 
-    with celery_worker(queues=("celery",), purge_first=True):
+    with celery_worker(queues=("celery",), purge_first=True, extra_env={"TELEMETRY_UNKNOWN_GRACE_S": "0"}):
         tasks_store.account.delay(site.pk)
         wait_for(lambda: TelemetryPolicy.objects.get(site=site).filled_until >= last_hour + dt.timedelta(hours=1),
                  what="accounting to close the last hour")  # fmt: skip
