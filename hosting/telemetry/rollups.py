@@ -42,7 +42,7 @@ def due_windows(
     (at most `limit` of them): those a poll can no longer be waited for."""
     step = dt.timedelta(seconds=interval_s)
     grace = dt.timedelta(seconds=grace_s)
-    starts = []
+    starts: list[dt.datetime] = []
     start = filled_until
     while len(starts) < limit and start + step + grace <= now:
         starts.append(start)
