@@ -864,7 +864,9 @@ def _bytes(machine_days: int) -> dict:
         spec = next((p for p in partitions.PARTITIONED if p.table == table), None)
         names = partitions_of(spec) if spec else [table]
         with connection.cursor() as cursor:
-            cursor.execute("SELECT COALESCE(sum(pg_total_relation_size(t::regclass)), 0) FROM unnest(%s) t", [names])
+            cursor.execute(
+                "SELECT COALESCE(sum(pg_total_relation_size(t::regclass)), 0) FROM unnest(%s::text[]) t", [names]
+            )
             return int(cursor.fetchone()[0])
 
     raw = total("telemetry_window")
