@@ -688,3 +688,277 @@ class CpuMeter:
         other = max(0.0, self.figures["busy_pct"] - sum(mine.values()))
         parts = [f"{name} {share:.0f} %" for name, share in {**mine, "other": other}.items()]
         return f"CPU {self.figures['busy_pct']:.0f} % busy ({', '.join(parts)})"
+
+
+# --------------------------------------------------------------------------------------
+# Telemetry storage: ingest through the real write path, reads from the rollups, bytes on disk
+# --------------------------------------------------------------------------------------
+
+TELEMETRY_CONTRACT_MACHINES = 1_000
+TELEMETRY_INTERVAL_S = 300
+
+
+def seed_telemetry_store(n: int, log=print) -> dict:
+    """n live S19 Pros at one site (the commissioning dataset's floor), in contracts of
+    1,000 machines, with telemetry accounting and rollups started 30 days ago."""
+    from hosting.telemetry.services_store import policy_for
+
+    seed_commissioning(n, log=log)
+    site = Site.objects.get(slug="bench")
+    first = Contract.objects.get()
+    ids = list(Machine.objects.order_by("pk").values_list("pk", flat=True))
+    for k, start in enumerate(range(0, len(ids), TELEMETRY_CONTRACT_MACHINES)):
+        chunk = ids[start : start + TELEMETRY_CONTRACT_MACHINES]
+        contract = first
+        if k:
+            contract = Contract.objects.create(
+                tenant=first.tenant, site=site, it_kw=first.it_kw * len(chunk) / n, machine_count=len(chunk),
+                rate_usd_per_kwh=first.rate_usd_per_kwh, starts_on=first.starts_on, status="draft",
+            )  # fmt: skip
+        Machine.objects.filter(pk__in=chunk).update(
+            contract=contract, status="live", status_changed_at=timezone.now() - dt.timedelta(days=60)
+        )
+    Contract.objects.filter(pk=first.pk).update(machine_count=min(n, TELEMETRY_CONTRACT_MACHINES))
+    policy = policy_for(site)
+    policy.poll_interval_s = TELEMETRY_INTERVAL_S
+    policy.save(update_fields=["poll_interval_s"])
+    return {"machines": n, "contracts": Contract.objects.count(), "circuits": Circuit.objects.count()}
+
+
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def _seed_days(site: Site, days: list[dt.date], log=print) -> int:
+    """Windows for every machine and circuit window for every circuit, every 5 minutes of
+    `days`, made by generate_series inside PostgreSQL (1 % of windows unreachable)."""
+    from hosting.telemetry.services_store import ensure_partitions
+
+    rows = 0
+    for day in days:
+        ensure_partitions(0, now=_utc_midnight(day))
+        start, end = _utc_midnight(day), _utc_midnight(day + dt.timedelta(days=1))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO telemetry_window (start, machine_id, site_id, contract_id, machine_status, reachable,
+                    hashing, hashrate_ths, hashrate_pct, boards_seen, chips_seen, chip_temp_max_c, board_temp_max_c,
+                    inlet_temp_c, fans_ok, power_w, power_source, uptime_s, errors)
+                SELECT ts, m.id, %s, m.contract_id, 'live', up, up,
+                       CASE WHEN up THEN 104 + random() * 8 ELSE 0 END, CASE WHEN up THEN 95 + random() * 7 END,
+                       CASE WHEN up THEN 3 END, CASE WHEN up THEN 342 END, CASE WHEN up THEN 65 + random() * 15 END,
+                       CASE WHEN up THEN 60 + random() * 10 END, 20 + random() * 8, up,
+                       CASE WHEN up THEN 3150 + random() * 200 END, CASE WHEN up THEN 'pdu' ELSE '' END,
+                       CASE WHEN up THEN 86400 END, ''
+                FROM generate_series(%s::timestamptz, %s::timestamptz - interval '5 minutes', interval '5 minutes') ts
+                CROSS JOIN LATERAL (
+                    SELECT id, contract_id, (id * 7919 + extract(epoch FROM ts)::bigint / 300) %% 100 <> 0 AS up
+                    FROM hosting_machine
+                ) m
+                """,
+                [site.pk, start, end],
+            )
+            rows += cursor.rowcount
+            cursor.execute(
+                """
+                INSERT INTO telemetry_circuitwindow (start, circuit_id, site_id, measured_w, outlets_read)
+                SELECT ts, c.id, %s, 16 * 3200 + random() * 1000, 16
+                FROM generate_series(%s::timestamptz, %s::timestamptz - interval '5 minutes', interval '5 minutes') ts
+                CROSS JOIN capacity_circuit c
+                """,
+                [site.pk, start, end],
+            )
+        log(f"    {day}: {rows:,} windows so far")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE telemetry_window")
+        cursor.execute("ANALYZE telemetry_circuitwindow")
+    return rows
+
+
+def _roll_up(site: Site, start: dt.datetime, end: dt.datetime) -> dict:
+    """The real rollup services over [start, end): accounting closed there, hours then days."""
+    from hosting.telemetry.models import TelemetryPolicy
+    from hosting.telemetry.services_store import roll_up_days, roll_up_hours
+
+    TelemetryPolicy.objects.filter(site=site).update(
+        filled_until=end, hours_rolled_until=start, days_rolled_until=start.date()
+    )
+    started = time.perf_counter()
+    hours = roll_up_hours(site, end)
+    hours_s = time.perf_counter() - started
+    started = time.perf_counter()
+    days = roll_up_days(site, end)
+    with connection.cursor() as cursor:
+        for table in ("telemetry_machinehour", "telemetry_contractday", "telemetry_circuitday"):
+            cursor.execute(f"ANALYZE {table}")
+    return {"machine_hours": hours, "hours_s": round(hours_s, 1), "days": days,
+            "days_s": round(time.perf_counter() - started, 1)}  # fmt: skip
+
+
+def _ingest(site: Site, start: dt.datetime, intervals: int) -> dict:
+    """Windows per second through storage.write_windows, one call per site interval (as
+    the poller writes), then the same windows again (every one an upsert of a late poll),
+    then accounting's unknowns for an interval nobody polled."""
+    from hosting.telemetry import storage
+    from hosting.telemetry.models import Window
+    from hosting.telemetry.services_store import ensure_partitions, fill_unknown, policy_for
+
+    ensure_partitions(1, now=start)
+    machines = list(Machine.objects.order_by("pk").values_list("pk", "contract_id"))
+    rng = random.Random(9)
+    step = dt.timedelta(seconds=TELEMETRY_INTERVAL_S)
+
+    def batch(n: int, late: bool = False) -> list[Window]:
+        at = start + n * step
+        return [
+            Window(start=at, machine_id=pk, site_id=site.pk, contract_id=contract_id, machine_status="live",
+                   reachable=True, hashing=True, hashrate_ths=104 + rng.random() * 8, hashrate_pct=98.0,
+                   boards_seen=3, chips_seen=342, chip_temp_max_c=70.0 + late, board_temp_max_c=62.0,
+                   inlet_temp_c=24.0, fans_ok=True, power_w=3200 + rng.random() * 100, power_source="pdu",
+                   uptime_s=86_400, errors="")
+            for pk, contract_id in machines
+        ]  # fmt: skip
+
+    batches = [batch(n) for n in range(intervals)]
+    started = time.perf_counter()
+    written = sum(storage.write_windows(b) for b in batches)
+    insert_s = time.perf_counter() - started
+    late = [batch(n, late=True) for n in range(intervals)]
+    started = time.perf_counter()
+    upserted = sum(storage.write_windows(b) for b in late)
+    upsert_s = time.perf_counter() - started
+    policy = policy_for(site)
+    gap = start + intervals * step
+    type(policy).objects.filter(pk=policy.pk).update(filled_until=gap)
+    started = time.perf_counter()
+    unknowns = fill_unknown(site, gap + step, grace_s=0)
+    unknown_s = time.perf_counter() - started
+    return {
+        "windows": written,
+        "insert_per_s": round(written / insert_s),
+        "upsert_per_s": round(upserted / upsert_s),
+        "unknown_per_s": round(unknowns / unknown_s) if unknowns else 0,
+        "unknowns": unknowns,
+    }
+
+
+def _latency(samples: int, query) -> dict:
+    rng = random.Random(3)
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        query(rng)
+        times.append((time.perf_counter() - started) * 1000)
+    figures = Latencies(times).summary()
+    return {k: figures[k] for k in ("n", "p50_ms", "p99_ms", "mean_ms")}
+
+
+def _reads(now: dt.datetime, samples: int) -> dict:
+    """The reads billing and the charts do: a contract's month from ContractDay, each of its
+    1,000 machines' month from MachineHour, a machine's 30-day chart (hourly) and 24 h (5-min)."""
+    from django.db.models import Count, Sum
+
+    from hosting.telemetry.models import ContractDay, MachineHour, Window
+
+    contracts = list(Contract.objects.values_list("pk", flat=True))
+    machines = list(Machine.objects.values_list("pk", flat=True))
+    month_ago = now - dt.timedelta(days=30)
+
+    def contract_month(rng):
+        figures = ContractDay.objects.filter(
+            contract_id=rng.choice(contracts), day__gte=month_ago.date(), day__lt=now.date()
+        ).aggregate(
+            windows=Sum("windows"), unknown=Sum("windows_unknown"), reachable=Sum("windows_reachable"),
+            hashing=Sum("windows_hashing"), energy_wh=Sum("energy_wh"), days=Count("pk"),
+        )  # fmt: skip
+        assert figures["windows"], "no contract-days to read"
+
+    def contract_machines_month(rng):
+        rows = list(
+            MachineHour.objects.filter(contract_id=rng.choice(contracts), hour__gte=month_ago, hour__lt=now)
+            .values("machine_id")
+            .annotate(windows=Sum("windows"), reachable=Sum("windows_reachable"), energy_wh=Sum("energy_wh"))
+        )
+        assert len(rows) >= 900
+
+    def machine_chart_30d(rng):
+        rows = list(
+            MachineHour.objects.filter(machine_id=rng.choice(machines), hour__gte=month_ago, hour__lt=now)
+            .order_by("hour")
+            .values_list("hour", "hashrate_ths_avg", "power_w_avg", "chip_temp_max_c")
+        )
+        assert rows
+
+    def machine_chart_24h(rng):
+        rows = list(
+            Window.objects.filter(machine_id=rng.choice(machines), start__gte=now - dt.timedelta(days=1), start__lt=now)
+            .order_by("start")
+            .values_list("start", "hashrate_ths", "power_w", "chip_temp_max_c")
+        )
+        assert rows
+
+    return {
+        "contract_month": _latency(samples, contract_month),
+        "machine_chart_30d": _latency(samples, machine_chart_30d),
+        "machine_chart_24h_5m": _latency(samples, machine_chart_24h),
+        "contract_machines_month": _latency(max(10, samples // 20), contract_machines_month),
+    }
+
+
+def _bytes(machine_days: int) -> dict:
+    """pg_total_relation_size over each parent's partitions, per machine-day."""
+    from hosting.telemetry import partitions
+    from hosting.telemetry.services_store import partitions_of
+
+    def total(table: str) -> int:
+        spec = next((p for p in partitions.PARTITIONED if p.table == table), None)
+        names = partitions_of(spec) if spec else [table]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COALESCE(sum(pg_total_relation_size(t::regclass)), 0) FROM unnest(%s::text[]) t", [names]
+            )
+            return int(cursor.fetchone()[0])
+
+    raw = total("telemetry_window")
+    circuits = total("telemetry_circuitwindow")
+    hours = total("telemetry_machinehour")
+    days = total("telemetry_contractday") + total("telemetry_circuitday")
+    return {
+        "raw_bytes": raw,
+        "raw_per_machine_day": round(raw / machine_days),
+        "circuit_raw_per_machine_day": round(circuits / machine_days),
+        "rolled_bytes": hours + days,
+        "rolled_per_machine_day": round((hours + days) / machine_days),
+    }
+
+
+def measure_telemetry_store(n: int, days: int, samples: int = 500, log=print) -> dict:
+    """Ingest, reads and bytes with 1 day of windows for n machines, then with `days`."""
+    site = Site.objects.get(slug="bench")
+    today = timezone.now().astimezone(dt.UTC).date()
+    now = _utc_midnight(today)
+    results: dict = {"machines": n, "load_before": [round(x, 2) for x in os.getloadavg()], "phases": {}}
+    seeded: list[dt.date] = []
+    for phase_days in sorted({1, days}):
+        new = [
+            today - dt.timedelta(days=d) for d in range(phase_days, 0, -1) if today - dt.timedelta(days=d) not in seeded
+        ]
+        log(f"  telemetry store: seeding {len(new)} day(s) of windows for {n:,} machines …")
+        started = time.perf_counter()
+        rows = _seed_days(site, new, log=log)
+        seed_s = time.perf_counter() - started
+        seeded += new
+        log(f"  telemetry store: {rows:,} windows in {seed_s:.0f} s; rolling up …")
+        rolled = _roll_up(site, _utc_midnight(min(new)), _utc_midnight(max(new) + dt.timedelta(days=1)))
+        log(f"  telemetry store: rolled {rolled['machine_hours']:,} machine-hours in {rolled['hours_s']} s; ingest …")
+        ingest = _ingest(site, now + dt.timedelta(hours=len(results["phases"])), intervals=6)
+        log(f"  telemetry store: ingest {ingest['insert_per_s']:,}/s, upsert {ingest['upsert_per_s']:,}/s; reads …")
+        reads = _reads(now, samples)
+        results["phases"][f"{phase_days}d"] = {
+            "days": len(seeded), "windows_seeded": rows, "seed_s": round(seed_s, 1),
+            "seed_per_s": round(rows / seed_s), "rollup": rolled,
+            "rollup_windows_per_s": round(rows / rolled["hours_s"]) if rolled["hours_s"] else None,
+            "ingest": ingest, "reads": reads, "bytes": _bytes(n * len(seeded)),
+        }  # fmt: skip
+    results["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    return results

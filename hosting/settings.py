@@ -138,6 +138,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("TELEMETRY_SCHEDULE_S", 5, minimum=1),
     },
 }
+# Telemetry storage upkeep (hosting/telemetry/tasks_store.py), central and idempotent.
+CELERY_BEAT_SCHEDULE |= {
+    # Unknown windows where no poll answered, once an interval's grace has passed.
+    "telemetry-account": {"task": "telemetry.account", "schedule": 60},
+    # Machine-hours, contract- and circuit-days, as far as accounting has closed.
+    "telemetry-roll-up": {"task": "telemetry.roll_up", "schedule": 5 * 60},
+    # Day partitions ahead; raw windows past retention dropped as whole partitions.
+    "telemetry-maintain-partitions": {"task": "telemetry.maintain_partitions", "schedule": 60 * 60},
+}
 # Tasks without a queue of their own (the site's) go to the central default queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 
@@ -161,6 +170,14 @@ TELEMETRY_SPREAD_PCT = env_int("TELEMETRY_SPREAD_PCT", 50, minimum=0)
 TELEMETRY_PUBLISH_TIMEOUT_MS = env_int("TELEMETRY_PUBLISH_TIMEOUT_MS", 500, minimum=10)
 # The poll interval the demo seed gives its sites, so that charts fill in within minutes.
 TELEMETRY_DEMO_INTERVAL_S = env_int("TELEMETRY_DEMO_INTERVAL_S", 15, minimum=1)
+
+# --- Telemetry storage ------------------------------------------------------------------
+# Raw 5-minute windows are kept this many whole days before today (rollups: for years).
+TELEMETRY_RAW_DAYS = env_int("TELEMETRY_RAW_DAYS", 14, minimum=1)
+# Day partitions are created this many days ahead (PostgreSQL).
+TELEMETRY_PARTITIONS_AHEAD_DAYS = env_int("TELEMETRY_PARTITIONS_AHEAD_DAYS", 3, minimum=1)
+# An interval no poll answered this long after it ended is written down as unknown.
+TELEMETRY_UNKNOWN_GRACE_S = env_int("TELEMETRY_UNKNOWN_GRACE_S", 60, minimum=0)
 
 # --- Cache (API throttling counters) ------------------------------------------------------
 if REDIS_URL is not None:

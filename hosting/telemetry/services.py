@@ -29,16 +29,10 @@ from hosting.readings import Reading
 from hosting.telemetry import storage, windows
 from hosting.telemetry.models import CircuitWindow, PollRun, TelemetryPolicy, Window
 from hosting.telemetry.poller import Polled, Target
+from hosting.telemetry.rollups import window_start
 from hosting.telemetry.signals import windows_recorded
 
 log = logging.getLogger(__name__)
-
-
-def window_start(now: dt.datetime, interval_s: int) -> dt.datetime:
-    """The start of the interval `now` falls in: intervals are aligned on the Unix epoch, so
-    every process (and every site with the same interval) agrees on them."""
-    epoch = int(now.timestamp())
-    return dt.datetime.fromtimestamp(epoch - epoch % interval_s, tz=dt.UTC)
 
 
 def policy_for(site_id: int) -> TelemetryPolicy:

@@ -22,6 +22,11 @@ TARGETS = {
     "pipeline_s_over_sweep_s": 1.0,  # commissioning 10,000 miners takes no longer than reading them
     "poll_s_over_sweep_s": 0.5,  # a poll reads less than get_data and must show it
 }
+# Telemetry storage (issue 9): floors and ceilings.
+TELEMETRY_TARGETS = {
+    "ingest_windows_per_s": 20_000,  # ≥: 4 × what 1.5 M machines every 5 minutes need
+    "read_p99_ms": 50.0,  # ≤: a contract's month, a machine's 30-day chart, at 1 and at 30 days
+}
 
 
 class Command(BaseCommand):
@@ -32,11 +37,26 @@ class Command(BaseCommand):
         parser.add_argument("--reseed", action="store_true", help="rebuild the datasets even if they exist")
         parser.add_argument("--requests", type=int, default=3000, help="requests per kind per dataset")
         parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
-        parser.add_argument("--only", choices=["quotes", "commissioning", "telemetry-poll"], help="run one part only")
+        parser.add_argument(
+            "--only", choices=["quotes", "commissioning", "telemetry-poll", "telemetry-store"], help="run one part only"
+        )
+        parser.add_argument(
+            "--telemetry-days", type=int, default=30, help="days of windows for 10,000 machines (telemetry-store)"
+        )
         parser.add_argument("--machines", type=int, default=10_000, help="emulated miners to commission")
         parser.add_argument(
             "--stage",
-            choices=["seed", "planner", "seed-commissioning", "commission", "sweep", "poll", "reset-poll"],
+            choices=[
+                "seed",
+                "planner",
+                "seed-commissioning",
+                "commission",
+                "sweep",
+                "poll",
+                "reset-poll",
+                "seed-telemetry-store",
+                "telemetry-store",
+            ],
             help=argparse_hidden(),
         )
         parser.add_argument("--scale", choices=sorted(benchmark.SCALES), help=argparse_hidden())
@@ -54,6 +74,10 @@ class Command(BaseCommand):
             "commission": lambda: benchmark.measure_commissioning(log=log),
             "poll": lambda: benchmark.measure_poll(poll, log=log),
             "reset-poll": benchmark.reset_poll,
+            "seed-telemetry-store": lambda: benchmark.seed_telemetry_store(options["machines"], log=log),
+            "telemetry-store": lambda: benchmark.measure_telemetry_store(
+                options["machines"], options["telemetry_days"], log=log
+            ),
             "sweep": lambda: benchmark.sweep(
                 [benchmark.fleet_ip(i) for i in range(options["machines"])][shard::shards], concurrency=75
             ),
@@ -86,7 +110,7 @@ def stage_result(stdout: str) -> dict:
 
 
 class Bench:
-    def __init__(self, command, *, quick, reseed, requests, clients, only, machines, **_):
+    def __init__(self, command, *, quick, reseed, requests, clients, only, machines, telemetry_days=30, **_):
         self.out = command.stdout
         self.style = command.style
         self.reseed = reseed
@@ -94,6 +118,7 @@ class Bench:
         self.clients = clients
         self.only = only
         self.machines = 2_000 if quick else machines
+        self.telemetry_days = 2 if quick else telemetry_days
         self.base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
         # The datasets' database names start with this: another prefix keeps a second bench
         # (another checkout on the same PostgreSQL) off this one's databases.
@@ -193,6 +218,8 @@ class Bench:
             self.commissioning()
         if self.only in (None, "telemetry-poll"):
             self.telemetry_poll()
+        if self.only in (None, "telemetry-store"):
+            self.telemetry_store()
 
     def telemetry_poll(self) -> None:
         result = TelemetryPollBench(self).run()
@@ -211,6 +238,41 @@ class Bench:
         ok = result["ratio"] <= target
         line = f"{'poll s ÷ sweep s':28} {result['ratio']:8.2f}   target ≤ {target:<5} {'OK' if ok else 'MISSED'}"
         self.log(self.style.SUCCESS(line) if ok else self.style.ERROR(line))
+
+    def telemetry_store(self) -> None:
+        result = TelemetryStoreBench(self).run()
+        (self.state / "telemetry-store-results.json").write_text(json.dumps(result, indent=2))
+        self.log("")
+        self.log(
+            f"telemetry store: {result['machines']:,} machines, load {result['load_before']} → {result['load_after']}"
+        )
+        header = f"{'':34}" + "".join(f"{phase:>14}" for phase in result["phases"])
+        self.log(header)
+        rows = {
+            "windows seeded": lambda p: f"{p['windows_seeded']:,}",
+            "seed windows/s (generate_series)": lambda p: f"{p['seed_per_s']:,}",
+            "rollup windows/s (hours)": lambda p: f"{p['rollup_windows_per_s'] or 0:,}",
+            "ingest windows/s (write_windows)": lambda p: f"{p['ingest']['insert_per_s']:,}",
+            "upsert windows/s (late polls)": lambda p: f"{p['ingest']['upsert_per_s']:,}",
+            "unknowns/s (fill_unknown)": lambda p: f"{p['ingest']['unknown_per_s']:,}",
+            "contract month p99 ms": lambda p: f"{p['reads']['contract_month']['p99_ms']}",
+            "machine 30-day chart p99 ms": lambda p: f"{p['reads']['machine_chart_30d']['p99_ms']}",
+            "machine 24 h (5 min) p99 ms": lambda p: f"{p['reads']['machine_chart_24h_5m']['p99_ms']}",
+            "contract's 1,000 machines p99 ms": lambda p: f"{p['reads']['contract_machines_month']['p99_ms']}",
+            "raw bytes per machine-day": lambda p: f"{p['bytes']['raw_per_machine_day']:,}",
+            "rolled bytes per machine-day": lambda p: f"{p['bytes']['rolled_per_machine_day']:,}",
+        }
+        for label, cell in rows.items():
+            self.log(f"{label:34}" + "".join(f"{cell(p):>14}" for p in result["phases"].values()))
+        phases = list(result["phases"].values())
+        ingest = min(p["ingest"]["insert_per_s"] for p in phases)
+        read = max(p["reads"][k]["p99_ms"] for p in phases for k in ("contract_month", "machine_chart_30d"))
+        for label, value, ok, target in (
+            ("ingest windows/s (lowest)", ingest, ingest >= TELEMETRY_TARGETS["ingest_windows_per_s"], "≥ 20,000"),
+            ("read p99 ms (highest)", read, read <= TELEMETRY_TARGETS["read_p99_ms"], "≤ 50"),
+        ):
+            line = f"{label:34} {value:>12,}   target {target:<8} {'OK' if ok else 'MISSED'}"
+            self.log(self.style.SUCCESS(line) if ok else self.style.ERROR(line))
 
     def commissioning(self) -> None:
         result = CommissioningBench(self).run()
@@ -494,3 +556,49 @@ class TelemetryPollBench(CommissioningBench):
             "sweep_cpu_pct": sweep_cpu.figures,
             "poll_cpu_pct": poll_cpu.figures,
         }
+
+
+class TelemetryStoreBench:
+    """Telemetry storage on its own database (haven_bench_telemetry_store), rebuilt each run:
+    windows for 10,000 machines seeded by generate_series for 1 day and then 30, ingest
+    through the real write path, reads from the rollups, bytes on disk. The database is
+    dropped at the end (30 days of raw windows is ~20 GB)."""
+
+    NAME = "telemetry_store"
+
+    def __init__(self, bench: "Bench"):
+        self.bench = bench
+
+    def env(self) -> dict:
+        return {**self.bench.env(self.NAME), "DB_CONN_MAX_AGE": "3600"}
+
+    def stream(self, *args: str) -> dict:
+        """manage.py bench `args`, echoing its progress; what it printed after RESULT."""
+        process = subprocess.Popen(  # noqa: S603 - our own argv
+            [sys.executable, "manage.py", "bench", *args], env=self.env(), stdout=subprocess.PIPE, text=True
+        )
+        result = None
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("RESULT "):
+                result = json.loads(line.removeprefix("RESULT "))
+            else:
+                self.bench.log(line.rstrip("\n"))
+        if process.wait() or result is None:
+            raise CommandError(f"manage.py bench {' '.join(args)} failed")
+        return result
+
+    def run(self) -> dict:
+        database = f"haven_bench_{self.NAME}"
+        self.bench.log(f"telemetry store: creating {database}")
+        self.bench.psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        self.bench.psql(f"CREATE DATABASE {database}")
+        try:
+            run_manage(self.env(), "migrate", "--noinput", "-v0")
+            machines = ["--machines", str(self.bench.machines)]
+            self.stream("--stage", "seed-telemetry-store", *machines)
+            return self.stream(
+                "--stage", "telemetry-store", *machines, "--telemetry-days", str(self.bench.telemetry_days)
+            )
+        finally:
+            self.bench.psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")

@@ -5,6 +5,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from hosting.telemetry.partitions import CreatePartitionedModel
+
 
 class Migration(migrations.Migration):
 
@@ -75,8 +77,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('circuit', 'day'), name='telemetry_circuitday_unique')],
             },
         ),
-        migrations.CreateModel(
+        CreatePartitionedModel(
             name='CircuitWindow',
+            partition_column='start',
             fields=[
                 ('pk', models.CompositePrimaryKey('start', 'circuit', blank=True, editable=False, primary_key=True, serialize=False)),
                 ('start', models.DateTimeField()),
@@ -99,7 +102,7 @@ class Migration(migrations.Migration):
                 ('windows_unknown', models.PositiveIntegerField(default=0)),
                 ('windows_reachable', models.PositiveIntegerField(default=0)),
                 ('windows_hashing', models.PositiveIntegerField(default=0)),
-                ('hashrate_ths_avg', models.FloatField(null=True)),
+                ('hashrate_ths_avg', models.FloatField(help_text="The fleet's hashrate (sum over its machines), averaged over the hours known.", null=True)),
                 ('energy_wh', models.FloatField(default=0)),
                 ('contract', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='telemetry_days', to='hosting.contract')),
             ],
@@ -107,8 +110,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('contract', 'day'), name='telemetry_contractday_unique')],
             },
         ),
-        migrations.CreateModel(
+        CreatePartitionedModel(
             name='MachineHour',
+            partition_column='hour',
             fields=[
                 ('pk', models.CompositePrimaryKey('hour', 'machine', blank=True, editable=False, primary_key=True, serialize=False)),
                 ('hour', models.DateTimeField()),
@@ -121,7 +125,7 @@ class Migration(migrations.Migration):
                 ('energy_wh', models.FloatField(default=0, help_text='power_w_avg × the known share of the hour.')),
                 ('chip_temp_max_c', models.FloatField(null=True)),
                 ('contract', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='hosting.contract')),
-                ('machine', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='hosting.machine')),
+                ('machine', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='hosting.machine')),
                 ('site', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='capacity.site')),
             ],
             options={
@@ -145,8 +149,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('site', 'window_start'), name='telemetry_pollrun_unique')],
             },
         ),
-        migrations.CreateModel(
+        CreatePartitionedModel(
             name='Window',
+            partition_column='start',
             fields=[
                 ('pk', models.CompositePrimaryKey('start', 'machine', blank=True, editable=False, primary_key=True, serialize=False)),
                 ('start', models.DateTimeField()),
@@ -165,9 +170,9 @@ class Migration(migrations.Migration):
                 ('power_source', models.CharField(blank=True, choices=[('pdu', 'PDU outlet'), ('miner', 'Miner-reported'), ('nameplate', 'Nameplate')], max_length=10)),
                 ('uptime_s', models.PositiveIntegerField(null=True)),
                 ('errors', models.CharField(blank=True, max_length=500)),
-                ('contract', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='hosting.contract')),
-                ('machine', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='hosting.machine')),
-                ('site', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='capacity.site')),
+                ('contract', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='hosting.contract')),
+                ('machine', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='hosting.machine')),
+                ('site', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='capacity.site')),
             ],
             options={
                 'indexes': [models.Index(fields=['machine', 'start'], name='telemetry_window_machine')],
