@@ -14,7 +14,7 @@ from hosting.commissioning import fleet
 from hosting.commissioning.emulator import INSTANT, Event, Fleet, running
 from hosting.lifecycle import MachineStatus
 from hosting.models import Machine, MachineModel
-from hosting.telemetry import services
+from hosting.telemetry import services, services_store
 from hosting.telemetry.models import CircuitWindow, PollRun, TelemetryPolicy, Window
 from tests.factories import racked
 from tests.workers import celery_worker, purge, wait_for
@@ -174,8 +174,15 @@ def test_with_the_worker_stopped_no_window_is_written_and_the_poll_stays_unfinis
             wait_for(lambda: Window.objects.filter(site=site).exists(), timeout_s=3, what="a window")
     run.refresh_from_db()
     assert (run.finished_at, run.windows_written, run.answered) == (None, 0, 0)
-    assert not Window.objects.exists()  # the storage helper marks these windows unknown, never down
+    assert not Window.objects.exists()
     purge([queue])
+    # Accounting, once the interval is over, writes the windows down as unknown — never down.
+    Machine.objects.filter(contract__site=site).update(status_changed_at=start - dt.timedelta(hours=1))
+    services_store.fill_unknown(site, now=now)  # the site's accounting starts at this interval
+    ended = start + dt.timedelta(seconds=INTERVAL_S + 1)
+    assert services_store.fill_unknown(site, now=ended, grace_s=0) == 7
+    assert Window.objects.filter(site=site, start=start, reachable__isnull=True).count() == 7
+    assert not Window.objects.filter(reachable=False).exists()
 
 
 def test_scheduling_twice_in_one_interval_sends_the_poll_once(floor, monkeypatch):
