@@ -276,6 +276,15 @@ class MonthUptime:
     days: dict[dt.date, Uptime] = field(default_factory=dict)
 
 
+def _uptime_by_day(rows: QuerySet) -> dict[dt.date, Uptime]:
+    """Rows of ContractDay or MachineHour with a `day` (values("day")) → that day's Uptime."""
+    sums = rows.values("day").annotate(
+        w=Sum("windows"), u=Sum("windows_unknown"), r=Sum("windows_reachable"), h=Sum("windows_hashing"),
+        e=Sum("energy_wh"),
+    )  # fmt: skip
+    return {r["day"]: Uptime(r["w"] or 0, r["u"] or 0, r["r"] or 0, r["h"] or 0, r["e"] or 0.0) for r in sums}
+
+
 def month_uptime(scope: Scope, month: dt.date | None = None, now: dt.datetime | None = None) -> MonthUptime:
     """A month's uptime and kWh for a contract, a tenant or a site: the days rolled up in
     ContractDay, then the machines' hours after the last rolled day (two queries)."""
@@ -283,37 +292,16 @@ def month_uptime(scope: Scope, month: dt.date | None = None, now: dt.datetime | 
     first, after = month_bounds(month or now.date())
     contracts = _contracts(scope)
     days: dict[dt.date, Uptime] = {}
-    rows = (
-        ContractDay.objects.filter(contract__in=contracts, day__gte=first, day__lt=after)
-        .order_by()
-        .values("day")
-        .annotate(
-            w=Sum("windows"),
-            u=Sum("windows_unknown"),
-            r=Sum("windows_reachable"),
-            h=Sum("windows_hashing"),
-            e=Sum("energy_wh"),
-        )
-    )
-    for r in rows:
-        days[r["day"]] = Uptime(r["w"] or 0, r["u"] or 0, r["r"] or 0, r["h"] or 0, r["e"] or 0.0)
+    rows = ContractDay.objects.filter(contract__in=contracts, day__gte=first, day__lt=after).order_by()
+    days.update(_uptime_by_day(rows))
     rolled_until = max(days) + dt.timedelta(days=1) if days else first
     if rolled_until < after:
         hours = (
             MachineHour.objects.filter(scope.q(), hour__gte=day_start(rolled_until), hour__lt=day_start(after))
             .order_by()
             .annotate(day=TruncDate("hour", tzinfo=dt.UTC))
-            .values("day")
-            .annotate(
-                w=Sum("windows"),
-                u=Sum("windows_unknown"),
-                r=Sum("windows_reachable"),
-                h=Sum("windows_hashing"),
-                e=Sum("energy_wh"),
-            )
         )
-        for r in hours:
-            days[r["day"]] = Uptime(r["w"] or 0, r["u"] or 0, r["r"] or 0, r["h"] or 0, r["e"] or 0.0)
+        days.update(_uptime_by_day(hours))
     total = sum(days.values(), Uptime())
     return MonthUptime(first, total, dict(sorted(days.items())))
 
