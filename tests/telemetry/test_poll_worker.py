@@ -90,6 +90,8 @@ def test_windows_record_each_fault_through_a_real_worker(floor):
         emulated.advance(2000)  # back on and ramped up; the chips without their fan much hotter
         third = poll(site, base + dt.timedelta(seconds=2 * INTERVAL_S))
         (agent,) = emulated.pdu_floor.agents.values()
+        # The task logs its line once its windows are stored: wait for the third.
+        wait_for(lambda: worker.output().count("miner objects") >= 3, timeout_s=10, what="the third poll's log line")
         output = worker.output()
 
     def of(name, windows):
