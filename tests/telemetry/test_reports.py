@@ -47,6 +47,17 @@ def test_uptime_counts_unknown_windows_apart_never_as_down(fleet):
     assert total.kwh == pytest.approx(3.25 * (528 - 12) / 12)
 
 
+def test_windows_not_rolled_up_yet_count_in_the_month_once(fleet):
+    """The hour under way (or any the roll-up has not reached) is read from the raw windows,
+    so "this month" includes the last minutes; once rolled, the same figures, not twice."""
+    scope = reports.Scope(contract_id=fleet["contract"].pk)
+    raw = reports.month_uptime(scope, NOW.date(), now=NOW).total
+    assert (raw.windows, raw.unknown, raw.reachable, raw.hashing) == (576, 48, 516, 516)
+    assert raw.kwh == pytest.approx(3.25 * (528 - 12) / 12)
+    roll_hours(fleet["machines"])
+    assert reports.month_uptime(scope, NOW.date(), now=NOW).total == raw
+
+
 def test_a_month_with_nothing_measured_has_no_percentages(floor):
     month = reports.month_uptime(reports.Scope(contract_id=floor["contract"].pk), NOW.date(), now=NOW)
     assert month.total.windows == 0
