@@ -582,6 +582,15 @@ class PowerView:
     circuits: list[CircuitPower]
 
     @property
+    def feeds_in_use(self) -> list[FeedPower]:
+        """Feeds with something booked or metered: the ones worth a row."""
+        return [f for f in self.feeds if f.booked_w or f.measured_w is not None]
+
+    @property
+    def idle_feeds(self) -> int:
+        return len(self.feeds) - len(self.feeds_in_use)
+
+    @property
     def flagged_circuits(self) -> list[CircuitPower]:
         return [c for c in self.circuits if c.flagged]
 

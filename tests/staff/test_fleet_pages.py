@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hosting.staff import svg
-from tests.factories import PhaseFactory, RackFactory
+from tests.factories import FeedFactory, PhaseFactory, RackFactory
 from tests.staff.conftest import count_queries, svg_root
 from tests.telemetry.views_data import another_floor, circuit_windows, live, write_day
 
@@ -62,6 +62,14 @@ def test_the_power_view_lists_a_circuit_drawing_more_than_booked_and_a_site_near
     # 7,050 W × PUE 1.00 of 8 kW: 88 %, under the 90 % threshold.
     assert "88.1 %" in html
     assert "near budget</span>" not in html
+
+
+def test_the_power_view_lists_feeds_in_use_and_counts_the_idle_ones(staff_client, fleet):
+    idle = FeedFactory(site=fleet["site"], name="IDLE-FEED")
+    html = staff_client.get(reverse("staff:power")).content.decode()
+    assert str(fleet["circuits"][0].feed) in html
+    assert idle.name not in html
+    assert 'id="idle-feeds">1 feed with nothing booked or metered not listed.' in html
 
 
 def test_the_power_view_costs_the_same_queries_for_one_site_and_three(staff_client, fleet):
