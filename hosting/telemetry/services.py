@@ -6,7 +6,7 @@ its queue `site.<slug>`, each chunk holding whole PDUs (one walk per PDU per int
 starting at its share of the interval, so the reads spread over it. `record_poll` runs on
 the site's worker: it writes the chunk's windows and its circuits' windows through
 `storage`, brings the PollRun up to date and sends `windows_recorded` on commit. A poll
-that never ran writes nothing: the storage helper marks its windows unknown.
+that never ran writes nothing: accounting (`services_store.fill_unknown`) marks its windows unknown.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A reading (what the miner answered, `hosting.readings`), the figures of its mode
 its outlet drew become the fields of a `Window` row. The rules:
 
 - reachable: the miner answered the poll. Unreachable is down, not unknown (unknown is a
-  window no poll wrote, filled in by the storage helper).
+  window no poll wrote, written by `services_store.fill_unknown`).
 - hashing: it answered with a hashrate above zero.
 - boards seen: boards present and hashing or with chips; chips seen: their chips.
 - temperatures: the hottest chip and PCB sensor over every board and every sensor.

@@ -54,7 +54,7 @@ def polled(machines, pdu, *, pdu_error=None) -> Polled:
 def test_a_chunk_is_recorded_once_committed_and_replaces_an_unknown_window(chunk, django_capture_on_commit_callbacks):
     site, pdu, machines = chunk
     first, second, third = machines
-    Window.objects.create(  # the storage helper gave up on this poll and marked it unknown
+    Window.objects.create(  # accounting gave up on this poll and marked it unknown
         start=START, machine=first, site=site, contract=first.contract, machine_status="live", reachable=None
     )
     heard = []
