@@ -545,6 +545,7 @@ class FeedPower:
     rating_kva: int
     booked_w: int
     measured_w: float | None
+    peak_w: float | None = None  # today's highest metered sum over one interval
 
 
 @dataclass(frozen=True)
@@ -560,6 +561,7 @@ class SitePower:
     it_measured_w: float
     circuits_measured_w: float | None
     alert_pct: int = 90
+    circuits_peak_w: float | None = None  # today's highest metered sum over one interval
 
     @property
     def facility_kw(self) -> float:
@@ -624,6 +626,27 @@ def circuits_measured(
     return {cid: (latest.get(cid), peak) for cid, (_, peak) in peaks.items()}
 
 
+def peaks_today(site_ids: Sequence[int], now: dt.datetime | None = None) -> tuple[dict[int, float], dict[int, float]]:
+    """(feed id → today's peak W, site id → today's peak W): the highest sum of the metered
+    circuits over one interval, not the sum of each circuit's own peak (one query)."""
+    today = day_start(_now(now).date())
+    rows = (
+        CircuitWindow.objects.filter(site_id__in=site_ids, start__gte=today, measured_w__isnull=False)
+        .order_by()
+        .values_list("circuit__feed_id", "site_id", "start")
+        .annotate(w=Sum("measured_w"))
+    )
+    feeds: dict[int, float] = {}
+    by_site_start: dict[tuple[int, dt.datetime], float] = defaultdict(float)
+    for feed_id, site_id, start, w in rows:
+        feeds[feed_id] = max(feeds.get(feed_id, 0.0), w)
+        by_site_start[site_id, start] += w
+    sites: dict[int, float] = {}
+    for (site_id, _), w in by_site_start.items():
+        sites[site_id] = max(sites.get(site_id, 0.0), w)
+    return feeds, sites
+
+
 def power_view(sites: Sequence[Site] | None = None, now: dt.datetime | None = None) -> PowerView:
     """Per circuit, feed and site: measured beside booked and usable (a fixed number of queries)."""
     now = _now(now)
@@ -643,9 +666,10 @@ def power_view(sites: Sequence[Site] | None = None, now: dt.datetime | None = No
     by_feed: dict[int, list[CircuitPower]] = defaultdict(list)
     for c in circuits:
         by_feed[c.feed_id].append(c)
+    feed_peaks, site_peaks = peaks_today(ids, now)
     feeds = [
         FeedPower(f.pk, str(f), f.site_id, f.rating_kva, sum(c.booked_w for c in by_feed[f.pk]),
-                  _sum_known(c.measured_w for c in by_feed[f.pk]))
+                  _sum_known(c.measured_w for c in by_feed[f.pk]), feed_peaks.get(f.pk))
         for f in PowerFeed.objects.filter(site_id__in=ids).select_related("site").order_by("site", "name")
     ]  # fmt: skip
     books = ledger.load_books(sites, now)
@@ -656,7 +680,8 @@ def power_view(sites: Sequence[Site] | None = None, now: dt.datetime | None = No
         out_sites.append(
             SitePower(s.pk, s.name, s.slug, s.pue, books[s.pk].budget_kw(s.today(now)),
                       sum(c.booked_w for c in site_circuits), live.get(s.pk, Now()).power_w,
-                      _sum_known(c.measured_w for c in site_circuits), facility_pct.get(s.pk, 90))
+                      _sum_known(c.measured_w for c in site_circuits), facility_pct.get(s.pk, 90),
+                      site_peaks.get(s.pk))
         )  # fmt: skip
     return PowerView(out_sites, feeds, circuits)
 

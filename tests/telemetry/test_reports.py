@@ -202,3 +202,18 @@ def test_racks_now_colours_and_occupancy(fleet):
     assert rack.power_w == pytest.approx(3250.0)
     assert rack.hashrate_pct == pytest.approx(50.0)
     assert rack.chip_temp_c == 70.0
+
+
+def test_todays_peak_of_a_feed_and_a_site_is_the_highest_interval_not_the_sum_of_peaks(floor):
+    one, two = floor["circuits"][:2]
+    assert one.feed_id == two.feed_id
+    circuit_windows(one, floor["site"].pk, [1000, 3000, 1000])
+    circuit_windows(two, floor["site"].pk, [3000, 1000, 1000])  # each peaks at 3 kW, apart
+
+    feeds, sites = reports.peaks_today([floor["site"].pk], now=NOW)
+
+    assert feeds == {one.feed_id: 4000}  # 1 + 3 or 3 + 1, never 3 + 3
+    assert sites == {floor["site"].pk: 4000}
+    view = reports.power_view([floor["site"]], now=NOW)
+    assert {f.feed_id: f.peak_w for f in view.feeds} == {one.feed_id: 4000}
+    assert view.sites[0].circuits_peak_w == 4000
