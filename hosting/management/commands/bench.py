@@ -236,8 +236,7 @@ class Bench:
         )
         target = TARGETS["poll_s_over_sweep_s"]
         ok = result["ratio"] <= target
-        line = f"{'poll s ÷ sweep s':28} {result['ratio']:8.2f}   target ≤ {target:<5} {'OK' if ok else 'MISSED'}"
-        self.log(self.style.SUCCESS(line) if ok else self.style.ERROR(line))
+        self.verdict(f"{'poll s ÷ sweep s':28} {result['ratio']:8.2f}   target ≤ {target:<5}", ok)
 
     def telemetry_store(self) -> None:
         result = TelemetryStoreBench(self).run()
@@ -271,8 +270,11 @@ class Bench:
             ("ingest windows/s (lowest)", ingest, ingest >= TELEMETRY_TARGETS["ingest_windows_per_s"], "≥ 20,000"),
             ("read p99 ms (highest)", read, read <= TELEMETRY_TARGETS["read_p99_ms"], "≤ 50"),
         ):
-            line = f"{label:34} {value:>12,}   target {target:<8} {'OK' if ok else 'MISSED'}"
-            self.log(self.style.SUCCESS(line) if ok else self.style.ERROR(line))
+            self.verdict(f"{label:34} {value:>12,}   target {target:<8}", ok)
+
+    def verdict(self, line: str, ok: bool) -> None:
+        """A target's line, ending OK (green) or MISSED (red)."""
+        self.log(self.style.SUCCESS(f"{line} OK") if ok else self.style.ERROR(f"{line} MISSED"))
 
     def commissioning(self) -> None:
         result = CommissioningBench(self).run()
@@ -288,8 +290,7 @@ class Bench:
         )
         target = TARGETS["pipeline_s_over_sweep_s"]
         ok = result["ratio"] <= target
-        line = f"{'pipeline s ÷ sweep s':28} {result['ratio']:8.2f}   target ≤ {target:<5} {'OK' if ok else 'MISSED'}"
-        self.log(self.style.SUCCESS(line) if ok else self.style.ERROR(line))
+        self.verdict(f"{'pipeline s ÷ sweep s':28} {result['ratio']:8.2f}   target ≤ {target:<5}", ok)
 
     def quotes(self) -> None:
         data = {scale: self.dataset(scale) for scale in ("large", "small")}
@@ -363,8 +364,7 @@ class Bench:
                 continue
             value = ratios[key]
             ok = value <= target
-            line = f"{key:28} {value:8.2f}   target ≤ {target:<5} {'OK' if ok else 'MISSED'}"
-            self.log(self.style.SUCCESS(line) if ok else self.style.ERROR(line))
+            self.verdict(f"{key:28} {value:8.2f}   target ≤ {target:<5}", ok)
         self.log(
             f"\n(also: quote p50 large ÷ small = {ratios['quote_large_over_small_p50']:.2f}); "
             f"figures in {self.state / 'results.json'}"
