@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "capacity",
     "hosting",
     "hosting.telemetry",
+    "hosting.billing",
 ]
 
 MIDDLEWARE = [
@@ -147,6 +148,13 @@ CELERY_BEAT_SCHEDULE |= {
     # Day partitions ahead; raw windows past retention dropped as whole partitions.
     "telemetry-maintain-partitions": {"task": "telemetry.maintain_partitions", "schedule": 60 * 60},
 }
+# Billing (hosting/billing/tasks.py): machine-days as telemetry closes each local day, the
+# monthly invoices on each contract's billing day, overdue reminders. Each is idempotent.
+CELERY_BEAT_SCHEDULE |= {
+    "billing-roll-up": {"task": "billing.roll_up", "schedule": 30 * 60},
+    "billing-run": {"task": "billing.run_invoices", "schedule": 60 * 60},
+    "billing-overdue": {"task": "billing.mark_overdue", "schedule": 6 * 60 * 60},
+}
 # Tasks without a queue of their own (the site's) go to the central default queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 
@@ -159,6 +167,12 @@ COMMISSIONING_CONCURRENCY = env_int("COMMISSIONING_CONCURRENCY", 64, minimum=1) 
 # How long a request may wait on the broker to publish its runs (one attempt, no retries):
 # when it is down the runs wait in the runs table and the sweep sends them.
 COMMISSIONING_PUBLISH_TIMEOUT_MS = env_int("COMMISSIONING_PUBLISH_TIMEOUT_MS", 500, minimum=10)
+
+# --- Billing --------------------------------------------------------------------------
+# The monthly run issues its invoices at once; off, they wait as drafts for staff to issue.
+BILLING_AUTO_ISSUE = env_bool("BILLING_AUTO_ISSUE", True)
+BILLING_REMINDER_DAYS = env_int("BILLING_REMINDER_DAYS", 7, minimum=1)  # between reminders of an overdue invoice
+BILLING_REMINDERS = env_int("BILLING_REMINDERS", 3, minimum=0)  # at most, per invoice
 
 # --- Telemetry ------------------------------------------------------------------------
 TELEMETRY_CHUNK = env_int("TELEMETRY_CHUNK", 500, minimum=1)  # machines per task message (whole PDUs)

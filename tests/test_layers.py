@@ -14,9 +14,12 @@ TOP = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin", "hosti
 TOP |= {"hosting.demo", "hosting.benchmark", "hosting.settings", "hosting.celery", "hosting.wsgi", "hosting.asgi"}
 TOP |= {"hosting.apps", "hosting.migrations"}
 FEATURES = {"hosting.commissioning", "hosting.telemetry"}  # siblings on the core, under the faces
+# On telemetry, under the faces: billing reads windows and contract terms (ARCHITECTURE.md).
+OPERATING = {"hosting.billing", "hosting.curtailment"}
 FACES = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin"}
 # The telemetry app keeps its faces beside its rules (ARCHITECTURE.md: api.py in each app).
 TELEMETRY_FACES = {"hosting.telemetry.api", "hosting.telemetry.api_alerts", "hosting.telemetry.admin"}
+APP_FACES = TELEMETRY_FACES | {"hosting.billing.api", "hosting.billing.admin", "hosting.billing.documents"}
 
 
 def module_name(path: Path) -> str:
@@ -51,27 +54,36 @@ def test_capacity_knows_nothing_of_hosting(path):
 
 def core_modules() -> list[Path]:
     # hosting/__init__.py loads the Celery app: the project's wiring, not the core.
-    return [p for p in sources("hosting") if module_name(p) != "hosting" and not under(module_name(p), TOP | FEATURES)]
+    return [
+        p for p in sources("hosting")
+        if module_name(p) != "hosting" and not under(module_name(p), TOP | FEATURES | OPERATING)
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_hosting_core_never_imports_upward(path):
-    upward = {i for i in imports(path) if under(i, TOP | FEATURES)}
+    upward = {i for i in imports(path) if under(i, TOP | FEATURES | OPERATING)}
     assert not upward, f"{module_name(path)} imports {sorted(upward)}: react to a signal instead"
 
 
-def feature_modules() -> list[Path]:
-    return [p for feature in sorted(FEATURES) for p in sources(feature.replace(".", "/"))]
+def feature_modules(packages: set[str] = FEATURES) -> list[Path]:
+    return [p for feature in sorted(packages) for p in sources(feature.replace(".", "/")) if p.parent.exists()]
 
 
 def feature_rules() -> list[Path]:
-    """Feature modules but the faces an app keeps beside its rules (its api, its admin)."""
-    return [p for p in feature_modules() if not under(module_name(p), TELEMETRY_FACES)]
+    """Feature and operating modules but the faces an app keeps beside its rules (its api, its admin)."""
+    return [p for p in feature_modules(FEATURES | OPERATING) if not under(module_name(p), APP_FACES)]
 
 
 @pytest.mark.parametrize("path", feature_rules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_features_never_import_the_faces(path):
     assert not {i for i in imports(path) if under(i, FACES)}
+
+
+@pytest.mark.parametrize("path", feature_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_telemetry_and_commissioning_never_import_billing_or_curtailment(path):
+    """Billing reads windows; telemetry never asks billing (a reaction goes through a signal)."""
+    assert not {i for i in imports(path) if under(i, OPERATING)}
 
 
 @pytest.mark.parametrize("path", feature_modules(), ids=lambda p: str(p.relative_to(ROOT)))

@@ -1,0 +1,624 @@
+"""Billing's writes: machine-days rolled from the windows, invoices made, issued, paid,
+voided and corrected — each under a row lock and safe to run twice.
+
+The period of an invoice is a calendar month in the site's time zone; a machine-day is a
+local date, so a month with a DST change has its 743 or 745 hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum
+from django.utils import timezone
+
+from capacity.errors import Refusal
+from capacity.models import Site
+from hosting.billing import rules
+from hosting.billing.models import (
+    HOSTING_KINDS,
+    ContractTerms,
+    Invoice,
+    InvoiceCounter,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceMachine,
+    InvoiceRun,
+    InvoiceStatus,
+    Levy,
+    LineKind,
+    MachineDay,
+    Maintenance,
+    RollupCursor,
+    SetupCharge,
+    SiteBilling,
+)
+from hosting.lifecycle import BOOKED, ContractStatus
+from hosting.models import Contract, SitePricing
+from hosting.telemetry.models import TelemetryPolicy, Window
+
+log = logging.getLogger(__name__)
+UTC = dt.UTC
+
+
+class BillingRefusal(Refusal):
+    code = "billing_refused"
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+# --- Terms ----------------------------------------------------------------------------------
+
+
+def terms_for(contract: Contract) -> ContractTerms:
+    terms, _ = ContractTerms.objects.get_or_create(contract=contract)
+    return terms
+
+
+def currency_of(site: Site) -> str:
+    billing, _ = SiteBilling.objects.get_or_create(site=site)
+    return billing.currency
+
+
+def setup_fee(terms: ContractTerms, site: Site) -> Decimal:
+    if terms.setup_fee_per_machine is not None:
+        return terms.setup_fee_per_machine
+    pricing = SitePricing.objects.filter(site=site).first()
+    return pricing.setup_usd_per_machine if pricing else Decimal(0)
+
+
+def rules_terms(terms: ContractTerms, contract: Contract, site: Site) -> rules.Terms:
+    return rules.Terms(
+        mode=terms.billing_mode,
+        rate_per_kwh=contract.rate_usd_per_kwh,
+        sla_target_pct=terms.sla_target_pct,
+        sla_basis=terms.sla_basis,
+        tiers=tuple(rules.parse_tiers(terms.sla_tiers)),
+        flat_fees={f.machine_model_id: f.fee_per_month for f in terms.flat_fees.all()},
+        setup_fee=setup_fee(terms, site),
+        deposit_months=terms.deposit_months,
+        max_curtailed_hours_month=terms.max_curtailed_hours_month,
+        curtailable=terms.curtailable,
+    )
+
+
+def levies_for(site: Site, period_start: dt.date) -> list[rules.Levy]:
+    """The site's levies in force on the period's first day, their tier picked."""
+    out = []
+    for levy in Levy.objects.filter(site=site).order_by("effective_from", "pk"):
+        if levy.applies_on(period_start):
+            tiers = rules.parse_levy_tiers(levy.tiers)
+            rate = rules.levy_per_kwh(levy.per_kwh, tiers, levy.power_price_per_kwh)
+            out.append(rules.Levy(levy.name, levy.currency, rate, levy.to_billing_currency))
+    return out
+
+
+# --- Periods --------------------------------------------------------------------------------
+
+
+def local_today(site: Site, now: dt.datetime | None = None) -> dt.date:
+    return (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(site.timezone)).date()
+
+
+def day_bounds(site: Site, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """A local date of the site as a UTC range (23, 24 or 25 hours)."""
+    tz = zoneinfo.ZoneInfo(site.timezone)
+    start = dt.datetime.combine(day, dt.time(), tz).astimezone(UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).astimezone(UTC)
+    return start, end
+
+
+def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    first = day.replace(day=1)
+    return first, first + relativedelta(months=1)
+
+
+# --- Machine-days ---------------------------------------------------------------------------
+
+
+def _dt(at: dt.datetime):
+    return connection.ops.adapt_datetimefield_value(at)
+
+
+DAY_COLUMNS = [
+    "contract_id", "site_id", "window_s", "windows", "windows_curtailed", "windows_rma", "windows_maintenance",
+    "windows_unknown", "windows_reachable", "windows_hashing",
+    "energy_wh_pdu", "energy_wh_miner", "energy_wh_nameplate",
+]  # fmt: skip
+
+
+DEFAULT_NOTICE_H = ContractTerms._meta.get_field("maintenance_notice_h").default
+
+
+def _roll_day(site: Site, day: dt.date, interval_s: int) -> int:
+    """One local day of the site's windows into MachineDay (one INSERT … SELECT)."""
+    start, end = day_bounds(site, day)
+    maintenance = Maintenance.objects.filter(
+        site=site, cancelled_at__isnull=True, starts_at__lt=end, ends_at__gt=start
+    ).exists()
+    in_maintenance = "0 = 1"
+    if maintenance:  # the per-window test only on days with announced maintenance
+        in_maintenance = f"""EXISTS (
+            SELECT 1 FROM billing_maintenance m LEFT JOIN billing_contractterms t ON t.contract_id = w.contract_id
+            WHERE m.site_id = w.site_id AND m.cancelled_at IS NULL AND w.start >= m.starts_at AND w.start < m.ends_at
+              AND m.notice_h >= COALESCE(t.maintenance_notice_h, {DEFAULT_NOTICE_H})
+        )"""  # noqa: S608
+    plain = "w.machine_status NOT IN ('curtailed', 'rma')"
+    counted = f"{plain} AND NOT ({in_maintenance})"
+    energy = "COALESCE(SUM(CASE WHEN w.power_source = '{0}' THEN w.power_w END), 0.0) * %s / 3600.0"
+    sql = f"""
+        INSERT INTO billing_machineday (day, machine_id, {", ".join(DAY_COLUMNS)})
+        SELECT * FROM (
+            SELECT %s AS day, w.machine_id, MAX(w.contract_id), %s, %s, COUNT(*),
+                   SUM(CASE WHEN w.machine_status = 'curtailed' THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN w.machine_status = 'rma' THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN {plain} AND {in_maintenance} THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN {counted} AND w.reachable IS NULL THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN {counted} AND w.reachable THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN {counted} AND w.hashing THEN 1 ELSE 0 END),
+                   {energy.format("pdu")}, {energy.format("miner")}, {energy.format("nameplate")}
+            FROM telemetry_window w
+            WHERE w.site_id = %s AND w.start >= %s AND w.start < %s
+            GROUP BY w.machine_id
+        ) AS rolled WHERE 1 = 1
+        ON CONFLICT (machine_id, day) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in DAY_COLUMNS)}
+    """  # noqa: S608 - our own names
+    params = [day, site.pk, interval_s, interval_s, interval_s, interval_s, site.pk, _dt(start), _dt(end)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def roll_up_machine_days(site: Site, now: dt.datetime | None = None) -> int:
+    """Roll every local day of the site that telemetry has closed (each interval written
+    or marked unknown: `filled_until` past the day's end) into MachineDay, once, in order.
+    Returns the machine-days written."""
+    now = now or timezone.now()
+    policy = TelemetryPolicy.objects.filter(site=site).first()
+    if policy is None or policy.filled_until is None:
+        return 0
+    RollupCursor.objects.get_or_create(site=site)
+    written = 0
+    while True:
+        with transaction.atomic():
+            cursor = RollupCursor.objects.select_for_update().get(site=site)
+            if cursor.rolled_until is None:
+                first = Window.objects.filter(site_id=site.pk).order_by("start").values_list("start", flat=True).first()
+                if first is None:
+                    return written
+                cursor.rolled_until = first.astimezone(zoneinfo.ZoneInfo(site.timezone)).date()
+            day = cursor.rolled_until
+            _, end = day_bounds(site, day)
+            if end > min(policy.filled_until, now):
+                cursor.save(update_fields=["rolled_until"])
+                return written
+            written += _roll_day(site, day, policy.poll_interval_s)
+            cursor.rolled_until = day + dt.timedelta(days=1)
+            cursor.save(update_fields=["rolled_until"])
+
+
+def rolled_through(site: Site, period_end: dt.date) -> bool:
+    cursor = RollupCursor.objects.filter(site=site).first()
+    return cursor is not None and cursor.rolled_until is not None and cursor.rolled_until >= period_end
+
+
+# --- A contract's month ---------------------------------------------------------------------
+
+
+def _seconds(column: str):
+    return Sum(F(column) * F("window_s"), output_field=IntegerField())
+
+
+def machine_months(contract: Contract, period_start: dt.date, period_end: dt.date) -> list[rules.MachineMonth]:
+    """Each machine's period from its machine-days: one grouped query."""
+    rows = (
+        MachineDay.objects.filter(contract_id=contract.pk, day__gte=period_start, day__lt=period_end)
+        .order_by()
+        .values("machine_id", "machine__model_id", "machine__model__name", "machine__model__nameplate_power_w")
+        .annotate(
+            days_live=Count("pk", filter=Q(windows__gt=F("windows_rma"))),
+            seconds=_seconds("windows"), seconds_curtailed=_seconds("windows_curtailed"),
+            seconds_rma=_seconds("windows_rma"), seconds_maintenance=_seconds("windows_maintenance"),
+            seconds_unknown=_seconds("windows_unknown"),
+            n=Sum("windows"), n_curtailed=Sum("windows_curtailed"), n_rma=Sum("windows_rma"),
+            n_maintenance=Sum("windows_maintenance"), n_unknown=Sum("windows_unknown"),
+            n_reachable=Sum("windows_reachable"), n_hashing=Sum("windows_hashing"),
+            wh=Sum(F("energy_wh_pdu") + F("energy_wh_miner") + F("energy_wh_nameplate")),
+        )
+        .order_by("machine_id")
+    )  # fmt: skip
+    billed_setup = set(
+        SetupCharge.objects.filter(machine__contract_id=contract.pk)
+        .exclude(invoice__contract_id=contract.pk, invoice__period_start=period_start)
+        .values_list("machine_id", flat=True)
+    )
+    return [
+        rules.MachineMonth(
+            machine_id=r["machine_id"], model_id=r["machine__model_id"], model_name=r["machine__model__name"],
+            nameplate_w=r["machine__model__nameplate_power_w"], days_live=r["days_live"], seconds=r["seconds"],
+            seconds_curtailed=r["seconds_curtailed"],
+            seconds_operational=r["seconds"] - r["seconds_curtailed"] - r["seconds_rma"] - r["seconds_maintenance"],
+            seconds_unknown=r["seconds_unknown"], windows=r["n"], windows_curtailed=r["n_curtailed"],
+            windows_rma=r["n_rma"], windows_maintenance=r["n_maintenance"], windows_unknown=r["n_unknown"],
+            windows_reachable=r["n_reachable"], windows_hashing=r["n_hashing"], energy_wh_measured=r["wh"] or 0.0,
+            first_live_in_period=r["days_live"] > 0 and r["machine_id"] not in billed_setup,
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def _final_invoices(contract: Contract):
+    return Invoice.objects.filter(contract_id=contract.pk, kind=InvoiceKind.INVOICE).exclude(
+        status__in=[InvoiceStatus.DRAFT, InvoiceStatus.VOID]
+    )
+
+
+def _deposits(contract: Contract, period_start: dt.date, terms: rules.Terms) -> tuple[Decimal, Decimal]:
+    """(deposit to invoice now, deposit to return now). The deposit goes on the contract's
+    first invoice; it is returned on the invoice of the term's last day (or once ended)."""
+    lines = (
+        InvoiceLine.objects.filter(invoice__in=_final_invoices(contract).exclude(period_start=period_start))
+        .values("kind")
+        .annotate(total=Sum("amount"))
+    )
+    held = {r["kind"]: r["total"] for r in lines}
+    invoiced = held.get(LineKind.DEPOSIT, Decimal(0))
+    returned = -held.get(LineKind.DEPOSIT_REFUND, Decimal(0))
+    deposit = Decimal(0)
+    if not invoiced and not _final_invoices(contract).exclude(period_start=period_start).exists():
+        deposit = rules.deposit_amount(terms, contract.it_kw, contract.machine_count)
+    _, period_end = month_of(period_start)
+    last_day = contract.ends_on - dt.timedelta(days=1) if contract.ends_on else None
+    ending = (last_day is not None and last_day < period_end) or contract.status == ContractStatus.ENDED
+    refund = invoiced + deposit - returned if ending else Decimal(0)
+    return deposit, max(refund, Decimal(0))
+
+
+def _yearly_sla(contract: Contract, period_start: dt.date, terms: rules.Terms, month: rules.Bill):
+    """A yearly SLA is settled on December's invoice over the whole year; other months none."""
+    if period_start.month != 12:
+        return rules.Uptime(), Decimal(0)
+    year = _final_invoices(contract).filter(period_start__year=period_start.year).exclude(period_start=period_start)
+    agg = InvoiceMachine.objects.filter(invoice__in=year).aggregate(
+        counted=Sum("windows_counted"), up=Sum("windows_up"), unknown=Sum("windows_unknown")
+    )
+    before = rules.Uptime(counted=agg["counted"] or 0, up=agg["up"] or 0, unknown=agg["unknown"] or 0)
+    hosting = year.aggregate(total=Sum("hosting_amount"))["total"] or Decimal(0)
+    return before + month.uptime, hosting + month.hosting
+
+
+def compute(contract: Contract, period_start: dt.date) -> tuple[rules.Bill, list[rules.MachineMonth]]:
+    """The bill of a contract's month, from its machine-days and terms (reads only)."""
+    site = contract.site
+    terms_row = terms_for(contract)
+    terms = rules_terms(terms_row, contract, site)
+    _, period_end = month_of(period_start)
+    months = machine_months(contract, period_start, period_end)
+    deposit, refund = _deposits(contract, period_start, terms)
+    levies = levies_for(site, period_start)
+    kwargs: dict = {"levies": levies, "deposit": deposit, "deposit_refund": refund}
+    if terms_row.sla_period == "year":
+        month = rules.bill(terms, months, period_start, sla_uptime=rules.Uptime())
+        kwargs["sla_uptime"], kwargs["sla_hosting"] = _yearly_sla(contract, period_start, terms, month)
+    return rules.bill(terms, months, period_start, **kwargs), months
+
+
+@dataclass
+class Outcome:
+    invoice: Invoice
+    created: bool  # False: an invoice of the period existed (a draft is recomputed, a final one left)
+
+
+def invoice_month(contract: Contract, period_start: dt.date, *, run: InvoiceRun | None = None) -> Outcome:
+    """The contract's invoice for the month starting `period_start`: made (as a draft) if
+    there is none, recomputed if it is still a draft, left alone once issued. Safe to call
+    twice at once: the contract row is locked, the period's invoice read after the lock."""
+    period_start = period_start.replace(day=1)
+    _, period_end = month_of(period_start)
+    with transaction.atomic():
+        contract = Contract.objects.select_for_update(of=("self",)).get(pk=contract.pk)
+        existing = (
+            Invoice.objects.filter(contract_id=contract.pk, kind=InvoiceKind.INVOICE, period_start=period_start)
+            .exclude(status=InvoiceStatus.VOID)
+            .first()
+        )
+        if existing is not None and existing.is_final:
+            return Outcome(existing, created=False)
+        bill, months = compute(contract, period_start)
+        invoice = existing or Invoice(
+            contract=contract, tenant_id=contract.tenant_id, site_id=contract.site_id,
+            period_start=period_start, period_end=period_end, currency=currency_of(contract.site),
+        )  # fmt: skip
+        invoice.run = run or invoice.run
+        _write(invoice, bill, months)
+        return Outcome(invoice, created=existing is None)
+
+
+def _write(invoice: Invoice, bill: rules.Bill, months: list[rules.MachineMonth]) -> None:
+    invoice.hosting_amount = bill.hosting
+    invoice.credit_amount = -sum((ln.amount for ln in bill.lines if ln.kind == LineKind.SLA_CREDIT), Decimal(0))
+    invoice.total_amount = bill.total
+    invoice.summary = {
+        "machines": len(bill.machines),
+        "kwh_metered": str(bill.kwh_metered),
+        "uptime_pct": None if bill.uptime.pct is None else str(bill.uptime.pct),
+        "windows_counted": bill.uptime.counted,
+        "windows_up": bill.uptime.up,
+        "windows_unknown": bill.uptime.unknown,
+        "excluded": {
+            "curtailed": bill.uptime.excluded_curtailed,
+            "maintenance": bill.uptime.excluded_maintenance,
+            "rma": bill.uptime.excluded_rma,
+        },
+        "curtailed_over_rights": bill.uptime.curtailed_over_rights,
+        "sla_credit_pct": str(bill.credit_pct),
+    }
+    invoice.save()
+    invoice.lines.all().delete()
+    invoice.machines.all().delete()
+    SetupCharge.objects.filter(invoice=invoice).delete()
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice, position=i, kind=ln.kind, description=ln.description[:300], machine_model_id=ln.model_id,
+            quantity=ln.quantity, unit=ln.unit, unit_price=ln.unit_price, amount=ln.amount,
+        )
+        for i, ln in enumerate(bill.lines, 1)
+    )  # fmt: skip
+    InvoiceMachine.objects.bulk_create(
+        (
+            InvoiceMachine(
+                invoice=invoice, machine_id=b.machine.machine_id, machine_model_id=b.machine.model_id,
+                days_live=b.machine.days_live, hours_live=Decimal(b.machine.seconds) / 3600,
+                windows=b.machine.windows, windows_counted=b.uptime.counted, windows_up=b.uptime.up,
+                windows_unknown=b.uptime.unknown, excluded_curtailed=b.uptime.excluded_curtailed,
+                curtailed_over_rights=b.uptime.curtailed_over_rights,
+                excluded_maintenance=b.uptime.excluded_maintenance, excluded_rma=b.uptime.excluded_rma,
+                uptime_pct=b.uptime.pct, kwh_metered=b.machine.kwh_metered.quantize(rules.KWH),
+                kwh_billed=b.kwh_billed, setup_billed=b.machine.first_live_in_period, amount=b.amount,
+            )
+            for b in bill.machines
+        ),
+        batch_size=2000,
+    )  # fmt: skip
+    if bill.lines and any(ln.kind == LineKind.SETUP for ln in bill.lines):
+        SetupCharge.objects.bulk_create(
+            [SetupCharge(machine_id=m.machine_id, invoice=invoice) for m in months if m.first_live_in_period],
+            batch_size=2000,
+        )
+
+
+# --- States ---------------------------------------------------------------------------------
+
+
+def _locked(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+
+
+def _next_number(prefix: str) -> str:
+    try:
+        with transaction.atomic():
+            InvoiceCounter.objects.get_or_create(prefix=prefix)
+    except IntegrityError:  # made at the same moment by another issue: it exists now
+        pass
+    counter = InvoiceCounter.objects.select_for_update().get(prefix=prefix)
+    counter.last += 1
+    counter.save(update_fields=["last"])
+    return f"{prefix}{counter.last:05d}"
+
+
+def issue(invoice: Invoice, *, now: dt.datetime | None = None) -> Invoice:
+    """Draft → issued: numbered (no gaps per site and year), due after the payment terms,
+    mailed to the tenant. Issuing an issued invoice changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        if invoice.status != InvoiceStatus.DRAFT:
+            return invoice
+        site = Site.objects.get(pk=invoice.site_id)
+        terms = terms_for(Contract.objects.get(pk=invoice.contract_id))
+        today = local_today(site, now)
+        letter = "C" if invoice.kind == InvoiceKind.CREDIT_NOTE else "I"
+        invoice.number = _next_number(f"{site.slug.upper()[:12]}-{today.year}-{letter}")
+        invoice.status = InvoiceStatus.ISSUED
+        invoice.issued_at = now
+        invoice.due_on = today + dt.timedelta(days=terms.payment_terms_days)
+        invoice.save(update_fields=["number", "status", "issued_at", "due_on"])
+        transaction.on_commit(lambda: _mail(invoice, "issued"))
+        return invoice
+
+
+def mark_paid(invoice: Invoice, *, now: dt.datetime | None = None) -> Invoice:
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        if invoice.status not in (InvoiceStatus.ISSUED, InvoiceStatus.OVERDUE):
+            raise BillingRefusal(
+                "not_payable", f"Only an issued or overdue invoice can be paid; this one is {invoice.status}."
+            )
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = now or timezone.now()
+        invoice.save(update_fields=["status", "paid_at"])
+        return invoice
+
+
+def void(invoice: Invoice, *, reason: str, now: dt.datetime | None = None) -> Invoice:
+    """A draft or an unpaid issued invoice is voided (kept, with its reason); the period
+    can then be invoiced again."""
+    if not reason.strip():
+        raise BillingRefusal("reason_required", "Say why the invoice is voided.")
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        if invoice.status in (InvoiceStatus.PAID, InvoiceStatus.VOID):
+            raise BillingRefusal("not_voidable", f"A {invoice.status} invoice cannot be voided; issue a credit note.")
+        if invoice.credit_notes.exclude(status=InvoiceStatus.VOID).exists():
+            raise BillingRefusal("not_voidable", "An invoice with credit notes cannot be voided.")
+        invoice.status = InvoiceStatus.VOID
+        invoice.voided_at = now or timezone.now()
+        invoice.reason = reason.strip()
+        invoice.save(update_fields=["status", "voided_at", "reason"])
+        SetupCharge.objects.filter(invoice=invoice).delete()  # billed again on the next invoice
+        return invoice
+
+
+def credit_note(invoice: Invoice, *, amount: Decimal, reason: str, now: dt.datetime | None = None) -> Invoice:
+    """An issued credit note of `amount` against an issued invoice (never more than what is
+    left of it after earlier notes). The invoice itself is not changed."""
+    amount = rules.cents(Decimal(amount))
+    if amount <= 0:
+        raise BillingRefusal("bad_amount", "A credit note's amount must be positive.")
+    if not reason.strip():
+        raise BillingRefusal("reason_required", "Say why the credit note is issued.")
+    with transaction.atomic():
+        original = _locked(invoice)
+        if original.kind != InvoiceKind.INVOICE or not original.is_final or original.status == InvoiceStatus.VOID:
+            raise BillingRefusal("not_creditable", "Credit notes correct issued invoices only.")
+        credited = -(
+            original.credit_notes.exclude(status=InvoiceStatus.VOID).aggregate(t=Sum("total_amount"))["t"] or Decimal(0)
+        )
+        if amount > original.total_amount - credited:
+            left = original.total_amount - credited
+            raise BillingRefusal(
+                "too_much", f"At most {left} {original.currency} of {original.number} is left to credit."
+            )
+        note = Invoice.objects.create(
+            kind=InvoiceKind.CREDIT_NOTE, contract_id=original.contract_id, tenant_id=original.tenant_id,
+            site_id=original.site_id, corrects=original, period_start=original.period_start,
+            period_end=original.period_end, currency=original.currency, total_amount=-amount, reason=reason.strip(),
+        )  # fmt: skip
+        InvoiceLine.objects.create(
+            invoice=note, position=1, kind=LineKind.CORRECTION, description=f"Correction of {original.number}: {reason.strip()}"[:300],  # noqa: E501
+            quantity=Decimal(1), unit="credit", unit_price=-amount, amount=-amount,
+        )  # fmt: skip
+    return issue(note, now=now)
+
+
+def mark_overdue(now: dt.datetime | None = None) -> list[Invoice]:
+    """Issued invoices past their due date become overdue (mailed once); an overdue one is
+    reminded every BILLING_REMINDER_DAYS, at most BILLING_REMINDERS times."""
+    now = now or timezone.now()
+    changed = []
+    every = dt.timedelta(days=settings.BILLING_REMINDER_DAYS)
+    candidates = Invoice.objects.filter(
+        status__in=[InvoiceStatus.ISSUED, InvoiceStatus.OVERDUE], kind=InvoiceKind.INVOICE
+    )
+    for pk in candidates.values_list("pk", flat=True):
+        with transaction.atomic():
+            invoice = _locked(Invoice(pk=pk))
+            site = Site.objects.get(pk=invoice.site_id)
+            if invoice.due_on is None or invoice.due_on >= local_today(site, now):
+                continue
+            if invoice.status == InvoiceStatus.OVERDUE and (
+                invoice.reminders_sent >= settings.BILLING_REMINDERS
+                or (invoice.reminded_at and now - invoice.reminded_at < every)
+            ):
+                continue
+            invoice.status = InvoiceStatus.OVERDUE
+            invoice.reminded_at = now
+            invoice.reminders_sent += 1
+            invoice.save(update_fields=["status", "reminded_at", "reminders_sent"])
+            transaction.on_commit(partial(_mail, invoice, "overdue"))
+            changed.append(invoice)
+    return changed
+
+
+def _mail(invoice: Invoice, what: str) -> None:
+    tenant = invoice.tenant
+    kind = invoice.get_kind_display().lower()
+    subject = {
+        "issued": f"Haven {kind} {invoice.number}: {invoice.total_amount} {invoice.currency}",
+        "overdue": f"Reminder: invoice {invoice.number} was due on {invoice.due_on}",
+    }[what]
+    body = (
+        f"{kind.capitalize()} {invoice.number} for {invoice.period_start:%B %Y}, "
+        f"contract {invoice.contract.reference}.\n"
+        f"Total: {invoice.total_amount} {invoice.currency}, due on {invoice.due_on}.\n"
+        "Its lines and the machines behind them are on the invoice page of the portal.\n"
+    )
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [tenant.contact_email], fail_silently=True)
+
+
+# --- The monthly run ------------------------------------------------------------------------
+
+
+def billable(site: Site, period_start: dt.date) -> QuerySet[Contract]:
+    """Contracts of the site booked or ended within the period: each gets an invoice."""
+    _, period_end = month_of(period_start)
+    return (
+        Contract.objects.filter(site=site, starts_on__lt=period_end)
+        .filter(Q(status__in=BOOKED) | Q(status=ContractStatus.ENDED, ends_on__gt=period_start))
+        .select_related("site")
+        .order_by("pk")
+    )
+
+
+def due_contracts(site: Site, today: dt.date) -> tuple[dt.date, list[Contract]]:
+    """Last month's period and the site's contracts whose billing day has come and that
+    have no invoice of it yet (a missed day is caught up, a made one not repeated)."""
+    period_start, _ = month_of(today - relativedelta(months=1))
+    made = Invoice.objects.filter(site=site, kind=InvoiceKind.INVOICE, period_start=period_start).exclude(
+        status__in=[InvoiceStatus.VOID, InvoiceStatus.DRAFT]
+    )
+    contracts = [
+        c for c in billable(site, period_start).exclude(pk__in=made.values("contract_id"))
+        if terms_for(c).billing_day <= today.day
+    ]  # fmt: skip
+    return period_start, contracts
+
+
+def run_invoices(*, now: dt.datetime | None = None, by=None, auto_issue: bool | None = None) -> InvoiceRun:
+    """The monthly run: at every site, each contract due today is invoiced for last month
+    (and issued, unless BILLING_AUTO_ISSUE is off). Sites whose machine-days are not
+    rolled through the period wait for the next run. Every outcome is logged on the run."""
+    now = now or timezone.now()
+    auto_issue = settings.BILLING_AUTO_ISSUE if auto_issue is None else auto_issue
+    run = InvoiceRun(on_date=now.date(), triggered_by=by)
+    for site in Site.objects.order_by("pk"):
+        today = local_today(site, now)
+        period_start, contracts = due_contracts(site, today)
+        if not contracts:
+            continue
+        if run.pk is None:
+            run.save()  # a run is kept only when some contract was due
+        _, period_end = month_of(period_start)
+        roll_up_machine_days(site, now)
+        if not rolled_through(site, period_end) and TelemetryPolicy.objects.filter(site=site).exists():
+            run.log.append({"site": site.slug, "period": f"{period_start:%Y-%m}", "outcome": "waiting",
+                            "detail": "machine-days not rolled through the period yet"})  # fmt: skip
+            continue
+        for contract in contracts:
+            run.contracts += 1
+            entry = {"site": site.slug, "contract": contract.reference, "period": f"{period_start:%Y-%m}"}
+            try:
+                outcome = invoice_month(contract, period_start, run=run)
+                invoice = issue(outcome.invoice, now=now) if auto_issue else outcome.invoice
+            except Exception as exc:  # one contract's fault is logged; the others are invoiced
+                log.exception("invoicing %s failed", contract.reference)
+                run.failed += 1
+                run.log.append(entry | {"outcome": "failed", "detail": str(exc)[:300]})
+                continue
+            run.created += outcome.created
+            run.unchanged += not outcome.created
+            outcome_name = "created" if outcome.created else "unchanged"
+            run.log.append(
+                entry
+                | {"outcome": outcome_name, "invoice": invoice.number or invoice.pk, "total": str(invoice.total_amount)}
+            )
+    run.finished_at = timezone.now()
+    if run.pk is not None:
+        run.save()
+    return run
+
+
+def hosting_amount(lines: Iterable[InvoiceLine]) -> Decimal:
+    return sum((ln.amount for ln in lines if ln.kind in HOSTING_KINDS), Decimal(0))
