@@ -329,8 +329,10 @@ def invoice_month(contract: Contract, period_start: dt.date, *, run: InvoiceRun 
     _, period_end = month_of(period_start)
     with transaction.atomic():
         contract = Contract.objects.select_for_update(of=("self",)).get(pk=contract.pk)
+        # Locked too: an issue() of this draft running now must finish before it is rewritten.
         existing = (
-            Invoice.objects.filter(contract_id=contract.pk, kind=InvoiceKind.INVOICE, period_start=period_start)
+            Invoice.objects.select_for_update(of=("self",))
+            .filter(contract_id=contract.pk, kind=InvoiceKind.INVOICE, period_start=period_start)
             .exclude(status=InvoiceStatus.VOID)
             .first()
         )
