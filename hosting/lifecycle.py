@@ -28,6 +28,7 @@ class MachineStatus(models.TextChoices):
     RACKED = "racked", "Racked"  # in a slot, powered off or idle
     TESTING = "testing", "Testing"  # commissioning self-test running
     LIVE = "live", "Live"  # passed commissioning; billing runs
+    CURTAILED = "curtailed", "Curtailed"  # told to stop (or limit power) by a curtailment event; still watched
     FAILED = "failed", "Failed"  # failed commissioning; may be re-tested
     RMA = "rma", "RMA"  # sent for repair
     RETURNED = "returned", "Returned"  # handed back to the tenant; final
@@ -41,14 +42,15 @@ MACHINE_TRANSITIONS: dict[str, frozenset[str]] = {
     S.RECEIVED: frozenset({S.RACKED, S.RMA, S.RETURNED}),
     S.RACKED: frozenset({S.TESTING, S.RECEIVED}),
     S.TESTING: frozenset({S.LIVE, S.FAILED}),
-    S.LIVE: frozenset({S.TESTING, S.RECEIVED}),
+    S.LIVE: frozenset({S.TESTING, S.RECEIVED, S.CURTAILED}),
+    S.CURTAILED: frozenset({S.LIVE, S.RECEIVED}),
     S.FAILED: frozenset({S.TESTING, S.RECEIVED, S.RMA, S.RETURNED}),
     S.RMA: frozenset({S.RECEIVED, S.RETURNED}),
     S.RETURNED: frozenset(),
 }
 
 # A machine in these states sits in a slot; in the "off the floor" ones it holds none.
-IN_SLOT = frozenset({S.RACKED, S.TESTING, S.LIVE})
+IN_SLOT = frozenset({S.RACKED, S.TESTING, S.LIVE, S.CURTAILED})
 OFF_FLOOR = frozenset({S.ANNOUNCED, S.IN_TRANSIT, S.RECEIVED, S.RMA, S.RETURNED})
 # FAILED may stay racked for a re-test or be pulled.
 # What may be (re-)commissioned: every state a self-test may start from.
@@ -56,8 +58,11 @@ COMMISSIONABLE = frozenset(s for s, moves in MACHINE_TRANSITIONS.items() if S.TE
 # What commissioning a whole contract takes: what may be tested and is not live yet. A live
 # machine (billed, hashing) is re-tested only when staff name it.
 AWAITING_COMMISSIONING = COMMISSIONABLE - {S.LIVE}
-# What telemetry polls after go-live (curtailed machines join when curtailment exists).
-WATCHED = frozenset({S.LIVE})
+# What telemetry polls after go-live: a curtailed machine is watched (its windows say
+# `curtailed`; billing and the SLA read that) and its draw verifies the curtailment.
+WATCHED = frozenset({S.LIVE, S.CURTAILED})
+# In service after go-live: booked power in use, billed per the contract's mode.
+IN_SERVICE = WATCHED
 
 
 def check_machine_move(current: str, requested: str) -> None:

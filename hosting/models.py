@@ -18,7 +18,16 @@ from django.utils import timezone
 
 from capacity.models import Reservation, Site, Slot
 from hosting.fields import MACAddressField
-from hosting.lifecycle import BOOKED, IN_SLOT, MACHINE_TRANSITIONS, OFF_FLOOR, WATCHED, ContractStatus, MachineStatus
+from hosting.lifecycle import (
+    BOOKED,
+    IN_SERVICE,
+    IN_SLOT,
+    MACHINE_TRANSITIONS,
+    OFF_FLOOR,
+    WATCHED,
+    ContractStatus,
+    MachineStatus,
+)
 
 
 class TenantOwnedQuerySet(models.QuerySet):
@@ -136,7 +145,7 @@ class ContractQuerySet(TenantOwnedQuerySet):
         its live machines)."""
         return self.annotate(
             machines_n=models.Count("machines", distinct=True),
-            live_w=models.Sum("machines__model__nameplate_power_w", filter=Q(machines__status=MachineStatus.LIVE)),
+            live_w=models.Sum("machines__model__nameplate_power_w", filter=Q(machines__status__in=IN_SERVICE)),
         )
 
 
@@ -227,9 +236,10 @@ class MachineQuerySet(TenantOwnedQuerySet):
         return dict(rows)
 
     def live_w_by_site(self) -> dict[int, int]:
-        """site id → nameplate watts of its live machines, from their slots' allocation (one query)."""
+        """site id → nameplate watts of its machines in service (live or curtailed), from their
+        slots' allocation (one query)."""
         rows = (
-            self.filter(status=MachineStatus.LIVE, slot__isnull=False)
+            self.filter(status__in=IN_SERVICE, slot__isnull=False)
             .order_by()
             .values("slot__rack__site_id")
             .annotate(w=models.Sum("slot__allocated_w"))

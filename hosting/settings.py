@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "hosting",
     "hosting.telemetry",
     "hosting.billing",
+    "hosting.curtailment",
 ]
 
 MIDDLEWARE = [

@@ -27,7 +27,7 @@ from capacity.errors import Refusal
 from capacity.models import BULK_BATCH_SIZE, Site, Slot
 from hosting import queues, services
 from hosting.commissioning import checks, pipeline
-from hosting.lifecycle import MachineStatus, check_machine_move
+from hosting.lifecycle import IN_SERVICE, MachineStatus, check_machine_move
 from hosting.models import (
     CheckResult,
     CommissioningBatch,
@@ -122,13 +122,14 @@ def _policy_locked(site_id: int) -> CommissioningPolicy:
 
 def circuit_caps(policy: CommissioningPolicy, circuit_ids: Iterable[int]) -> dict[int, int]:
     """How many machines each circuit may power up for testing at once: the policy's cap,
-    and never more than the watts left by its live machines allow (at least one)."""
+    and never more than the watts left by its machines in service allow (at least one; a
+    curtailed machine may resume at any moment, so its watts count)."""
     from capacity.models import Circuit
 
     circuits = {c.pk: c for c in Circuit.objects.filter(pk__in=set(circuit_ids))}
     slots = Slot.objects.filter(circuit_id__in=circuits).order_by()
     live = dict(
-        slots.filter(machine__status=MachineStatus.LIVE).values("circuit_id").annotate(w=Sum("allocated_w"))
+        slots.filter(machine__status__in=IN_SERVICE).values("circuit_id").annotate(w=Sum("allocated_w"))
         .values_list("circuit_id", "w")
     )  # fmt: skip
     largest = dict(slots.values("circuit_id").annotate(w=Max("allocated_w")).values_list("circuit_id", "w"))

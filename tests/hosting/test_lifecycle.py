@@ -31,8 +31,9 @@ def test_the_table_covers_every_status_and_only_statuses():
     assert all(targets <= set(ALL) for targets in MACHINE_TRANSITIONS.values())
 
 
-def test_a_machine_only_goes_live_through_testing():
-    assert [s for s, targets in MACHINE_TRANSITIONS.items() if S.LIVE in targets] == [S.TESTING]
+def test_a_machine_only_goes_live_through_testing_or_back_from_curtailment():
+    assert [s for s, targets in MACHINE_TRANSITIONS.items() if S.LIVE in targets] == [S.TESTING, S.CURTAILED]
+    assert [s for s, targets in MACHINE_TRANSITIONS.items() if S.CURTAILED in targets] == [S.LIVE]
 
 
 @pytest.mark.parametrize(("current", "requested"), PAIRS)
