@@ -196,8 +196,8 @@ def roll_up_machine_days(site: Site, now: dt.datetime | None = None) -> int:
             cursor = RollupCursor.objects.select_for_update().get(site=site)
             if cursor.rolled_until is None:
                 first = Window.objects.filter(site_id=site.pk).order_by("start").values_list("start", flat=True).first()
-                if first is None:
-                    return written
+                # No window yet: nothing before the accounted time exists to roll.
+                first = first or min(policy.filled_until, now)
                 cursor.rolled_until = first.astimezone(zoneinfo.ZoneInfo(site.timezone)).date()
             day = cursor.rolled_until
             _, end = day_bounds(site, day)
@@ -603,6 +603,9 @@ def run_invoices(*, now: dt.datetime | None = None, by=None, auto_issue: bool | 
             entry = {"site": site.slug, "contract": contract.reference, "period": f"{period_start:%Y-%m}"}
             try:
                 outcome = invoice_month(contract, period_start, run=run)
+                if _nothing_billed(outcome):
+                    run.log.append(entry | {"outcome": "nothing", "detail": "no machine-days, fees or deposit"})
+                    continue
                 invoice = issue(outcome.invoice, now=now) if auto_issue else outcome.invoice
             except Exception as exc:  # one contract's fault is logged; the others are invoiced
                 log.exception("invoicing %s failed", contract.reference)
@@ -620,6 +623,16 @@ def run_invoices(*, now: dt.datetime | None = None, by=None, auto_issue: bool | 
     if run.pk is not None:
         run.save()
     return run
+
+
+def _nothing_billed(outcome: Outcome) -> bool:
+    """A new draft without a line (a contract with nothing on the floor, no deposit) is not
+    kept: the run does not issue empty invoices."""
+    invoice = outcome.invoice
+    if invoice.status != InvoiceStatus.DRAFT or invoice.lines.exists():
+        return False
+    invoice.delete()
+    return True
 
 
 def hosting_amount(lines: Iterable[InvoiceLine]) -> Decimal:

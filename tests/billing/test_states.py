@@ -118,3 +118,11 @@ def test_a_yearly_sla_is_settled_on_decembers_invoice_over_the_whole_year(floor)
     credit = december.lines.get(kind="sla_credit")
     assert "90.14 %" in credit.description
     assert credit.amount == -(hosting * Decimal("0.05")).quantize(Decimal("0.01"))
+
+
+def test_the_run_issues_no_empty_invoice_for_a_contract_with_nothing_to_bill(floor):
+    contract = billing_floor(floor)  # no machines, no deposit
+    close(floor["site"], MAY)
+    run = services.run_invoices(now=dt.datetime(2026, 5, 1, 9, tzinfo=UTC))
+    assert not Invoice.objects.filter(contract=contract).exists()
+    assert [e["outcome"] for e in run.log] == ["nothing"]
