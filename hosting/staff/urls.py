@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hosting.staff import alerts, fleet_views, views
+from hosting.staff import alerts, curtailment, fleet_views, views
 
 app_name = "staff"
 
@@ -22,4 +22,8 @@ urlpatterns = [
     path("requests/<int:pk>/", views.request_act, name="request-act"),
     path("alerts/", alerts.alerts, name="alerts"),
     path("alerts/<int:pk>/acknowledge/", alerts.alert_acknowledge, name="alert-acknowledge"),
+    path("curtailment/", curtailment.curtailment, name="curtailment"),
+    path("curtailment/events/", curtailment.event_new, name="curtailment-event-new"),
+    path("curtailment/prices/", curtailment.price_upload, name="curtailment-prices"),
+    path("curtailment/events/<int:pk>/", curtailment.event, name="curtailment-event"),
 ]
