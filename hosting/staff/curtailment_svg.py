@@ -19,7 +19,6 @@ from hosting.staff.svg import (
     _tick_label,
     document,
     el,
-    fmt_tick,
     legend,
     nice_ticks,
     text,
@@ -28,6 +27,32 @@ from hosting.staff.svg import (
 
 TARGET = "#cf222e"
 ACHIEVED = "#2171b5"
+MINUTE_STEPS = tuple(dt.timedelta(minutes=m) for m in (1, 2, 5, 10, 15, 30))
+
+
+def event_ticks(start: dt.datetime, end: dt.datetime, most: int = 8) -> list[dt.datetime]:
+    """Round instants across [start, end]: minutes for an event of minutes, else the
+    telemetry charts' hours and days."""
+    step = next((s for s in MINUTE_STEPS if (end - start) / s <= most), None)
+    if step is None:
+        return time_ticks(start, end, most)
+    minutes = int(step.total_seconds() // 60)
+    tick = start.replace(second=0, microsecond=0)
+    tick -= dt.timedelta(minutes=tick.minute % minutes)
+    ticks = []
+    while tick <= end:
+        if tick >= start:
+            ticks.append(tick)
+        tick += step
+    return ticks
+
+
+def fmt_mw(value: float, step: float) -> str:
+    """A tick in MW with as many decimals as the step needs (0.005 is not "0")."""
+    places = 0
+    while places < 4 and abs(step * 10**places - round(step * 10**places)) > 1e-9:
+        places += 1
+    return f"{value:,.{places}f}"
 
 
 def _steps(xs: Sequence[float], ys: Sequence[float], x_end: float) -> str:
@@ -58,8 +83,8 @@ def event_chart(
     parts: list[str] = []
     for t in ticks:
         parts.append(el("line", x1=float(left), y1=y(t), x2=float(width - right), y2=y(t), stroke=LINE))
-        parts.append(text(left - 6, y(t) + 4, fmt_tick(t), text_anchor="end"))
-    for tick in time_ticks(start, end):
+        parts.append(text(left - 6, y(t) + 4, fmt_mw(t, ticks[1] - ticks[0]), text_anchor="end"))
+    for tick in event_ticks(start, end):
         tx = x(tick.timestamp())
         parts.append(el("line", x1=tx, y1=y(0), x2=tx, y2=y(0) + 4, stroke=MUTED))
         parts.append(_axis_label(tx, y(0) + 16, _tick_label(tick, end - start), width))
