@@ -406,13 +406,18 @@ def _curtailed_seconds(contracts: Sequence[Contract], now: dt.datetime) -> dict[
         for r in days:
             out[r["contract_id"]][r["machine_id"]][0] += r["s"]
             out[r["contract_id"]][r["machine_id"]][1] += r["n"]
-        tail = Q(pk__in=[])
+        tails = []
         for c in group:
             rolled = cursors.get(c.site_id)
             since = max(rolled, first) if rolled else first
             if since < after:
-                tail |= Q(contract_id=c.pk, start__gte=_local_start(c.site, since), start__lt=min(
-                    _local_start(c.site, after), now))  # fmt: skip
+                until = min(_local_start(c.site, after), now)
+                tails.append(Q(contract_id=c.pk, start__gte=_local_start(c.site, since), start__lt=until))
+        if not tails:
+            continue
+        tail = tails[0]
+        for q in tails[1:]:
+            tail |= q
         windows = (
             Window.objects.filter(tail, machine_status=MachineStatus.CURTAILED)
             .order_by()

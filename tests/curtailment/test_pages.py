@@ -432,3 +432,24 @@ def test_the_tenant_page_costs_the_same_queries_for_one_contract_and_four(client
 def test_a_member_of_no_tenant_is_refused(client, world):
     client.force_login(UserFactory(username="nobody"))
     assert client.get(reverse("portal:curtailment")).status_code == 403
+
+
+def test_windows_already_rolled_into_machine_days_are_counted_once(floor):
+    """The site is rolled through April 3rd: its 2 curtailed hours are in the machine-day,
+    and the same raw windows are not read again."""
+    contract, site = floor["contract"], floor["site"]
+    ContractTerms.objects.create(contract=contract, curtailment_priority=1)
+    m = MachineFactory(contract=contract)
+    curtailed_days(m, dt.date(2026, 4, 3), [2])
+    RollupCursor.objects.create(site=site, rolled_until=dt.date(2026, 4, 4))
+    start = dt.datetime(2026, 4, 3, 1, 0, tzinfo=UTC)
+    write_windows([
+        Window(start=start + i * dt.timedelta(hours=1), machine_id=m.pk, site_id=site.pk, contract_id=contract.pk,
+               machine_status=MachineStatus.CURTAILED)
+        for i in range(2)
+    ])  # fmt: skip
+    contract = type(contract).objects.select_related("site").get(pk=contract.pk)
+    (row,) = reports.contracts_month([contract], now=NOW)
+    assert row.machine_hours == Decimal("2.00")
+    (row,) = reports.contracts_month([contract], now=dt.datetime(2026, 5, 1, 1, tzinfo=UTC))
+    assert (row.month, row.machines) == (dt.date(2026, 5, 1), [])  # a new month starts at zero
