@@ -32,6 +32,10 @@ def contract_curtailment(request, pk: int):
     contract = get_object_or_404(_mine(request), pk=pk)
     (row,) = reports.contracts_month([contract])
     events = paginate(request, reports.contract_events(contract))
+    notice_min = row.terms.curtailment_notice_min if row.terms else 0
+    for e in events.object_list:  # the notice the tenant had, against its rights
+        e.notice_given_min = max(int((e.starts_at - e.created_at).total_seconds() // 60), 0)
+        e.notice_short = e.notice_given_min < notice_min
     top = sorted(row.machines, key=lambda m: (-m.seconds, m.machine_id))[:20]
     serials = dict(contract.machines.filter(pk__in=[m.machine_id for m in top]).values_list("pk", "serial"))
     context = {"row": row, "contract": contract, "events": events, "top": [(m, serials.get(m.machine_id)) for m in top]}

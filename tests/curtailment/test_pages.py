@@ -62,6 +62,13 @@ def test_staff_pages_refuse_tenants_and_the_anonymous(client, world):
     assert Event.objects.count() == 1
 
 
+def test_the_staff_pages_only_read_and_the_forms_only_post(staff, world):
+    for url in staff_urls(world):
+        assert staff.post(url).status_code == 405
+    assert staff.get(reverse("staff:curtailment-event-new")).status_code == 405
+    assert staff.get(reverse("staff:curtailment-prices")).status_code == 405
+
+
 def test_the_tenant_pages_refuse_the_anonymous_and_another_tenants_contract_is_not_found(client, world):
     mine = reverse("portal:curtailment-contract", args=[world["contract"].pk])
     for url in (reverse("portal:curtailment"), mine):
@@ -453,3 +460,17 @@ def test_windows_already_rolled_into_machine_days_are_counted_once(floor):
     assert row.machine_hours == Decimal("2.00")
     (row,) = reports.contracts_month([contract], now=dt.datetime(2026, 5, 1, 1, tzinfo=UTC))
     assert (row.month, row.machines) == (dt.date(2026, 5, 1), [])  # a new month starts at zero
+
+
+def test_an_event_with_less_notice_than_the_contracts_is_marked(client, world):
+    """The event was recorded 20 minutes after it started: 0 min of notice, under 30."""
+    ContractTerms.objects.filter(contract=world["contract"]).update(curtailment_notice_min=30)
+    client.force_login(world["user"])
+    page = client.get(reverse("portal:curtailment-contract", args=[world["contract"].pk])).content.decode()
+    row = page[page.index(f'data-event="{world["event"].pk}"') :]
+    assert "0 min" in row[: row.index("</tr>")]
+    assert "under your 30 min" in row[: row.index("</tr>")]
+    Event.objects.filter(pk=world["event"].pk).update(created_at=world["event"].starts_at - dt.timedelta(hours=1))
+    page = client.get(reverse("portal:curtailment-contract", args=[world["contract"].pk])).content.decode()
+    assert "60 min" in page
+    assert "under your 30 min" not in page
