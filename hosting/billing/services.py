@@ -342,7 +342,7 @@ def invoice_month(contract: Contract, period_start: dt.date, *, run: InvoiceRun 
     period_start = period_start.replace(day=1)
     _, period_end = month_of(period_start)
     with transaction.atomic():
-        contract = Contract.objects.select_for_update(of=("self",)).get(pk=contract.pk)
+        contract = Contract.objects.select_for_update(of=("self",)).select_related("site").get(pk=contract.pk)
         # Locked too: an issue() of this draft running now must finish before it is rewritten.
         existing = (
             Invoice.objects.select_for_update(of=("self",))
@@ -611,9 +611,11 @@ def due_contracts(site: Site, today: dt.date) -> tuple[dt.date, list[Contract]]:
     made = Invoice.objects.filter(site=site, kind=InvoiceKind.INVOICE, period_start=period_start).exclude(
         status__in=[InvoiceStatus.VOID, InvoiceStatus.DRAFT]
     )
+    candidates = list(billable(site, period_start).exclude(pk__in=made.values("contract_id")))
+    billing_day = dict(ContractTerms.objects.filter(contract__site=site).values_list("contract_id", "billing_day"))
     contracts = [
-        c for c in billable(site, period_start).exclude(pk__in=made.values("contract_id"))
-        if terms_for(c).billing_day <= today.day
+        c for c in candidates
+        if (billing_day[c.pk] if c.pk in billing_day else terms_for(c).billing_day) <= today.day
     ]  # fmt: skip
     return period_start, contracts
 
