@@ -277,7 +277,7 @@ def measure_windows(period_start: dt.date, period_end: dt.date, log=print) -> di
     site = Site.objects.order_by("pk").first()
     assert site is not None
     days = MachineDay.objects.filter(site_id=site.pk, day__gte=period_start, day__lt=period_end).count()
-    figures = {}
+    figures: dict[int, list[tuple[float, Decimal]]] = {}
     for window_s in (300, 60, 300, 60):
         if window_s == 60:
             _scale_windows(site, period_start, period_end, 5, 60)

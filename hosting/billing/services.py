@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
@@ -250,7 +251,7 @@ def machine_months(contract: Contract, period_start: dt.date, period_end: dt.dat
             "pk", "model_id", "model__name", "model__nameplate_power_w"
         )
     }
-    rows = [
+    rows: list[dict[str, Any]] = [
         r | dict(zip(MODEL_KEYS, model_of[r["machine_id"]], strict=True)) for r in days if r["machine_id"] in model_of
     ]
     billed_setup = set(
