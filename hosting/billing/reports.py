@@ -39,11 +39,11 @@ class RevenueRow:
     site: str
     month: dt.date
     currency: str
-    hosting: Decimal = Decimal(0)
-    levies: Decimal = Decimal(0)
-    setup: Decimal = Decimal(0)
-    sla_credits: Decimal = Decimal(0)
-    other: Decimal = Decimal(0)
+    hosting: Decimal = Decimal("0.00")
+    levies: Decimal = Decimal("0.00")
+    setup: Decimal = Decimal("0.00")
+    sla_credits: Decimal = Decimal("0.00")
+    other: Decimal = Decimal("0.00")
 
     @property
     def total(self) -> Decimal:
