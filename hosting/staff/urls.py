@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hosting.staff import alerts, billing_views, fleet_views, views
+from hosting.staff import alerts, billing_views, curtailment, fleet_views, views
 
 app_name = "staff"
 
@@ -32,4 +32,8 @@ urlpatterns = [
     path("billing/maintenance/announce/", billing_views.maintenance_announce, name="billing-maintenance-announce"),
     path("billing/maintenance/<int:pk>/cancel/", billing_views.maintenance_cancel, name="billing-maintenance-cancel"),
     path("billing/maintenance/<slug:slug>/", billing_views.maintenance, name="billing-maintenance"),
+    path("curtailment/", curtailment.curtailment, name="curtailment"),
+    path("curtailment/events/", curtailment.event_new, name="curtailment-event-new"),
+    path("curtailment/prices/", curtailment.price_upload, name="curtailment-prices"),
+    path("curtailment/events/<int:pk>/", curtailment.event, name="curtailment-event"),
 ]
