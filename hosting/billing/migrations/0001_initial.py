@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('capacity', '0004_reservation_reference_unreleased'),
-        ('hosting', '0009_machine_curtailed'),
+        ('hosting', '0008_machine_requests_quote_decline'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
