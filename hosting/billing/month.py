@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.db import connection
 from django.db.models import Count, F, IntegerField, Q, Sum
 
 from capacity.models import Site
@@ -127,7 +128,14 @@ class MonthBook:
 
     def _load_machines(self, ids: list[int]) -> None:
         """The contracts' machines' months: machine-days grouped by contract and machine
-        (one query), their models (one query over the contracts' machines, one of the catalog)."""
+        (one query), their models (one query over the contracts' machines, one of the catalog).
+
+        On PostgreSQL the grouping runs without JIT (compiling the aggregates cost 1.8 s of a
+        2.1 s query over a site's 750 k machine-days) and with room to sort in memory."""
+        if connection.vendor == "postgresql" and connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL work_mem = '64MB'")
         rows = (
             MachineDay.objects.filter(contract_id__in=ids, day__gte=self.period_start, day__lt=self.period_end)
             .order_by()
