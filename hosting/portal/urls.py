@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hosting.portal import alerts, views
+from hosting.portal import alerts, invoices, views
 
 app_name = "portal"
 
@@ -21,4 +21,9 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("alerts/", alerts.alerts, name="alerts"),
+    path("invoices/", invoices.invoices, name="invoices"),
+    path("invoices/<int:pk>/", invoices.invoice, name="invoice"),
+    path("invoices/<int:pk>/invoice.pdf", invoices.invoice_pdf, name="invoice-pdf"),
+    path("invoices/<int:pk>/lines.csv", invoices.invoice_lines_csv, name="invoice-lines-csv"),
+    path("invoices/<int:pk>/machines.csv", invoices.invoice_machines_csv, name="invoice-machines-csv"),
 ]
