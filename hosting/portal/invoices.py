@@ -2,6 +2,8 @@
 uptime summary, per-machine detail and documents (PDF, CSVs). Scoped by
 `Invoice.objects.visible_to`: a draft or another tenant's invoice is simply not found (404)."""
 
+import datetime as dt
+
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
@@ -33,6 +35,7 @@ def invoice(request, pk):
     rows = invoice.machines.select_related("machine", "machine_model").order_by("machine__serial", "pk")
     context = {"invoice": invoice, "lines": invoice.lines.order_by("position"), "page": paginate(request, rows)}
     context |= {"summary": invoice.summary or {}, "excluded": (invoice.summary or {}).get("excluded") or {}}
+    context["period_last"] = invoice.period_end - dt.timedelta(days=1)
     context["credit_notes"] = _invoices(request.user).filter(corrects=invoice)
     return render(request, "portal/invoice.html", context)
 

@@ -17,6 +17,10 @@ FORMULA_SERIAL = '=HYPERLINK("http://x")'
 
 @pytest.fixture
 def billed(floor):
+    return build_billed(floor)
+
+
+def build_billed(floor):
     """April of the floor's contract, issued: two machines hashing at 3,000 W all month (one
     with a serial that is a spreadsheet formula), the tenant named in Cyrillic and Kazakh;
     and a draft for March the tenant must never see."""

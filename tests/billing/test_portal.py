@@ -33,7 +33,7 @@ def test_the_list_shows_issued_invoices_not_drafts(client, billed, owner):
 def test_the_invoice_page_shows_lines_uptime_and_machines(client, billed, owner):
     invoice = billed["invoice"]
     html = logged_in(client, owner).get(reverse("portal:invoice", args=[invoice.pk])).content.decode()
-    for expected in (invoice.number, "216.00 USD", "Announced maintenance", "Unknown windows", "1,440",
+    for expected in (invoice.number, "216.00 USD", "Announced maintenance", "Unknown windows", "1,440", "2026-04-30",
                      FORMULA_SERIAL.replace('"', "&quot;"), reverse("portal:invoice-pdf", args=[invoice.pk]),
                      reverse("portal:invoice-machines-csv", args=[invoice.pk])):  # fmt: skip
         assert expected in html, expected
