@@ -8,7 +8,7 @@ Kazakh letters (Қ, ә, ң …) and ₸, so tenant names like "ООО Сибир
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,7 @@ def pdf_bytes(invoice: Invoice) -> bytes:
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     fonts = _font_dir()
+    text: Callable[[str], str]
     if fonts is not None:
         pdf.add_font("Roboto", "", str(fonts / "Roboto-Regular.ttf"))
         pdf.add_font("Roboto", "B", str(fonts / "Roboto-Bold.ttf"))
