@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hosting.portal import alerts, curtailment, views
+from hosting.portal import alerts, curtailment, invoices, views
 
 app_name = "portal"
 
@@ -23,4 +23,9 @@ urlpatterns = [
     path("alerts/", alerts.alerts, name="alerts"),
     path("curtailment/", curtailment.curtailment, name="curtailment"),
     path("curtailment/<int:pk>/", curtailment.contract_curtailment, name="curtailment-contract"),
+    path("invoices/", invoices.invoices, name="invoices"),
+    path("invoices/<int:pk>/", invoices.invoice, name="invoice"),
+    path("invoices/<int:pk>/invoice.pdf", invoices.invoice_pdf, name="invoice-pdf"),
+    path("invoices/<int:pk>/lines.csv", invoices.invoice_lines_csv, name="invoice-lines-csv"),
+    path("invoices/<int:pk>/machines.csv", invoices.invoice_machines_csv, name="invoice-machines-csv"),
 ]

@@ -17,6 +17,7 @@ from capacity.errors import Refusal, describe
 from capacity.models import Site
 from hosting import machine_requests, packing, quotes
 from hosting.billing import quoting
+from hosting.billing import services as billing_services
 from hosting.exports import csv_response
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
@@ -180,6 +181,7 @@ def contract(request, pk):
             messages.success(request, f"Packing list {shipment} registered: {count} machine(s) on their way.")
             return redirect("portal:contract", pk=contract.pk)
     context = {"contract": contract, "form": form, "problems": problems}
+    context["terms"] = billing_services.terms_for(contract)
     context |= {"shipments": contract.shipments.annotate(machines_n=Count("machines")).order_by("-created_at")[:20]}
     context |= {"batches": _batches(request.user).filter(contract=contract)[:10]}
     context["columns"] = ", ".join((*packing.COLUMNS, *packing.OPTIONAL))
