@@ -154,7 +154,7 @@ def start_event(event_id: int, now: dt.datetime | None = None) -> Event:
     anything else returns the event as it is (started twice, it sends nothing twice)."""
     now = now or timezone.now()
     with transaction.atomic():
-        event = Event.objects.select_for_update().select_related("site", "program").get(pk=event_id)
+        event = Event.objects.select_for_update(of=("self",)).select_related("site", "program").get(pk=event_id)
         if event.status != EventStatus.SCHEDULED:
             return event
         cands = candidates(event, now)
@@ -207,7 +207,7 @@ def end_event(event_id: int, now: dt.datetime | None = None) -> Event:
     resume commands on the site's queue in ramp order. Only an active event ends."""
     now = now or timezone.now()
     with transaction.atomic():
-        event = Event.objects.select_for_update().select_related("site", "program").get(pk=event_id)
+        event = Event.objects.select_for_update(of=("self",)).select_related("site", "program").get(pk=event_id)
         if event.status != EventStatus.ACTIVE:
             return event
         ems = list(EventMachine.objects.filter(event=event, resumed_at__isnull=True).select_related("machine__slot"))
@@ -334,7 +334,7 @@ def record(attempts: Sequence[Attempt], action: str) -> None:
         for pk, answer in failed.items():
             EventMachine.objects.filter(pk=pk, status=CS.SENT).update(status=CS.FAILED, last_error=answer[:300])
     else:
-        EventMachine.objects.filter(pk__in=ok).update(status=CS.RESUMED, last_error="")
+        EventMachine.objects.filter(pk__in=ok).update(status=CS.RESUMED)  # what it did before stays on record
         for pk, answer in failed.items():
             EventMachine.objects.filter(pk=pk).update(last_error=f"resume: {answer}"[:300])
 
