@@ -379,15 +379,26 @@ def verify(event_id: int, walks: dict[PduAddress, PduWalk], now: dt.datetime) ->
             drawing.append((e.pk, watts))
     site_load = sum(sum(w.outlet_w.values()) for w in walks.values() if w.error is None)
     with transaction.atomic():
-        for pk, watts in verified:
-            EventMachine.objects.filter(pk=pk).exclude(status__in=[CS.RESUMED, CS.CHOSEN]).update(
-                status=CS.VERIFIED, power_after_w=round(watts, 1), verified_at=now, last_error=""
-            )
-        for pk, watts in drawing:
-            EventMachine.objects.filter(pk=pk).exclude(status__in=[CS.RESUMED, CS.CHOSEN]).update(
-                status=CS.STILL_DRAWING, power_after_w=round(watts, 1),
-                last_error=f"still drawing {watts:,.0f} W after the deadline",
-            )  # fmt: skip
+        judged = {pk: (CS.VERIFIED, watts) for pk, watts in verified} | {
+            pk: (CS.STILL_DRAWING, watts) for pk, watts in drawing
+        }
+        # Locked and read again: a machine resumed (or claimed) meanwhile is left as it is.
+        changed = list(
+            EventMachine.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(judged))
+            .exclude(status__in=[CS.RESUMED, CS.CHOSEN])
+            .order_by("pk")
+        )
+        for e in changed:
+            status, watts = judged[e.pk]
+            e.status, e.power_after_w = status, round(watts, 1)
+            if status == CS.VERIFIED:
+                e.verified_at, e.last_error = now, ""
+            else:
+                e.last_error = f"still drawing {watts:,.0f} W after the deadline"
+        EventMachine.objects.bulk_update(
+            changed, ["status", "power_after_w", "verified_at", "last_error"], batch_size=1000
+        )
         EventSample.objects.get_or_create(
             event=event, at=now,
             defaults={
