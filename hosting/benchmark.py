@@ -1003,9 +1003,16 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
     while chosen.filter(status__in=done).count() < total and time.monotonic() < deadline:
         time.sleep(0.5)
     verified = chosen.filter(status=CurtailmentStatus.VERIFIED)
+    verified_n = verified.count()
     last = verified.order_by("-verified_at").values_list("verified_at", flat=True).first()
     off_s = ((last or timezone.now()) - started).total_seconds()
-    log(f"  curtailed {total:,}: {verified.count():,} verified off by their outlets in {off_s:.1f} s")
+    log(f"  curtailed {total:,}: {verified_n:,} verified off by their outlets in {off_s:.1f} s")
+    from django.db.models import Count
+
+    statuses = dict(chosen.order_by().values_list("status").annotate(n=Count("pk")))
+    errors = list(chosen.exclude(last_error="").values_list("last_error", flat=True)[:3])
+    if verified_n < total:
+        log(f"  not verified: {statuses} {errors}")
 
     ended = timezone.now()
     services.end_event(event.pk)
@@ -1019,8 +1026,9 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
     log(f"  resumed {resumed:,} in {on_s:.1f} s")
     return {
         "machines": total,
-        "verified": verified.count(),
+        "verified": verified_n,
         "off_s": round(off_s, 2),
         "resumed": resumed,
         "on_s": round(on_s, 2),
+        "statuses": statuses,
     }
