@@ -61,17 +61,17 @@ def month_start(site_tz: str, now: dt.datetime) -> dt.datetime:
 
 
 def hours_used(machine_ids: Sequence[int], since: dt.datetime, now: dt.datetime) -> dict[int, float]:
-    """machine id → hours curtailed since `since`: each curtailment from its command (or its
-    event's start) to its resumption (or now)."""
+    """machine id → hours curtailed since `since`: each curtailment from its first stop command
+    to its resumption (or now)."""
     used: dict[int, float] = defaultdict(float)
     rows = (
         EventMachine.objects.filter(machine_id__in=list(machine_ids))
         .filter(Q(resumed_at__isnull=True) | Q(resumed_at__gt=since))
-        .exclude(status=CS.CHOSEN)
-        .values_list("machine_id", "sent_at", "event__starts_at", "resumed_at")
+        .filter(sent_at__isnull=False)  # never told to stop: never curtailed
+        .values_list("machine_id", "sent_at", "resumed_at")
     )
-    for machine_id, sent_at, starts_at, resumed_at in rows:
-        begin = max(since, sent_at or starts_at)
+    for machine_id, sent_at, resumed_at in rows:
+        begin = max(since, sent_at)
         end = min(now, resumed_at or now)
         if end > begin:
             used[machine_id] += (end - begin).total_seconds() / 3600
@@ -412,7 +412,9 @@ def verify(event_id: int, walks: dict[PduAddress, PduWalk], now: dt.datetime) ->
             event=event, status=CS.STILL_DRAWING, attempts__lt=1 + settings.CURTAILMENT_RETRIES
         ).select_for_update(skip_locked=True, of=("self",))
         pks = list(retry.values_list("pk", flat=True))
-        EventMachine.objects.filter(pk__in=pks).update(status=CS.SENT, sent_at=now, attempts=F("attempts") + 1)
+        EventMachine.objects.filter(pk__in=pks).update(
+            status=CS.SENT, attempts=F("attempts") + 1
+        )  # sent_at: the first stop
     return list(EventMachine.objects.filter(pk__in=pks).select_related("machine__model"))
 
 
