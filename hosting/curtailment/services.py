@@ -71,7 +71,7 @@ def hours_used(machine_ids: Sequence[int], since: dt.datetime, now: dt.datetime)
         .values_list("machine_id", "sent_at", "resumed_at")
     )
     for machine_id, sent_at, resumed_at in rows:
-        begin = max(since, sent_at)
+        begin = max(since, sent_at or now)  # sent_at is set (the filter)
         end = min(now, resumed_at or now)
         if end > begin:
             used[machine_id] += (end - begin).total_seconds() / 3600
