@@ -42,6 +42,9 @@ MW = Decimal(1_000_000)
 # Told to stop and not yet seen off by its outlet.
 AWAITING_VERIFICATION = frozenset({CS.SENT, CS.CURTAILED, CS.FAILED, CS.STILL_DRAWING})
 MEASURED_SOURCES = ("pdu", "miner")
+# An event is started this close to its start (the beat's tick), not earlier: its machines are
+# curtailed — and billed as such — from then on.
+START_EARLY = dt.timedelta(seconds=1)
 
 
 def _mw(watts: float) -> Decimal:
@@ -155,8 +158,8 @@ def start_event(event_id: int, now: dt.datetime | None = None) -> Event:
     now = now or timezone.now()
     with transaction.atomic():
         event = Event.objects.select_for_update(of=("self",)).select_related("site", "program").get(pk=event_id)
-        if event.status != EventStatus.SCHEDULED:
-            return event
+        if event.status != EventStatus.SCHEDULED or event.starts_at > now + START_EARLY:
+            return event  # started already, cancelled, or not yet due: the beat starts it when it is
         cands = candidates(event, now)
         curtail_at = max(now, event.starts_at)
         notice_min = (curtail_at - event.created_at).total_seconds() / 60
@@ -234,6 +237,13 @@ def end_event(event_id: int, now: dt.datetime | None = None) -> Event:
         ramp = _ramp_w_per_s(event)
         transaction.on_commit(lambda: _dispatch(event.pk, slug, RESUME, ids, ramp, None))
     return event
+
+
+def due(now: dt.datetime) -> tuple[list[int], list[int]]:
+    """(scheduled events whose start has come, active events whose end has come)."""
+    starting = Event.objects.filter(status=EventStatus.SCHEDULED, starts_at__lte=now + START_EARLY)
+    ending = Event.objects.filter(status=EventStatus.ACTIVE, ends_at__isnull=False, ends_at__lte=now)
+    return list(starting.values_list("pk", flat=True)), list(ending.values_list("pk", flat=True))
 
 
 def _ramp_w_per_s(event: Event) -> float | None:
@@ -424,10 +434,16 @@ def open_events(now: dt.datetime) -> list[tuple[int, str]]:
 
 
 def check_events(now: dt.datetime | None = None) -> int:
-    """Beat: send each active event's verification to its site's queue."""
+    """Beat: start the events whose start has come and end those whose end has, then send each
+    active event's verification to its site's queue."""
     from hosting.curtailment.tasks import verify_event
 
     now = now or timezone.now()
+    starting, ending = due(now)
+    for pk in starting:
+        start_event(pk, now=now)
+    for pk in ending:
+        end_event(pk, now=now)
     by_site: dict[str, list[int]] = defaultdict(list)
     for pk, slug in open_events(now):
         by_site[slug].append(pk)

@@ -96,5 +96,6 @@ def verify_event(event_id: int) -> int:
 
 @shared_task(name="curtailment.check_events", acks_late=True, autoretry_for=(OperationalError,), max_retries=2)
 def check_events() -> int:
-    """Periodic (every ~30 s): verify each active event on its site's worker."""
+    """Periodic (every ~30 s): start and end the events that are due, and verify each active
+    event on its site's worker."""
     return services.check_events()

@@ -86,3 +86,24 @@ def test_a_target_to_reach_sheds_the_load_over_it_and_not_curtailable_contracts_
     none = services.start_event(event(floor["site"], target_mw="0.001").pk)
     assert chosen(none) == []
     assert none.shortfall_mw == Decimal("0.001")
+
+
+def test_an_event_not_yet_due_waits_for_the_beat(floor):
+    machines = live_floor(floor, 2, net=77)
+    now = timezone.now()
+    ev = Event.objects.create(
+        site=floor["site"], target_mw=1, starts_at=now + dt.timedelta(minutes=10),
+        deadline_at=now + dt.timedelta(minutes=20), ends_at=now + dt.timedelta(minutes=30),
+    )  # fmt: skip
+    assert services.start_event(ev.pk, now=now).status == EventStatus.SCHEDULED  # staff's form calls it at once
+    assert chosen(ev) == []
+    services.check_events(now=now + dt.timedelta(minutes=5))
+    assert Event.objects.get(pk=ev.pk).status == EventStatus.SCHEDULED
+    services.check_events(now=now + dt.timedelta(minutes=10))
+    assert Event.objects.get(pk=ev.pk).status == EventStatus.ACTIVE
+    assert sorted(chosen(ev)) == [m.pk for m in machines]
+    services.check_events(now=now + dt.timedelta(minutes=30))
+    assert Event.objects.get(pk=ev.pk).status == EventStatus.ENDED
+    assert set(Machine.objects.filter(pk__in=[m.pk for m in machines]).values_list("status", flat=True)) == {
+        MachineStatus.LIVE
+    }
