@@ -21,7 +21,10 @@ from capacity import ledger
 from capacity.layout import HallLayout, build_hall
 from capacity.models import Circuit, EnergizationPhase, Pdu, Site, Slot
 from hosting import quotes, services
+from hosting.billing import services as billing
+from hosting.billing.models import ContractTerms, FlatFee, Levy, MachineDay, Maintenance, RollupCursor, SiteBilling
 from hosting.commissioning import checks, fleet, pipeline, runs
+from hosting.lifecycle import ContractStatus
 from hosting.lifecycle import MachineStatus as S
 from hosting.models import (
     CommissioningPolicy,
@@ -521,6 +524,144 @@ def seed_telemetry(log) -> None:
     log(f"telemetry: every live machine polled every {interval_s} s")
 
 
+# --------------------------------------------------------------------------------------
+# Billing: terms, a levy, maintenance, and last month invoiced
+# --------------------------------------------------------------------------------------
+
+# One contract per billing mode (the active ones): Siberia metered, Texas nameplate, Kazakhstan flat.
+DEMO_TERMS = {
+    "northern-hash": {"billing_mode": "metered", "sla_target_pct": Decimal("95"), "curtailment_priority": 2,
+                      "max_curtailed_hours_month": 40},
+    "lone-star": {"billing_mode": "nameplate", "sla_target_pct": Decimal("97"), "payment_terms_days": 30},
+    "steppe-digital": {"billing_mode": "flat", "setup_fee_per_machine": Decimal(0)},
+}  # fmt: skip
+FLAT_FEE_PER_MONTH = Decimal("185.00")  # a WhatsMiner M30S++ at Ekibastuz, per month
+# Kazakhstan's tax on mining power: 1 tenge/kWh from 2022; from 2023 1–25 tenge by the price
+# of the power paid (the cheaper the power, the higher the tax). Modelled, not legal advice.
+KZ_LEVY_TIERS = [
+    {"price_up_to": "10", "per_kwh": "25"},
+    {"price_up_to": "15", "per_kwh": "18"},
+    {"price_up_to": "20", "per_kwh": "15"},
+    {"price_up_to": "25", "per_kwh": "10"},
+    {"price_up_to": "30", "per_kwh": "5"},
+]
+KZT_TO_USD = Decimal("0.00195")
+HISTORY_WINDOW_S = 300  # the history predates the demo's 15 s polling: 5-minute windows
+LATE_SITE, LATE_FROM_DAY = "ru-bratsk", 17  # one machine (the demo tenant's) went live on the 17th
+MAINTENANCE_REASON = "Substation 2 transformer service (demo)"
+
+
+def seed_billing_setup(log) -> None:
+    """Contract terms (one per billing mode), the Kazakh levy, one announced maintenance."""
+    for contract in Contract.objects.filter(status=ContractStatus.ACTIVE).select_related("tenant").order_by("pk"):
+        defaults = DEMO_TERMS.get(contract.tenant.slug)
+        if defaults is None:
+            continue
+        terms, _ = ContractTerms.objects.get_or_create(contract=contract, defaults=defaults)
+        if terms.billing_mode == "flat":
+            for model_id in contract.machines.values_list("model_id", flat=True).distinct():
+                FlatFee.objects.get_or_create(
+                    terms=terms, machine_model_id=model_id, defaults={"fee_per_month": FLAT_FEE_PER_MONTH}
+                )
+    for site in Site.objects.order_by("slug"):
+        SiteBilling.objects.get_or_create(site=site, defaults={"currency": "USD"})
+    kazakh = Site.objects.get(slug="kz-ekibastuz")
+    Levy.objects.get_or_create(
+        site=kazakh, name="Tax on digital mining power (2022)",
+        defaults={"currency": "KZT", "per_kwh": Decimal(1), "to_billing_currency": KZT_TO_USD,
+                  "effective_from": dt.date(2022, 1, 1), "effective_until": dt.date(2023, 1, 1)},
+    )  # fmt: skip
+    Levy.objects.get_or_create(
+        site=kazakh, name="Tax on digital mining power",
+        defaults={"currency": "KZT", "per_kwh": Decimal(1), "tiers": KZ_LEVY_TIERS,
+                  "power_price_per_kwh": Decimal("18.50"), "to_billing_currency": KZT_TO_USD,
+                  "effective_from": dt.date(2023, 1, 1)},
+    )  # fmt: skip
+    siberia = Site.objects.get(slug="ru-bratsk")
+    if not Maintenance.objects.filter(site=siberia, reason=MAINTENANCE_REASON).exists():
+        starts_at = _maintenance_start(siberia)
+        Maintenance.objects.create(
+            site=siberia, starts_at=starts_at, ends_at=starts_at + dt.timedelta(hours=4),
+            announced_at=starts_at - dt.timedelta(days=7), reason=MAINTENANCE_REASON,
+            announced_by=get_user_model().objects.filter(username="staff").first(),
+        )  # fmt: skip
+    log("billing: terms (metered, nameplate, flat), the Kazakh levy, maintenance announced at ru-bratsk")
+
+
+def _last_month(site: Site) -> tuple[dt.date, dt.date]:
+    return billing.month_of(billing.local_today(site).replace(day=1) - dt.timedelta(days=1))
+
+
+def _maintenance_start(site: Site) -> dt.datetime:
+    """02:00 local on the 10th of last month."""
+    start, _ = _last_month(site)
+    day_start, _ = billing.day_bounds(site, start.replace(day=10))
+    return day_start + dt.timedelta(hours=2)
+
+
+def _machine_day(machine, site, day: dt.date, windows: int, maintenance: int):
+    """One live machine's day, as telemetry would have rolled it: mostly hashing; now and
+    then a gap no poll saw (unknown, counted up) or a stretch unreachable (down, 0 W)."""
+    rng = random.Random(f"{machine.serial}:{day.isoformat()}")  # noqa: S311 - demo figures
+    counted = windows - maintenance
+    unknown = rng.randint(2, 12) if rng.random() < 0.06 else 0
+    unreachable = rng.randint(6, 36) if rng.random() < 0.03 else 0
+    reachable = counted - unknown - unreachable
+    hashing = reachable - (rng.randint(1, 4) if rng.random() < 0.05 else 0)  # a restart or two
+    watts = machine.model.nameplate_power_w * rng.uniform(0.96, 1.02)
+    return MachineDay(
+        day=day, machine=machine, contract_id=machine.contract_id, site=site, window_s=HISTORY_WINDOW_S,
+        windows=windows, windows_maintenance=maintenance, windows_unknown=unknown, windows_reachable=reachable,
+        windows_hashing=hashing, energy_wh_pdu=round(reachable * HISTORY_WINDOW_S * watts / 3600, 1),
+    )  # fmt: skip
+
+
+def seed_billing_history(log) -> None:
+    """Last month for every live machine of an active contract, as machine-days (the demo has
+    no telemetry that old), the sites rolled through it, and each contract's invoice made and
+    issued by the billing services. Once: a site already rolled through last month is left."""
+    issued = 0
+    for site in Site.objects.order_by("slug"):
+        period_start, period_end = _last_month(site)
+        cursor, _ = RollupCursor.objects.get_or_create(site=site)
+        contracts = list(Contract.objects.filter(site=site, status=ContractStatus.ACTIVE).order_by("pk"))
+        if not contracts:
+            continue
+        if cursor.rolled_until is None or cursor.rolled_until < period_end:
+            maintenance = Maintenance.objects.filter(site=site, cancelled_at__isnull=True).first()
+            live = list(
+                Machine.objects.filter(contract__in=contracts, status=S.LIVE).select_related("model").order_by("pk")
+            )
+            late = live[-1] if live and site.slug == LATE_SITE else None
+            rows = []
+            day = period_start
+            while day < period_end:
+                start, end = billing.day_bounds(site, day)
+                windows = int((end - start).total_seconds()) // HISTORY_WINDOW_S
+                in_maintenance = 0
+                if maintenance and maintenance.starts_at < end and maintenance.ends_at > start:
+                    overlap = min(end, maintenance.ends_at) - max(start, maintenance.starts_at)
+                    in_maintenance = int(overlap.total_seconds()) // HISTORY_WINDOW_S
+                for machine in live:
+                    if machine is late and day.day < LATE_FROM_DAY:
+                        continue
+                    rows.append(_machine_day(machine, site, day, windows, in_maintenance))
+                day += dt.timedelta(days=1)
+            with transaction.atomic():
+                MachineDay.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+                cursor.rolled_until = max(period_end, cursor.rolled_until or period_end)
+                cursor.save(update_fields=["rolled_until"])
+        # On the billing day, 09:00 local (or now, if that is still to come).
+        billing_day, _ = billing.day_bounds(site, period_end)
+        issue_at = min(timezone.now(), billing_day + dt.timedelta(hours=9))
+        for contract in contracts:
+            invoice = billing.invoice_month(contract, period_start).invoice
+            if not invoice.is_final:
+                billing.issue(invoice, now=issue_at)
+                issued += 1
+    log(f"billing: last month's machine-days, {issued} invoice(s) issued")
+
+
 def seed(log=print) -> None:
     today = timezone.localdate()
     seed_sites(today, log)
@@ -532,3 +673,5 @@ def seed(log=print) -> None:
     seed_commissioning(log)
     seed_evidence(log)
     seed_telemetry(log)
+    seed_billing_setup(log)
+    seed_billing_history(log)

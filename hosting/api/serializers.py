@@ -17,6 +17,7 @@ from rest_framework.settings import api_settings
 
 from capacity.models import Reservation, Site
 from hosting import quotes
+from hosting.billing import quoting
 from hosting.lifecycle import AWAITING_COMMISSIONING
 from hosting.models import (
     CheckResult,
@@ -144,6 +145,43 @@ class QuoteRequestSerializer(serializers.Serializer):
         return attrs
 
 
+class LevyTierSerializer(serializers.Serializer):
+    price_up_to = serializers.DecimalField(max_digits=12, decimal_places=5, help_text="Power price ceiling.")
+    per_kwh = serializers.DecimalField(max_digits=12, decimal_places=5, help_text="In the levy's currency.")
+
+
+class LevyRuleSerializer(serializers.Serializer):
+    per_kwh = serializers.DecimalField(
+        max_digits=12, decimal_places=5, help_text="The flat rate: when no tier applies (no price, or above all)."
+    )
+    power_price_per_kwh = serializers.DecimalField(
+        max_digits=12, decimal_places=5, allow_null=True, help_text="The power price the site pays: picks the tier."
+    )
+    tiers = LevyTierSerializer(many=True, help_text="The first tier at or above the power price applies.")
+
+
+class LevySerializer(serializers.Serializer):
+    """A per-kWh fee of the site's jurisdiction (e.g. Kazakhstan's 1–25 tenge/kWh by power price)."""
+
+    name = serializers.CharField()
+    currency = serializers.CharField(help_text="The levy's own currency (e.g. KZT).")
+    per_kwh = serializers.DecimalField(
+        max_digits=12, decimal_places=5, help_text="Per kWh in the levy's currency, its tier picked."
+    )
+    per_kwh_billing = serializers.DecimalField(
+        max_digits=16, decimal_places=6, help_text="Per kWh converted to the billing currency (as invoiced)."
+    )
+    to_billing_currency = serializers.DecimalField(
+        max_digits=16, decimal_places=8, help_text="Billing currency per unit of the levy's currency."
+    )
+    rule = LevyRuleSerializer()
+    effective_from = serializers.DateField()
+    effective_until = serializers.DateField(allow_null=True, help_text="First day it no longer applies.")
+    monthly = serializers.DecimalField(
+        max_digits=16, decimal_places=2, help_text="On the estimated month's kWh, in the billing currency."
+    )
+
+
 class QuoteOptionSerializer(serializers.Serializer):
     """One site's offer (the shape of each entry of a quote's `options`)."""
 
@@ -156,6 +194,18 @@ class QuoteOptionSerializer(serializers.Serializer):
     circuits = serializers.IntegerField(help_text="Circuits of the site's standard design the machines fill.")
     slots = serializers.IntegerField()
     slots_free_now = serializers.IntegerField(help_text="Machines the built floor could take today.")
+    billing_currency = serializers.CharField(help_text="ISO 4217 code the site invoices in (levies converted to it).")
+    estimated_kwh_month = serializers.DecimalField(
+        max_digits=16, decimal_places=3, help_text="The month priced: IT kW × 730 h (as monthly_usd)."
+    )
+    levies = LevySerializer(many=True, help_text="The site's levies in force on `available_from`; [] if none.")
+    levies_monthly = serializers.DecimalField(
+        max_digits=16, decimal_places=2, help_text="The levies on the estimated month, in the billing currency."
+    )
+    all_in_monthly = serializers.DecimalField(
+        max_digits=16, decimal_places=2,
+        help_text="monthly_usd + levies_monthly: the month's estimate with the site's levies, in the billing currency.",
+    )  # fmt: skip
 
 
 @extend_schema_field(QuoteOptionSerializer(many=True))
@@ -207,6 +257,11 @@ class QuoteSerializer(serializers.ModelSerializer):
             "contract",
             "created_at",
         ]
+
+    def to_representation(self, instance: Quote) -> dict:
+        data = super().to_representation(instance)
+        data["options"] = quoting.with_levies(data["options"] or [], instance.it_kw)
+        return data
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_waitlist_position(self, quote: Quote) -> int | None:

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cached_property
 
 CENT = Decimal("0.01")
 KWH = Decimal("0.001")
@@ -149,7 +150,7 @@ class MachineMonth:
         """Counted windows no poll saw are billed at nameplate (the best source left)."""
         return self.seconds_unknown * self.nameplate_w / 3600
 
-    @property
+    @cached_property  # read by the energy line, the levies and the machine's evidence
     def kwh_metered(self) -> Decimal:
         return (Decimal(repr(self.energy_wh_measured)) + Decimal(repr(self.unknown_wh))) / 1000
 
@@ -172,6 +173,16 @@ class Uptime:
 
     def __add__(self, other: Uptime) -> Uptime:
         return Uptime(*(a + b for a, b in zip(self.astuple(), other.astuple(), strict=True)))
+
+    @staticmethod
+    def total(uptimes: Iterable[Uptime]) -> Uptime:
+        """The sum of many (a contract's machines): `sum(uptimes, Uptime())` without an
+        Uptime made per machine on the way."""
+        sums = [0] * 7
+        for u in uptimes:
+            for i, value in enumerate(u.astuple()):
+                sums[i] += value
+        return Uptime(*sums)
 
     def astuple(self) -> tuple[int, ...]:
         return (
@@ -318,7 +329,7 @@ def bill(
         lines.append(_line(
             "levy", f"{levy.name}: {levy.per_kwh} {levy.currency}/kWh × measured kWh", measured, "kWh", price,
         ))  # fmt: skip
-    total_uptime = sum((b.uptime for b in bills), Uptime())
+    total_uptime = Uptime.total(b.uptime for b in bills)
     period_uptime = total_uptime if sla_uptime is None else sla_uptime
     base = hosting if sla_hosting is None else sla_hosting
     pct = credit_pct(period_uptime.pct, terms.tiers)

@@ -19,12 +19,12 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from capacity.errors import Refusal
 from capacity.models import Site
-from hosting.billing import rules
+from hosting.billing import month, rules
 from hosting.billing.models import (
     HOSTING_KINDS,
     ContractTerms,
@@ -37,14 +37,13 @@ from hosting.billing.models import (
     InvoiceStatus,
     Levy,
     LineKind,
-    MachineDay,
     Maintenance,
     RollupCursor,
     SetupCharge,
     SiteBilling,
 )
 from hosting.lifecycle import BOOKED, ContractStatus
-from hosting.models import Contract, SitePricing
+from hosting.models import Contract
 from hosting.telemetry.models import TelemetryPolicy, Window
 
 log = logging.getLogger(__name__)
@@ -72,37 +71,9 @@ def currency_of(site: Site) -> str:
     return billing.currency
 
 
-def setup_fee(terms: ContractTerms, site: Site) -> Decimal:
-    if terms.setup_fee_per_machine is not None:
-        return terms.setup_fee_per_machine
-    pricing = SitePricing.objects.filter(site=site).first()
-    return pricing.setup_usd_per_machine if pricing else Decimal(0)
-
-
-def rules_terms(terms: ContractTerms, contract: Contract, site: Site) -> rules.Terms:
-    return rules.Terms(
-        mode=terms.billing_mode,
-        rate_per_kwh=contract.rate_usd_per_kwh,
-        sla_target_pct=terms.sla_target_pct,
-        sla_basis=terms.sla_basis,
-        tiers=tuple(rules.parse_tiers(terms.sla_tiers)),
-        flat_fees={f.machine_model_id: f.fee_per_month for f in terms.flat_fees.all()},
-        setup_fee=setup_fee(terms, site),
-        deposit_months=terms.deposit_months,
-        max_curtailed_hours_month=terms.max_curtailed_hours_month,
-        curtailable=terms.curtailable,
-    )
-
-
 def levies_for(site: Site, period_start: dt.date) -> list[rules.Levy]:
     """The site's levies in force on the period's first day, their tier picked."""
-    out = []
-    for levy in Levy.objects.filter(site=site).order_by("effective_from", "pk"):
-        if levy.applies_on(period_start):
-            tiers = rules.parse_levy_tiers(levy.tiers)
-            rate = rules.levy_per_kwh(levy.per_kwh, tiers, levy.power_price_per_kwh)
-            out.append(rules.Levy(levy.name, levy.currency, rate, levy.to_billing_currency))
-    return out
+    return month.levies_in_force(list(Levy.objects.filter(site=site).order_by("effective_from", "pk")), period_start)
 
 
 # --- Periods --------------------------------------------------------------------------------
@@ -120,9 +91,7 @@ def day_bounds(site: Site, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
-    first = day.replace(day=1)
-    return first, first + relativedelta(months=1)
+month_of = month.month_of
 
 
 # --- Machine-days ---------------------------------------------------------------------------
@@ -217,102 +186,9 @@ def rolled_through(site: Site, period_end: dt.date) -> bool:
 # --- A contract's month ---------------------------------------------------------------------
 
 
-def _seconds(column: str):
-    return Sum(F(column) * F("window_s"), output_field=IntegerField())
-
-
-def machine_months(contract: Contract, period_start: dt.date, period_end: dt.date) -> list[rules.MachineMonth]:
-    """Each machine's period from its machine-days: one grouped query."""
-    rows = (
-        MachineDay.objects.filter(contract_id=contract.pk, day__gte=period_start, day__lt=period_end)
-        .order_by()
-        .values("machine_id", "machine__model_id", "machine__model__name", "machine__model__nameplate_power_w")
-        .annotate(
-            days_live=Count("pk", filter=Q(windows__gt=F("windows_rma"))),
-            seconds=_seconds("windows"), seconds_curtailed=_seconds("windows_curtailed"),
-            seconds_rma=_seconds("windows_rma"), seconds_maintenance=_seconds("windows_maintenance"),
-            seconds_unknown=_seconds("windows_unknown"),
-            n=Sum("windows"), n_curtailed=Sum("windows_curtailed"), n_rma=Sum("windows_rma"),
-            n_maintenance=Sum("windows_maintenance"), n_unknown=Sum("windows_unknown"),
-            n_reachable=Sum("windows_reachable"), n_hashing=Sum("windows_hashing"),
-            wh=Sum(F("energy_wh_pdu") + F("energy_wh_miner") + F("energy_wh_nameplate")),
-        )
-        .order_by("machine_id")
-    )  # fmt: skip
-    billed_setup = set(
-        SetupCharge.objects.filter(machine__contract_id=contract.pk)
-        .exclude(invoice__contract_id=contract.pk, invoice__period_start=period_start)
-        .values_list("machine_id", flat=True)
-    )
-    return [
-        rules.MachineMonth(
-            machine_id=r["machine_id"], model_id=r["machine__model_id"], model_name=r["machine__model__name"],
-            nameplate_w=r["machine__model__nameplate_power_w"], days_live=r["days_live"], seconds=r["seconds"],
-            seconds_curtailed=r["seconds_curtailed"],
-            seconds_operational=r["seconds"] - r["seconds_curtailed"] - r["seconds_rma"] - r["seconds_maintenance"],
-            seconds_unknown=r["seconds_unknown"], windows=r["n"], windows_curtailed=r["n_curtailed"],
-            windows_rma=r["n_rma"], windows_maintenance=r["n_maintenance"], windows_unknown=r["n_unknown"],
-            windows_reachable=r["n_reachable"], windows_hashing=r["n_hashing"], energy_wh_measured=r["wh"] or 0.0,
-            first_live_in_period=r["days_live"] > 0 and r["machine_id"] not in billed_setup,
-        )
-        for r in rows
-    ]  # fmt: skip
-
-
-def _final_invoices(contract: Contract):
-    return Invoice.objects.filter(contract_id=contract.pk, kind=InvoiceKind.INVOICE).exclude(
-        status__in=[InvoiceStatus.DRAFT, InvoiceStatus.VOID]
-    )
-
-
-def _deposits(contract: Contract, period_start: dt.date, terms: rules.Terms) -> tuple[Decimal, Decimal]:
-    """(deposit to invoice now, deposit to return now). The deposit goes on the contract's
-    first invoice; it is returned on the invoice of the term's last day (or once ended)."""
-    lines = (
-        InvoiceLine.objects.filter(invoice__in=_final_invoices(contract).exclude(period_start=period_start))
-        .values("kind")
-        .annotate(total=Sum("amount"))
-    )
-    held = {r["kind"]: r["total"] for r in lines}
-    invoiced = held.get(LineKind.DEPOSIT, Decimal(0))
-    returned = -held.get(LineKind.DEPOSIT_REFUND, Decimal(0))
-    deposit = Decimal(0)
-    if not invoiced and not _final_invoices(contract).exclude(period_start=period_start).exists():
-        deposit = rules.deposit_amount(terms, contract.it_kw, contract.machine_count)
-    _, period_end = month_of(period_start)
-    last_day = contract.ends_on - dt.timedelta(days=1) if contract.ends_on else None
-    ending = (last_day is not None and last_day < period_end) or contract.status == ContractStatus.ENDED
-    refund = invoiced + deposit - returned if ending else Decimal(0)
-    return deposit, max(refund, Decimal(0))
-
-
-def _yearly_sla(contract: Contract, period_start: dt.date, terms: rules.Terms, month: rules.Bill):
-    """A yearly SLA is settled on December's invoice over the whole year; other months none."""
-    if period_start.month != 12:
-        return rules.Uptime(), Decimal(0)
-    year = _final_invoices(contract).filter(period_start__year=period_start.year).exclude(period_start=period_start)
-    agg = InvoiceMachine.objects.filter(invoice__in=year).aggregate(
-        counted=Sum("windows_counted"), up=Sum("windows_up"), unknown=Sum("windows_unknown")
-    )
-    before = rules.Uptime(counted=agg["counted"] or 0, up=agg["up"] or 0, unknown=agg["unknown"] or 0)
-    hosting = year.aggregate(total=Sum("hosting_amount"))["total"] or Decimal(0)
-    return before + month.uptime, hosting + month.hosting
-
-
 def compute(contract: Contract, period_start: dt.date) -> tuple[rules.Bill, list[rules.MachineMonth]]:
     """The bill of a contract's month, from its machine-days and terms (reads only)."""
-    site = contract.site
-    terms_row = terms_for(contract)
-    terms = rules_terms(terms_row, contract, site)
-    _, period_end = month_of(period_start)
-    months = machine_months(contract, period_start, period_end)
-    deposit, refund = _deposits(contract, period_start, terms)
-    levies = levies_for(site, period_start)
-    kwargs: dict = {"levies": levies, "deposit": deposit, "deposit_refund": refund}
-    if terms_row.sla_period == "year":
-        month = rules.bill(terms, months, period_start, sla_uptime=rules.Uptime())
-        kwargs["sla_uptime"], kwargs["sla_hosting"] = _yearly_sla(contract, period_start, terms, month)
-    return rules.bill(terms, months, period_start, **kwargs), months
+    return month.MonthBook.load(contract.site, period_start, [contract]).bill(contract)
 
 
 @dataclass
@@ -328,7 +204,7 @@ def invoice_month(contract: Contract, period_start: dt.date, *, run: InvoiceRun 
     period_start = period_start.replace(day=1)
     _, period_end = month_of(period_start)
     with transaction.atomic():
-        contract = Contract.objects.select_for_update(of=("self",)).get(pk=contract.pk)
+        contract = Contract.objects.select_for_update(of=("self",)).select_related("site").get(pk=contract.pk)
         # Locked too: an issue() of this draft running now must finish before it is rewritten.
         existing = (
             Invoice.objects.select_for_update(of=("self",))
@@ -348,7 +224,8 @@ def invoice_month(contract: Contract, period_start: dt.date, *, run: InvoiceRun 
         return Outcome(invoice, created=existing is None)
 
 
-def _write(invoice: Invoice, bill: rules.Bill, months: list[rules.MachineMonth]) -> None:
+def _fill(invoice: Invoice, bill: rules.Bill) -> None:
+    """The invoice's amounts and summary from its bill."""
     invoice.hosting_amount = bill.hosting
     invoice.credit_amount = -sum((ln.amount for ln in bill.lines if ln.kind == LineKind.SLA_CREDIT), Decimal(0))
     invoice.total_amount = bill.total
@@ -367,38 +244,88 @@ def _write(invoice: Invoice, bill: rules.Bill, months: list[rules.MachineMonth])
         "curtailed_over_rights": bill.uptime.curtailed_over_rights,
         "sla_credit_pct": str(bill.credit_pct),
     }
+
+
+FILLED = ["hosting_amount", "credit_amount", "total_amount", "summary", "run"]
+Written = tuple[Invoice, rules.Bill, list[rules.MachineMonth]]
+
+
+def _write(invoice: Invoice, bill: rules.Bill, months: list[rules.MachineMonth]) -> None:
+    _fill(invoice, bill)
+    fresh = invoice.pk is None
     invoice.save()
-    invoice.lines.all().delete()
-    invoice.machines.all().delete()
-    SetupCharge.objects.filter(invoice=invoice).delete()
+    if not fresh:  # a draft recomputed: its lines, machines and setup charges are made again
+        _clear([invoice.pk])
+    _insert_children([(invoice, bill, months)])
+
+
+def _clear(invoice_ids: list[int]) -> None:
+    if invoice_ids:
+        InvoiceLine.objects.filter(invoice_id__in=invoice_ids).delete()
+        InvoiceMachine.objects.filter(invoice_id__in=invoice_ids).delete()
+        SetupCharge.objects.filter(invoice_id__in=invoice_ids).delete()
+
+
+def _insert_children(written: list[Written]) -> None:
+    """Lines, machine evidence and setup charges of saved invoices, in bulk."""
     InvoiceLine.objects.bulk_create(
-        InvoiceLine(
-            invoice=invoice, position=i, kind=ln.kind, description=ln.description[:300], machine_model_id=ln.model_id,
-            quantity=ln.quantity, unit=ln.unit, unit_price=ln.unit_price, amount=ln.amount,
-        )
-        for i, ln in enumerate(bill.lines, 1)
-    )  # fmt: skip
-    InvoiceMachine.objects.bulk_create(
         (
-            InvoiceMachine(
-                invoice=invoice, machine_id=b.machine.machine_id, machine_model_id=b.machine.model_id,
-                days_live=b.machine.days_live, hours_live=Decimal(b.machine.seconds) / 3600,
-                windows=b.machine.windows, windows_counted=b.uptime.counted, windows_up=b.uptime.up,
-                windows_unknown=b.uptime.unknown, excluded_curtailed=b.uptime.excluded_curtailed,
-                curtailed_over_rights=b.uptime.curtailed_over_rights,
-                excluded_maintenance=b.uptime.excluded_maintenance, excluded_rma=b.uptime.excluded_rma,
-                uptime_pct=b.uptime.pct, kwh_metered=b.machine.kwh_metered.quantize(rules.KWH),
-                kwh_billed=b.kwh_billed, setup_billed=b.machine.first_live_in_period, amount=b.amount,
+            InvoiceLine(
+                invoice=invoice, position=i, kind=ln.kind, description=ln.description[:300],
+                machine_model_id=ln.model_id, quantity=ln.quantity, unit=ln.unit, unit_price=ln.unit_price,
+                amount=ln.amount,
             )
-            for b in bill.machines
+            for invoice, bill, _ in written
+            for i, ln in enumerate(bill.lines, 1)
         ),
         batch_size=2000,
     )  # fmt: skip
-    if bill.lines and any(ln.kind == LineKind.SETUP for ln in bill.lines):
-        SetupCharge.objects.bulk_create(
-            [SetupCharge(machine_id=m.machine_id, invoice=invoice) for m in months if m.first_live_in_period],
-            batch_size=2000,
+    _insert_machines([(invoice.pk, bill.machines) for invoice, bill, _ in written])
+    SetupCharge.objects.bulk_create(
+        (
+            SetupCharge(machine_id=m.machine_id, invoice=invoice)
+            for invoice, bill, months in written
+            if any(ln.kind == LineKind.SETUP for ln in bill.lines)
+            for m in months
+            if m.first_live_in_period
+        ),
+        batch_size=2000,
+    )
+
+
+MACHINE_FIELDS = [
+    "invoice_id", "machine_id", "machine_model_id", "days_live", "hours_live", "windows", "windows_counted",
+    "windows_up", "windows_unknown", "excluded_curtailed", "curtailed_over_rights", "excluded_maintenance",
+    "excluded_rma", "uptime_pct", "kwh_metered", "kwh_billed", "setup_billed", "amount",
+]  # fmt: skip
+
+
+def _insert_machines(per_invoice: list[tuple[int, list[rules.MachineBill]]]) -> None:
+    """The invoice's evidence, a row per machine: COPY on PostgreSQL (a contract's hundreds
+    of rows cost less than building as many model instances), bulk_create elsewhere."""
+    rows = [
+        (
+            invoice_id, b.machine.machine_id, b.machine.model_id, b.machine.days_live,
+            Decimal(b.machine.seconds) / 3600, b.machine.windows, b.uptime.counted, b.uptime.up, b.uptime.unknown,
+            b.uptime.excluded_curtailed, b.uptime.curtailed_over_rights, b.uptime.excluded_maintenance,
+            b.uptime.excluded_rma, b.uptime.pct, b.machine.kwh_metered.quantize(rules.KWH), b.kwh_billed,
+            b.machine.first_live_in_period, b.amount,
         )
+        for invoice_id, bills in per_invoice
+        for b in bills
+    ]  # fmt: skip
+    if connection.vendor != "postgresql":
+        InvoiceMachine.objects.bulk_create(
+            (InvoiceMachine(**dict(zip(MACHINE_FIELDS, row, strict=True))) for row in rows), batch_size=2000
+        )
+        return
+    columns = ", ".join(MACHINE_FIELDS)  # the attnames are the columns
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {InvoiceMachine._meta.db_table} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 # --- States ---------------------------------------------------------------------------------
@@ -409,15 +336,24 @@ def _locked(invoice: Invoice) -> Invoice:
 
 
 def _next_number(prefix: str) -> str:
-    try:
-        with transaction.atomic():
-            InvoiceCounter.objects.get_or_create(prefix=prefix)
-    except IntegrityError:  # made at the same moment by another issue: it exists now
-        pass
-    counter = InvoiceCounter.objects.select_for_update().get(prefix=prefix)
-    counter.last += 1
+    return _take_numbers(prefix, 1)[0]
+
+
+def _take_numbers(prefix: str, n: int) -> list[str]:
+    """The next n numbers of a prefix (its site's and year's), under the counter's lock: no
+    number twice, none skipped."""
+    counter = InvoiceCounter.objects.select_for_update().filter(prefix=prefix).first()
+    if counter is None:  # the prefix's first number (its site's and year's)
+        try:
+            with transaction.atomic():
+                InvoiceCounter.objects.get_or_create(prefix=prefix)
+        except IntegrityError:  # made at the same moment by another issue: it exists now
+            pass
+        counter = InvoiceCounter.objects.select_for_update().get(prefix=prefix)
+    first = counter.last + 1
+    counter.last += n
     counter.save(update_fields=["last"])
-    return f"{prefix}{counter.last:05d}"
+    return [f"{prefix}{k:05d}" for k in range(first, counter.last + 1)]
 
 
 def issue(invoice: Invoice, *, now: dt.datetime | None = None) -> Invoice:
@@ -425,11 +361,14 @@ def issue(invoice: Invoice, *, now: dt.datetime | None = None) -> Invoice:
     mailed to the tenant. Issuing an issued invoice changes nothing."""
     now = now or timezone.now()
     with transaction.atomic():
-        invoice = _locked(invoice)
+        # Its tenant and contract read with it, for the mail.
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",)).select_related("tenant", "contract").get(pk=invoice.pk)
+        )
         if invoice.status != InvoiceStatus.DRAFT:
             return invoice
         site = Site.objects.get(pk=invoice.site_id)
-        terms = terms_for(Contract.objects.get(pk=invoice.contract_id))
+        terms, _ = ContractTerms.objects.get_or_create(contract_id=invoice.contract_id)  # as terms_for
         today = local_today(site, now)
         letter = "C" if invoice.kind == InvoiceKind.CREDIT_NOTE else "I"
         invoice.number = _next_number(f"{site.slug.upper()[:12]}-{today.year}-{letter}")
@@ -571,17 +510,109 @@ def due_contracts(site: Site, today: dt.date) -> tuple[dt.date, list[Contract]]:
     made = Invoice.objects.filter(site=site, kind=InvoiceKind.INVOICE, period_start=period_start).exclude(
         status__in=[InvoiceStatus.VOID, InvoiceStatus.DRAFT]
     )
+    candidates = list(billable(site, period_start).exclude(pk__in=made.values("contract_id")))
+    billing_day = dict(ContractTerms.objects.filter(contract__site=site).values_list("contract_id", "billing_day"))
     contracts = [
-        c for c in billable(site, period_start).exclude(pk__in=made.values("contract_id"))
-        if terms_for(c).billing_day <= today.day
+        c for c in candidates
+        if (billing_day[c.pk] if c.pk in billing_day else terms_for(c).billing_day) <= today.day
     ]  # fmt: skip
     return period_start, contracts
 
 
+Result = Outcome | Exception | None  # an invoice; a contract's fault; None: nothing to bill
+
+
+def invoice_site(
+    site: Site,
+    period_start: dt.date,
+    contracts: list[Contract],
+    *,
+    run: InvoiceRun | None = None,
+    auto_issue: bool = False,
+    now: dt.datetime | None = None,
+) -> dict[int, Result]:
+    """The month's invoices of many contracts of one site in one transaction, as
+    `invoice_month` (+ `issue`) would make them one by one — with the same locks (every
+    contract row, then the period's invoices, read after the locks) and the same rules
+    (`month.MonthBook`), but a fixed number of queries. A contract whose terms cannot be
+    billed (a flat fee missing) is that contract's fault; any other error rolls the batch back."""
+    now = now or timezone.now()
+    period_start = period_start.replace(day=1)
+    _, period_end = month_of(period_start)
+    results: dict[int, Result] = {}
+    with transaction.atomic():
+        locked = list(
+            Contract.objects.select_for_update(of=("self",)).select_related("tenant")
+            .filter(pk__in=[c.pk for c in contracts]).order_by("pk")
+        )  # fmt: skip
+        existing = {
+            i.contract_id: i
+            for i in Invoice.objects.select_for_update(of=("self",))
+            .filter(contract_id__in=[c.pk for c in locked], kind=InvoiceKind.INVOICE, period_start=period_start)
+            .exclude(status=InvoiceStatus.VOID)
+        }
+        book = month.MonthBook.load(site, period_start, [c for c in locked if not _final(existing.get(c.pk))])
+        written: list[Written] = []
+        for contract in locked:
+            draft = existing.get(contract.pk)
+            if _final(draft):
+                results[contract.pk] = Outcome(draft, created=False)  # type: ignore[arg-type]
+                continue
+            try:
+                bill, months = book.bill(contract)
+            except ValueError as exc:
+                results[contract.pk] = exc
+                continue
+            if draft is None and not bill.lines:
+                results[contract.pk] = None
+                continue
+            invoice = draft or Invoice(
+                contract=contract, tenant=contract.tenant, site=site, period_start=period_start,
+                period_end=period_end, currency=book.currency,
+            )  # fmt: skip
+            invoice.contract, invoice.tenant = contract, contract.tenant  # for the mail, without a query
+            invoice.run = run or invoice.run
+            _fill(invoice, bill)
+            written.append((invoice, bill, months))
+            results[contract.pk] = Outcome(invoice, created=draft is None)
+        redone = [inv for inv, _, _ in written if inv.pk is not None]
+        _clear([inv.pk for inv in redone])
+        Invoice.objects.bulk_update(redone, FILLED, batch_size=500)
+        Invoice.objects.bulk_create([inv for inv, _, _ in written if inv.pk is None], batch_size=500)
+        _insert_children(written)
+        if auto_issue and written:
+            _issue_all(site, [inv for inv, _, _ in written], book, now)
+    return results
+
+
+def _final(invoice: Invoice | None) -> bool:
+    return invoice is not None and invoice.is_final
+
+
+def _issue_all(site: Site, invoices: list[Invoice], book: month.MonthBook, now: dt.datetime) -> None:
+    """Issue drafts of one site in the caller's transaction, as `issue` does one by one."""
+    today = local_today(site, now)
+    numbers = _take_numbers(f"{site.slug.upper()[:12]}-{today.year}-I", len(invoices))
+    for invoice, number in zip(invoices, numbers, strict=True):
+        invoice.number = number
+        invoice.status = InvoiceStatus.ISSUED
+        invoice.issued_at = now
+        invoice.due_on = today + dt.timedelta(days=book.terms_rows[invoice.contract_id].payment_terms_days)
+    Invoice.objects.bulk_update(invoices, ["number", "status", "issued_at", "due_on"], batch_size=500)
+    transaction.on_commit(partial(_mail_all, invoices, "issued"))
+
+
+def _mail_all(invoices: list[Invoice], what: str) -> None:
+    for invoice in invoices:
+        _mail(invoice, what)
+
+
 def run_invoices(*, now: dt.datetime | None = None, by=None, auto_issue: bool | None = None) -> InvoiceRun:
     """The monthly run: at every site, each contract due today is invoiced for last month
-    (and issued, unless BILLING_AUTO_ISSUE is off). Sites whose machine-days are not
-    rolled through the period wait for the next run. Every outcome is logged on the run."""
+    (and issued, unless BILLING_AUTO_ISSUE is off) — a site's contracts in one batch
+    (`invoice_site`), or one by one if the batch fails, so one contract's fault never stops
+    the others. Sites whose machine-days are not rolled through the period wait for the next
+    run. Every outcome is logged on the run."""
     now = now or timezone.now()
     auto_issue = settings.BILLING_AUTO_ISSUE if auto_issue is None else auto_issue
     run = InvoiceRun(on_date=now.date(), triggered_by=by)
@@ -598,31 +629,47 @@ def run_invoices(*, now: dt.datetime | None = None, by=None, auto_issue: bool | 
             run.log.append({"site": site.slug, "period": f"{period_start:%Y-%m}", "outcome": "waiting",
                             "detail": "machine-days not rolled through the period yet"})  # fmt: skip
             continue
+        try:
+            results = invoice_site(site, period_start, contracts, run=run, auto_issue=auto_issue, now=now)
+        except Exception:
+            log.exception("invoicing %s in one batch failed; one contract at a time", site.slug)
+            results = {c.pk: _one_by_one(c, period_start, run, auto_issue, now) for c in contracts}
         for contract in contracts:
-            run.contracts += 1
             entry = {"site": site.slug, "contract": contract.reference, "period": f"{period_start:%Y-%m}"}
-            try:
-                outcome = invoice_month(contract, period_start, run=run)
-                if _nothing_billed(outcome):
-                    run.log.append(entry | {"outcome": "nothing", "detail": "no machine-days, fees or deposit"})
-                    continue
-                invoice = issue(outcome.invoice, now=now) if auto_issue else outcome.invoice
-            except Exception as exc:  # one contract's fault is logged; the others are invoiced
-                log.exception("invoicing %s failed", contract.reference)
-                run.failed += 1
-                run.log.append(entry | {"outcome": "failed", "detail": str(exc)[:300]})
-                continue
-            run.created += outcome.created
-            run.unchanged += not outcome.created
-            outcome_name = "created" if outcome.created else "unchanged"
-            run.log.append(
-                entry
-                | {"outcome": outcome_name, "invoice": invoice.number or invoice.pk, "total": str(invoice.total_amount)}
-            )
+            _log(run, entry, results.get(contract.pk))
     run.finished_at = timezone.now()
     if run.pk is not None:
         run.save()
     return run
+
+
+def _one_by_one(contract: Contract, period_start: dt.date, run: InvoiceRun, auto_issue: bool, now) -> Result:
+    try:
+        outcome = invoice_month(contract, period_start, run=run)
+        if _nothing_billed(outcome):
+            return None
+        if auto_issue:
+            outcome.invoice = issue(outcome.invoice, now=now)
+        return outcome
+    except Exception as exc:  # one contract's fault is logged; the others are invoiced
+        log.exception("invoicing %s failed", contract.reference)
+        return exc
+
+
+def _log(run: InvoiceRun, entry: dict, result: Result) -> None:
+    run.contracts += 1
+    if result is None:
+        run.log.append(entry | {"outcome": "nothing", "detail": "no machine-days, fees or deposit"})
+    elif isinstance(result, Exception):
+        run.failed += 1
+        run.log.append(entry | {"outcome": "failed", "detail": str(result)[:300]})
+    else:
+        invoice = result.invoice
+        run.created += result.created
+        run.unchanged += not result.created
+        outcome = "created" if result.created else "unchanged"
+        run.log.append(entry | {"outcome": outcome, "invoice": invoice.number or invoice.pk,
+                                "total": str(invoice.total_amount)})  # fmt: skip
 
 
 def _nothing_billed(outcome: Outcome) -> bool:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hosting.portal import alerts, views
+from hosting.portal import alerts, curtailment, views
 
 app_name = "portal"
 
@@ -21,4 +21,6 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("alerts/", alerts.alerts, name="alerts"),
+    path("curtailment/", curtailment.curtailment, name="curtailment"),
+    path("curtailment/<int:pk>/", curtailment.contract_curtailment, name="curtailment-contract"),
 ]

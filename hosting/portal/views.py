@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from capacity.errors import Refusal, describe
 from capacity.models import Site
 from hosting import machine_requests, packing, quotes
+from hosting.billing import quoting
 from hosting.exports import csv_response
 from hosting.lifecycle import MachineStatus
 from hosting.models import (
@@ -227,7 +228,9 @@ def quotes_list(request):
 def quote(request, pk):
     quote = get_object_or_404(_quotes(request.user), pk=pk)
     names = _site_names()
-    options = [{**o, "site_name": names.get(o["site"], o["site"])} for o in quote.options]
+    options = [
+        {**o, "site_name": names.get(o["site"], o["site"])} for o in quoting.with_levies(quote.options, quote.it_kw)
+    ]
     context = {"quote": quote, "options": options, "position": quotes.waitlist_position(quote)}
     context["tenants"] = request.user.tenants.order_by("name")
     return render(request, "portal/quote.html", context)

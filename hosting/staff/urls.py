@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hosting.staff import alerts, fleet_views, views
+from hosting.staff import alerts, billing_views, curtailment, fleet_views, views
 
 app_name = "staff"
 
@@ -22,4 +22,18 @@ urlpatterns = [
     path("requests/<int:pk>/", views.request_act, name="request-act"),
     path("alerts/", alerts.alerts, name="alerts"),
     path("alerts/<int:pk>/acknowledge/", alerts.alert_acknowledge, name="alert-acknowledge"),
+    path("billing/", billing_views.dashboard, name="billing"),
+    path("billing/runs/", billing_views.runs, name="billing-runs"),
+    path("billing/runs/now/", billing_views.run_now, name="billing-run-now"),
+    path("billing/runs/<int:pk>/", billing_views.run, name="billing-run"),
+    path("billing/invoices/<int:pk>/", billing_views.invoice, name="billing-invoice"),
+    path("billing/invoices/<int:pk>/<str:action>/", billing_views.invoice_act, name="billing-invoice-act"),
+    path("billing/maintenance/", billing_views.maintenance, name="billing-maintenance-first"),
+    path("billing/maintenance/announce/", billing_views.maintenance_announce, name="billing-maintenance-announce"),
+    path("billing/maintenance/<int:pk>/cancel/", billing_views.maintenance_cancel, name="billing-maintenance-cancel"),
+    path("billing/maintenance/<slug:slug>/", billing_views.maintenance, name="billing-maintenance"),
+    path("curtailment/", curtailment.curtailment, name="curtailment"),
+    path("curtailment/events/", curtailment.event_new, name="curtailment-event-new"),
+    path("curtailment/prices/", curtailment.price_upload, name="curtailment-prices"),
+    path("curtailment/events/<int:pk>/", curtailment.event, name="curtailment-event"),
 ]

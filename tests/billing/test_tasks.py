@@ -37,7 +37,8 @@ def test_the_beat_tasks_roll_up_last_month_and_invoice_it(floor):
         wait_for(lambda: RollupCursor.objects.filter(site=floor["site"], rolled_until=end.date()).exists(),
                  what="last month's machine-days")  # fmt: skip
         tasks.run_invoices.delay()
-        wait_for(lambda: Invoice.objects.filter(contract=contract, status="issued").exists(), what="the invoice")
+        # The run's row is saved when it finishes, after its invoices committed one by one.
+        wait_for(lambda: InvoiceRun.objects.filter(finished_at__isnull=False).exists(), what="the run to finish")
 
     assert MachineDay.objects.filter(machine=m).count() == (end.date() - first).days
     (invoice,) = Invoice.objects.filter(contract=contract)

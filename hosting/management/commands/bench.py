@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from hosting import benchmark
+from hosting.billing import benchmark as billing_benchmark
 
 TARGETS = {
     "quote_p99_over_get_p99": 3.0,
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
         parser.add_argument(
             "--only",
-            choices=["quotes", "commissioning", "telemetry-poll", "telemetry-store", "curtailment"],
+            choices=["quotes", "commissioning", "telemetry-poll", "telemetry-store", "billing", "curtailment"],
             help="run one part only",
         )
         parser.add_argument(
@@ -59,6 +60,8 @@ class Command(BaseCommand):
                 "reset-poll",
                 "seed-telemetry-store",
                 "telemetry-store",
+                "seed-billing",
+                "billing",
                 "curtail",
                 "reset-curtailment",
             ],
@@ -68,8 +71,9 @@ class Command(BaseCommand):
         parser.add_argument("--shard", type=int, default=0, help=argparse_hidden())
         parser.add_argument("--shards", type=int, default=1, help=argparse_hidden())
         parser.add_argument("--poll", type=int, default=0, help=argparse_hidden())
+        parser.add_argument("--billing-size", choices=sorted(billing_benchmark.SIZES), help=argparse_hidden())
 
-    def handle(self, *args, stage=None, scale=None, shard=0, shards=1, poll=0, **options):
+    def handle(self, *args, stage=None, scale=None, shard=0, shards=1, poll=0, billing_size=None, **options):
         # Stages run inside subprocesses whose DATABASE_URL is the dataset's.
         log = self.stdout.write
         stages = {
@@ -85,6 +89,8 @@ class Command(BaseCommand):
             "telemetry-store": lambda: benchmark.measure_telemetry_store(
                 options["machines"], options["telemetry_days"], log=log
             ),
+            "seed-billing": lambda: billing_benchmark.seed_billing(billing_size, log=log),
+            "billing": lambda: billing_benchmark.measure_billing(log=log),
             "sweep": lambda: benchmark.sweep(
                 [benchmark.fleet_ip(i) for i in range(options["machines"])][shard::shards], concurrency=75
             ),
@@ -124,6 +130,7 @@ class Bench:
         self.requests = 300 if quick else requests
         self.clients = clients
         self.only = only
+        self.quick = quick
         self.machines = 2_000 if quick else machines
         self.telemetry_days = 2 if quick else telemetry_days
         self.base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
@@ -227,8 +234,16 @@ class Bench:
             self.telemetry_poll()
         if self.only in (None, "telemetry-store"):
             self.telemetry_store()
+        if self.only in (None, "billing"):
+            self.billing()
         if self.only in (None, "curtailment"):
             self.curtailment()
+
+    def billing(self) -> None:
+        part = billing_benchmark.BillingBench(self, quick=self.quick)
+        result = part.run()
+        (self.state / "billing-results.json").write_text(json.dumps(result, indent=2))
+        part.report(result)
 
     def curtailment(self) -> None:
         result = CurtailmentBench(self).run()
