@@ -962,3 +962,73 @@ def measure_telemetry_store(n: int, days: int, samples: int = 500, log=print) ->
         }  # fmt: skip
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     return results
+
+
+# --------------------------------------------------------------------------------------
+# Curtailment: from start_event to the last emulated miner's outlet under its sleep draw
+# --------------------------------------------------------------------------------------
+
+
+def reset_curtailment() -> dict:
+    """No events; the machines back to racked, as the commissioning part expects."""
+    from hosting.curtailment.models import Event
+
+    Event.objects.all().delete()  # their machines, commands and samples go with them
+    reset_poll()
+    return {}
+
+
+def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
+    """Curtail every machine of the bench site (one event, no ramp: as fast as the site can
+    shed), until every outlet is verified under its sleep draw; then end it, until every miner
+    has answered its resume. The machines are live and polled once (their pyasic classes known)."""
+    from hosting.billing.models import ContractTerms
+    from hosting.curtailment import services
+    from hosting.curtailment.models import Command, CurtailmentStatus, Event, EventMachine
+
+    site = Site.objects.get(slug="bench")
+    for contract in Contract.objects.filter(site=site):
+        ContractTerms.objects.update_or_create(contract=contract, defaults={"curtailment_priority": 1})
+    Event.objects.all().delete()
+    now = timezone.now()
+    event = Event.objects.create(
+        site=site, target_mw=Decimal(1000), starts_at=now, deadline_at=now + dt.timedelta(seconds=60), created_at=now
+    )
+    started = timezone.now()
+    services.start_event(event.pk)
+    chosen = EventMachine.objects.filter(event=event)
+    total = chosen.count()
+    done = (CurtailmentStatus.VERIFIED, CurtailmentStatus.STILL_DRAWING, CurtailmentStatus.FAILED)
+    deadline = time.monotonic() + timeout_s
+    while chosen.filter(status__in=done).count() < total and time.monotonic() < deadline:
+        time.sleep(0.5)
+    verified = chosen.filter(status=CurtailmentStatus.VERIFIED)
+    verified_n = verified.count()
+    last = verified.order_by("-verified_at").values_list("verified_at", flat=True).first()
+    off_s = ((last or timezone.now()) - started).total_seconds()
+    log(f"  curtailed {total:,}: {verified_n:,} verified off by their outlets in {off_s:.1f} s")
+    from django.db.models import Count
+
+    statuses = dict(chosen.order_by().values_list("status").annotate(n=Count("pk")))
+    errors = list(chosen.exclude(last_error="").values_list("last_error", flat=True)[:3])
+    if verified_n < total:
+        log(f"  not verified: {statuses} {errors}")
+
+    ended = timezone.now()
+    services.end_event(event.pk)
+    deadline = time.monotonic() + timeout_s
+    while chosen.filter(status=CurtailmentStatus.RESUMED).count() < total and time.monotonic() < deadline:
+        time.sleep(0.5)
+    answered = Command.objects.filter(event_machine__event=event, command="resume_mining", ok=True)
+    last_resume = answered.order_by("-answered_at").values_list("answered_at", flat=True).first()
+    on_s = ((last_resume or timezone.now()) - ended).total_seconds()
+    resumed = chosen.filter(status=CurtailmentStatus.RESUMED).count()
+    log(f"  resumed {resumed:,} in {on_s:.1f} s")
+    return {
+        "machines": total,
+        "verified": verified_n,
+        "off_s": round(off_s, 2),
+        "resumed": resumed,
+        "on_s": round(on_s, 2),
+        "statuses": statuses,
+    }

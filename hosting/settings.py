@@ -156,6 +156,11 @@ CELERY_BEAT_SCHEDULE |= {
     "billing-run": {"task": "billing.run_invoices", "schedule": 60 * 60},
     "billing-overdue": {"task": "billing.mark_overdue", "schedule": 6 * 60 * 60},
 }
+# Curtailment (hosting/curtailment/tasks.py): each active event verified by its outlets' watts.
+CURTAILMENT_VERIFY_S = env_int("CURTAILMENT_VERIFY_S", 30, minimum=1)
+CELERY_BEAT_SCHEDULE |= {
+    "curtailment-check-events": {"task": "curtailment.check_events", "schedule": CURTAILMENT_VERIFY_S},
+}
 # Tasks without a queue of their own (the site's) go to the central default queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 
@@ -174,6 +179,24 @@ COMMISSIONING_PUBLISH_TIMEOUT_MS = env_int("COMMISSIONING_PUBLISH_TIMEOUT_MS", 5
 BILLING_AUTO_ISSUE = env_bool("BILLING_AUTO_ISSUE", True)
 BILLING_REMINDER_DAYS = env_int("BILLING_REMINDER_DAYS", 7, minimum=1)  # between reminders of an overdue invoice
 BILLING_REMINDERS = env_int("BILLING_REMINDERS", 3, minimum=0)  # at most, per invoice
+
+# --- Curtailment ----------------------------------------------------------------------
+CURTAILMENT_CHUNK = env_int("CURTAILMENT_CHUNK", 500, minimum=1)  # machines per command message
+CURTAILMENT_CONCURRENCY = env_int("CURTAILMENT_CONCURRENCY", 200, minimum=1)  # miners told at once per process
+CURTAILMENT_TIMEOUT_S = env_int("CURTAILMENT_TIMEOUT_S", 5, minimum=1)  # each command, each PDU read
+CURTAILMENT_ATTEMPTS = env_int("CURTAILMENT_ATTEMPTS", 3, minimum=1)  # tries of one command (backoff between)
+CURTAILMENT_BACKOFF_MS = env_int("CURTAILMENT_BACKOFF_MS", 500, minimum=0)
+# Machines still drawing after the deadline are told to stop again this many times at most.
+CURTAILMENT_RETRIES = env_int("CURTAILMENT_RETRIES", 2, minimum=0)
+# Verified off: the outlet draws no more than the model's sleep draw (or its power limit) + this.
+CURTAILMENT_VERIFY_MARGIN_W = env_int("CURTAILMENT_VERIFY_MARGIN_W", 100, minimum=0)
+# A chunk's outlets are read this long after its commands went (the miners spin down).
+CURTAILMENT_SETTLE_MS = env_int("CURTAILMENT_SETTLE_MS", 2000, minimum=0)
+# Two machines of one circuit are told at least this far apart (no circuit steps at once).
+CURTAILMENT_CIRCUIT_GAP_MS = env_int("CURTAILMENT_CIRCUIT_GAP_MS", 100, minimum=0)
+# A machine's draw and J/TH are averaged over its measured windows of this long before the event.
+CURTAILMENT_MEASURE_S = env_int("CURTAILMENT_MEASURE_S", 3600, minimum=60)
+CURTAILMENT_PUBLISH_TIMEOUT_MS = env_int("CURTAILMENT_PUBLISH_TIMEOUT_MS", 500, minimum=10)
 
 # --- Telemetry ------------------------------------------------------------------------
 TELEMETRY_CHUNK = env_int("TELEMETRY_CHUNK", 500, minimum=1)  # machines per task message (whole PDUs)

@@ -31,6 +31,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from capacity.models import Circuit
+from hosting.lifecycle import MachineStatus
 from hosting.models import Machine, MachineModel
 from hosting.telemetry import alerts
 from hosting.telemetry.models import Alert, AlertQuerySet, CircuitWindow, TelemetryPolicy, Window
@@ -123,7 +124,7 @@ def evaluate(
     chosen = watched_here if ids is None else watched_here.filter(pk__in=ids)
     machines = list(
         chosen.select_related("model").only(
-            "pk", "tenant", "serial", "model", "model__nominal_hashrate_ths", "model__nameplate_power_w",
+            "pk", "tenant", "serial", "status", "model", "model__nominal_hashrate_ths", "model__nameplate_power_w",
             "model__power_tolerance_pct", "model__max_chip_temp_c", "model__hashboards",
             "model__chips_per_board", "model__fans",
         )
@@ -157,7 +158,11 @@ def evaluate(
     limits: dict[int, alerts.Limits] = {}
     for machine in machines:
         model_limits = limits.setdefault(machine.model_id, limits_for(machine.model))
-        for kind, finding in alerts.machine_decisions(rules, model_limits, windows[machine.pk], window_start).items():
+        curtailed = machine.status == MachineStatus.CURTAILED
+        decisions = alerts.machine_decisions(
+            rules, model_limits, windows[machine.pk], window_start, curtailed=curtailed
+        )
+        for kind, finding in decisions.items():
             _decide((machine.pk, None, kind), finding, machine.tenant_id, open_alerts, found, keep, resolve)
     for circuit in circuits:
         for kind, finding in alerts.circuit_hot(rules, breaker_of(circuit), measured.get(circuit.pk)).items():

@@ -262,17 +262,29 @@ def over_draw(limits: Limits, window: WindowLike) -> Decisions:
     return {OVER_DRAW: Finding(OVER_DRAW, message, values)}
 
 
-def machine_decisions(rules: Rules, limits: Limits, windows: Sequence[WindowLike], at: dt.datetime) -> Decisions:
+def machine_decisions(
+    rules: Rules, limits: Limits, windows: Sequence[WindowLike], at: dt.datetime, *, curtailed: bool = False
+) -> Decisions:
     """Every machine rule over a machine's windows up to `at` (oldest first, newest last).
 
     The instantaneous rules (boards, chips, temperatures, fans, watts) read the window of
-    `at` alone; without one (not polled, or unknown) they are undecided."""
+    `at` alone; without one (not polled, or unknown) they are undecided.
+
+    A `curtailed` machine was told to stop: not hashing is what it should do, so it is neither
+    offline nor low on hashrate (both clear; its windows still record whether it answered),
+    and its boards, asleep, say nothing of their health (undecided). Whether it really
+    stopped is judged by curtailment, by its outlet's watts; the other rules (chips, fans,
+    inlet, over nameplate) hold as for any machine."""
     decisions: Decisions = {}
-    decisions |= offline(rules, windows)
-    decisions |= low_hashrate(rules, limits, windows)
+    if curtailed:
+        decisions |= {OFFLINE: None, LOW_HASHRATE: None}
+    else:
+        decisions |= offline(rules, windows)
+        decisions |= low_hashrate(rules, limits, windows)
     current = windows[-1] if windows and windows[-1].start == at else None
     if current is not None:
-        decisions |= board_lost(limits, current)
+        if not curtailed:
+            decisions |= board_lost(limits, current)
         decisions |= chip_hot(limits, current)
         decisions |= fans_stopped(current)
         decisions |= inlet_hot(rules, current)

@@ -22,6 +22,7 @@ TARGETS = {
     "plan_1_5m_s": 30.0,
     "pipeline_s_over_sweep_s": 1.0,  # commissioning 10,000 miners takes no longer than reading them
     "poll_s_over_sweep_s": 0.5,  # a poll reads less than get_data and must show it
+    "curtail_s": 60.0,  # issue 11: a signal to the last of 10,000 miners under its sleep draw (resume likewise)
 }
 # Telemetry storage (issue 9): floors and ceilings.
 TELEMETRY_TARGETS = {
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
         parser.add_argument(
             "--only",
-            choices=["quotes", "commissioning", "telemetry-poll", "telemetry-store", "billing"],
+            choices=["quotes", "commissioning", "telemetry-poll", "telemetry-store", "billing", "curtailment"],
             help="run one part only",
         )
         parser.add_argument(
@@ -61,6 +62,8 @@ class Command(BaseCommand):
                 "telemetry-store",
                 "seed-billing",
                 "billing",
+                "curtail",
+                "reset-curtailment",
             ],
             help=argparse_hidden(),
         )
@@ -80,6 +83,8 @@ class Command(BaseCommand):
             "commission": lambda: benchmark.measure_commissioning(log=log),
             "poll": lambda: benchmark.measure_poll(poll, log=log),
             "reset-poll": benchmark.reset_poll,
+            "curtail": lambda: benchmark.measure_curtailment(log=log),
+            "reset-curtailment": benchmark.reset_curtailment,
             "seed-telemetry-store": lambda: benchmark.seed_telemetry_store(options["machines"], log=log),
             "telemetry-store": lambda: benchmark.measure_telemetry_store(
                 options["machines"], options["telemetry_days"], log=log
@@ -231,12 +236,30 @@ class Bench:
             self.telemetry_store()
         if self.only in (None, "billing"):
             self.billing()
+        if self.only in (None, "curtailment"):
+            self.curtailment()
 
     def billing(self) -> None:
         part = billing_benchmark.BillingBench(self, quick=self.quick)
         result = part.run()
         (self.state / "billing-results.json").write_text(json.dumps(result, indent=2))
         part.report(result)
+
+    def curtailment(self) -> None:
+        result = CurtailmentBench(self).run()
+        (self.state / "curtailment-results.json").write_text(json.dumps(result, indent=2))
+        self.log("")
+        self.log(
+            f"curtail      {result['off_s']:>8} s  ({result['verified']:,} of {result['machines']:,} verified off)"
+        )
+        self.log(f"resume       {result['on_s']:>8} s  ({result['resumed']:,} resumed)   {result['cpu']}")
+        target = TARGETS["curtail_s"]
+        self.verdict(
+            f"{'signal to last watt off s':28} {result['off_s']:8.1f}   target ≤ {target:<5}", result["off_s"] <= target
+        )
+        self.verdict(
+            f"{'resume to last miner on s':28} {result['on_s']:8.1f}   target ≤ {target:<5}", result["on_s"] <= target
+        )
 
     def telemetry_poll(self) -> None:
         result = TelemetryPollBench(self).run()
@@ -573,6 +596,38 @@ class TelemetryPollBench(CommissioningBench):
             "sweep_cpu_pct": sweep_cpu.figures,
             "poll_cpu_pct": poll_cpu.figures,
         }
+
+
+class CurtailmentBench(TelemetryPollBench):
+    """Curtailing the same 10,000 emulated stock Antminers (live, polled once so that their
+    pyasic classes are known, as in service): one event with no ramp, from `start_event` to the
+    last outlet read under its sleep draw by the on-site worker; then resuming them."""
+
+    def env(self) -> dict:
+        return {
+            **super().env(),
+            "CURTAILMENT_CONCURRENCY": os.environ.get("BENCH_CURTAILMENT_CONCURRENCY", "100"),
+            "CURTAILMENT_CHUNK": os.environ.get("BENCH_CURTAILMENT_CHUNK", "500"),
+            "CURTAILMENT_CIRCUIT_GAP_MS": "0",
+            "CURTAILMENT_SETTLE_MS": "1000",
+        }
+
+    def run(self) -> dict:
+        self.dataset()
+        emulator = self.start_emulator()
+        worker = None
+        try:
+            worker = self.start_worker(log="curtail-worker.log")
+            self.bench.log("curtailment: a first poll (the miners' classes learned) …")
+            self.stage("--stage", "poll", "--poll", "0")
+            self.bench.log(f"curtailment: {self.n:,} miners off, then on again, one on-site worker …")
+            groups = {"emulator": emulator.pid, "worker": worker.pid}
+            with benchmark.CpuMeter(groups, children="bench") as cpu:
+                result = self.stage("--stage", "curtail")
+        finally:
+            self.stop(worker, emulator)
+            run_manage(self.env(), "bench", "--stage", "reset-curtailment")
+        return {**result, "cpu": cpu.summary(), "cpu_pct": cpu.figures}
 
 
 class TelemetryStoreBench:

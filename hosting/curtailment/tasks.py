@@ -1,0 +1,101 @@
+"""Celery tasks of curtailment. They carry ids; the rows hold the state.
+
+`send_commands` and `verify_event` run on the site's worker (queue `site.<slug>`: the miners
+and PDUs are on the site's private network); `check_events` runs centrally (beat) and sends
+each active event's verification to its site. Each is safe to run twice: a machine is claimed
+(a conditional UPDATE) before anything is sent to it, and a verification only records what
+the outlets read.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from hosting import queues
+from hosting.curtailment import services
+from hosting.curtailment.commands import STOP, Commander, Sent, walk_pdus
+from hosting.curtailment.models import Event
+from hosting.telemetry.tasks import KNOWN_PREFIX, KNOWN_TTL_S, process
+
+log = logging.getLogger(__name__)
+
+
+def _send(orders) -> Sent:
+    """Send the orders on this process's event loop (pyasic's objects live on the loop they
+    were made on), reusing the miner classes telemetry already detected."""
+    here = process()
+    keys = [KNOWN_PREFIX + o.key for o in orders]
+    known = {k.removeprefix(KNOWN_PREFIX): v for k, v in cache.get_many(keys).items()}
+    commander = Commander(
+        settings.CURTAILMENT_TIMEOUT_S, attempts=settings.CURTAILMENT_ATTEMPTS,
+        backoff_s=settings.CURTAILMENT_BACKOFF_MS / 1000, concurrency=settings.CURTAILMENT_CONCURRENCY,
+    )  # fmt: skip
+    sent = here.loop.run_until_complete(commander.send(orders, known))
+    if sent.learned:
+        cache.set_many({KNOWN_PREFIX + k: v for k, v in sent.learned.items()}, KNOWN_TTL_S)
+    return sent
+
+
+@shared_task(
+    name="curtailment.send_commands",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=3,
+)
+def send_commands(event_id: int, action: str, event_machine_ids: list[int], offsets_s: list[float]) -> int:
+    """Tell these machines of the event to stop (or resume), each at its offset; record every
+    attempt. Returns how many were told (those another run already claimed are skipped)."""
+    now = timezone.now()
+    claimed = services.claim(event_machine_ids, action, now)
+    offsets = dict(zip(event_machine_ids, offsets_s, strict=False))
+    orders = services.orders(claimed, action, offsets)
+    sent = _send(orders) if orders else None
+    if sent is not None:
+        services.record(sent.attempts, action)
+    if action == STOP and orders:
+        slug = Event.objects.values_list("site__slug", flat=True).get(pk=event_id)
+        timeout_s = settings.CURTAILMENT_PUBLISH_TIMEOUT_MS / 1000
+        countdown = settings.CURTAILMENT_SETTLE_MS / 1000
+        queues.publish(verify_event, [((event_id,), {"countdown": countdown})], queues.queue_for(slug), timeout_s)
+    log.info("event %s: %s sent to %d machine(s)", event_id, action, len(orders))
+    return len(orders)
+
+
+@shared_task(
+    name="curtailment.verify_event",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=2,
+)
+def verify_event(event_id: int) -> int:
+    """Read the outlets of the event's site, judge its machines by their watts, record a sample,
+    and tell the machines still drawing after the deadline to stop again (bounded)."""
+    event = Event.objects.filter(pk=event_id).values_list("site_id", flat=True).first()
+    if event is None:
+        return 0
+    pdus = services.site_pdus(event)
+    here = process()
+    walks = here.loop.run_until_complete(walk_pdus(pdus, settings.CURTAILMENT_TIMEOUT_S)) if pdus else {}
+    retry = services.verify(event_id, walks, timezone.now())
+    if retry:
+        orders = services.orders(retry, STOP, {})
+        sent = _send(orders)
+        services.record(sent.attempts, STOP)
+        log.info("event %s: stop sent again to %d machine(s) still drawing", event_id, len(orders))
+    return len(retry)
+
+
+@shared_task(name="curtailment.check_events", acks_late=True, autoretry_for=(OperationalError,), max_retries=2)
+def check_events() -> int:
+    """Periodic (every ~30 s): start and end the events that are due, and verify each active
+    event on its site's worker."""
+    return services.check_events()

@@ -1,0 +1,108 @@
+"""End to end: an event starts, a real Celery worker on the site's queue tells the emulated
+miners to stop through pyasic over real TCP, reads their PDU outlets over SNMP, and the event
+shows its machines verified off by their measured watts and the MW achieved; a miner that
+answers success and goes on hashing is caught by its watts and told again, a bounded number
+of times. Then the event ends and they are resumed, most efficient first."""
+
+import pytest
+from django.conf import settings
+
+from hosting import queues
+from hosting.commissioning.emulator import Fault, running
+from hosting.curtailment import services
+from hosting.curtailment.models import Command, CurtailmentStatus, EventMachine, EventSample, EventStatus
+from hosting.lifecycle import MachineStatus
+from hosting.models import Machine, MachineEvent
+from tests.curtailment.world import emulated, event, live_floor
+from tests.workers import celery_worker, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+CS = CurtailmentStatus
+WORKER_ENV = {
+    "CURTAILMENT_TIMEOUT_S": "3",
+    "CURTAILMENT_SETTLE_MS": "300",
+    "CURTAILMENT_BACKOFF_MS": "100",
+    "CURTAILMENT_RETRIES": "2",
+}
+
+
+def statuses(ev) -> dict[int, str]:
+    return dict(EventMachine.objects.filter(event=ev).values_list("machine_id", "status"))
+
+
+def test_stop_verify_by_watts_flag_the_stubborn_one_then_resume(floor):
+    site = floor["site"]
+    machines = live_floor(floor, 5, net=71)
+    stubborn = machines[-1]
+    fleet, pdus = emulated(site, machines, faults={stubborn.serial: {Fault.IGNORES_STOP}})
+    ev = event(site, target_mw="1", deadline_s=2)
+    queue = queues.queue_for(site.slug)
+    with running(fleet, pdus), celery_worker(queues=(queue,), extra_env=WORKER_ENV, purge_first=True) as worker:
+        started = services.start_event(ev.pk)
+        # Everything was chosen (1 MW is far more than five machines): the rest is the shortfall.
+        assert started.status == EventStatus.ACTIVE
+        assert float(started.planned_mw) == pytest.approx(5 * (3250 - 36) / 1e6, abs=0.001)
+        assert float(started.shortfall_mw) == pytest.approx(1 - 5 * (3250 - 36) / 1e6, abs=0.001)
+        assert set(Machine.objects.filter(pk__in=[m.pk for m in machines]).values_list("status", flat=True)) == {
+            MachineStatus.CURTAILED
+        }
+        healthy = [m.pk for m in machines[:-1]]
+        wait_for(
+            lambda: all(s == CS.VERIFIED for m, s in statuses(ev).items() if m in healthy),
+            timeout_s=30,
+            what="the healthy machines verified off",
+        )
+
+        # The beat verifies open events every 30 s: here, until the stubborn one has had its retries.
+        def retried_out():
+            services.check_events()
+            em = EventMachine.objects.get(event=ev, machine=stubborn)
+            return em.status == CS.STILL_DRAWING and em.attempts == 1 + settings.CURTAILMENT_RETRIES
+
+        wait_for(retried_out, timeout_s=40, interval_s=1.5, what="the stubborn miner flagged and retried")
+        asleep_w = {ip: fleet.commands(ip) for ip in (m.ip for m in machines)}
+
+        # The event ends: every machine live again, resume sent to each that had stopped.
+        ended = services.end_event(ev.pk)
+        assert ended.status == EventStatus.ENDED
+        wait_for(lambda: set(statuses(ev).values()) == {CS.RESUMED}, timeout_s=30, what="every machine resumed")
+        after = {m.ip: fleet.commands(m.ip) for m in machines}
+        output = worker.output()
+
+    # Each healthy miner took one stop, answered it, and its outlet fell to its sleep draw.
+    for m in machines[:-1]:
+        em = EventMachine.objects.get(event=ev, machine=m)
+        assert em.attempts == 1
+        assert em.power_before_w == 3250  # unmeasured: nameplate
+        assert 0 < em.power_after_w < 36 * 1.1 * 1.01 + 1
+        assert em.verified_at is not None
+        assert em.sent_at <= em.verified_at
+        stop, resume = Command.objects.filter(event_machine=em).order_by("sent_at")
+        assert (stop.command, stop.ok, resume.command, resume.ok) == ("stop_mining", True, "resume_mining", True)
+        assert [(c.action, c.outcome) for c in asleep_w[m.ip]] == [("stop", "done")]
+        assert [(c.action, c.outcome) for c in after[m.ip]] == [("stop", "done"), ("resume", "done")]
+    # The stubborn one answered success three times and went on drawing: flagged by its watts.
+    em = EventMachine.objects.get(event=ev, machine=stubborn)
+    assert em.power_after_w > 3000
+    assert "still drawing" in em.last_error
+    stubborn_commands = list(Command.objects.filter(event_machine=em).values_list("command", "ok"))
+    assert stubborn_commands.count(("stop_mining", True)) == 3
+    assert [c.outcome for c in asleep_w[stubborn.ip]] == ["ignored"] * 3
+    # Achieved MW over time, from the PDU: four machines off at the last sample before the end.
+    samples = list(EventSample.objects.filter(event=ev).order_by("at"))
+    assert len(samples) >= 2
+    best = max(samples, key=lambda s: s.achieved_mw)
+    assert best.machines_off == 4
+    assert float(best.achieved_mw) == pytest.approx(4 * (3250 - 36) / 1e6, abs=0.002)
+    assert float(best.site_load_mw) == pytest.approx((4 * 36 + 3250) / 1e6, abs=0.001)
+    assert best.target_mw == 1
+    # Both moves went through the lifecycle, recorded.
+    for m in machines:
+        moves = MachineEvent.objects.filter(machine=m).order_by("at", "pk").values_list("from_status", "to_status")
+        moves = list(moves)
+        assert moves[-2:] == [("live", "curtailed"), ("curtailed", "live")]
+    assert set(Machine.objects.filter(pk__in=[m.pk for m in machines]).values_list("status", flat=True)) == {
+        MachineStatus.LIVE
+    }
+    assert "Traceback" not in output
