@@ -156,6 +156,12 @@ CELERY_BEAT_SCHEDULE |= {
     "billing-run": {"task": "billing.run_invoices", "schedule": 60 * 60},
     "billing-overdue": {"task": "billing.mark_overdue", "schedule": 6 * 60 * 60},
 }
+# Curtailment signals (hosting/curtailment/tasks_signals.py): price and 4CP programs opened
+# or ended every minute; real-time prices fetched with gridstatus where a site allows it.
+CELERY_BEAT_SCHEDULE |= {
+    "curtailment-evaluate-programs": {"task": "curtailment.evaluate_programs", "schedule": 60},
+    "curtailment-fetch-prices": {"task": "curtailment.fetch_prices", "schedule": 5 * 60},
+}
 # Tasks without a queue of their own (the site's) go to the central default queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 
