@@ -107,7 +107,9 @@ def evaluate_programs(site: Site, now: dt.datetime | None = None) -> list[Change
 
 def _evaluate(program_id: int, now: dt.datetime) -> Change:
     with transaction.atomic():
-        program = Program.objects.select_for_update().select_related("site", "site__grid").get(pk=program_id)
+        # Only the program's row is locked (the site's grid is an outer join).
+        locked = Program.objects.select_for_update(of=("self",)).select_related("site", "site__grid")
+        program = locked.get(pk=program_id)
         source = TRIGGERED[ProgramKind(program.kind)]
         current = open_events().filter(program=program, source=source).order_by("pk").first()
         result = verdict(program, now, curtailed=current is not None)
