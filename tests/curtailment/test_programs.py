@@ -153,3 +153,47 @@ def test_evaluations_at_the_same_moment_open_one_event_and_end_it_once():
         assert sum(change.decision == "resume" for (change,) in wins) == 1, n
         assert not Event.objects.filter(program=program, ends_at__isnull=True).exists()
     assert Event.objects.filter(program=program).count() == rounds
+
+
+def test_a_new_event_is_handed_to_the_services_start_event_once_committed(
+    price_program, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The interface to hosting.curtailment.services (built beside this): start_event(id) and
+    end_event(id), called after the commit. A stand-in records the calls."""
+    import sys
+    import types
+
+    calls = []
+    stand_in = types.ModuleType("hosting.curtailment.services")
+    stand_in.start_event = lambda event_id: calls.append(("start", event_id))
+    stand_in.end_event = lambda event_id: calls.append(("end", event_id))
+    monkeypatch.setitem(sys.modules, "hosting.curtailment.services", stand_in)
+    add_prices("LZ_WEST", 200, 200, 200, 10, 10, 10)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        programs.evaluate_programs(price_program.site, T0 + 2 * STEP)
+    assert calls == []  # not before the commit
+    for callback in callbacks:
+        callback()
+    event = Event.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        programs.evaluate_programs(price_program.site, T0 + 2 * STEP)  # nothing new: nothing sent
+        programs.evaluate_programs(price_program.site, T0 + 5 * STEP)
+    assert calls == [("start", event.pk), ("end", event.pk)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_same_qse_id_posted_at_once_records_one_event():
+    site = SiteFactory(slug="qse-race")
+    Program.objects.create(site=site, kind=ProgramKind.ERS_10, name="ERS-10")
+    start = dt.datetime.now(dt.UTC)
+    for n in range(10):
+        wins, _ = race(
+            8,
+            lambda i, n=n: programs.post_event(
+                site=site, kind="ers10", target="shed", target_mw=Decimal(2), starts_at=start, external_id=f"Q{n}"
+            ),
+        )
+        assert sum(created for _, created in wins) == 1, n
+        assert len({event.pk for event, _ in wins}) == 1
+    assert Event.objects.count() == 10
