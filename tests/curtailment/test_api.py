@@ -19,6 +19,7 @@ from hosting.curtailment.models import (
     SettlementPrice,
     SiteGrid,
 )
+from hosting.models import ApiToken
 from tests.api.conftest import client_for
 from tests.factories import ContractFactory, MachineFactory, MembershipFactory, SiteFactory, StaffFactory, UserFactory
 
@@ -226,3 +227,65 @@ def test_staff_see_a_sites_latest_prices_against_its_strike(site, anon):
     assert staff.get(PRICES).status_code == 400
     assert client_for(MembershipFactory().user).get(PRICES, {"site": "west"}).status_code == 403
     assert anon.get(PRICES, {"site": "west"}).status_code == 401
+
+
+@pytest.mark.usefixtures("keep_the_test_connection")
+def test_the_answers_to_staff_and_the_qse_are_as_the_schema_says(curtailed):
+    """Schemathesis's conformance checks on real objects (generated ids rarely name one)."""
+    from tests.api.test_schema import CHECKS, operation
+
+    event, tenants = curtailed
+    SiteGrid.objects.create(site=event.site, settlement_point="LZ_WEST")
+    Program.objects.create(site=event.site, kind=ProgramKind.PRICE, name="p", strike_usd_per_mwh=Decimal("150"))
+    SettlementPrice.objects.create(
+        settlement_point="LZ_WEST", interval_start=timezone.now(), price_usd_per_mwh=Decimal("12.34")
+    )
+    _, key = ApiToken.issue(StaffFactory(), "schema")
+    staff = {"Authorization": f"Token {key}"}
+    _, tenant_key = ApiToken.issue(tenants["north"], "schema")
+    later = "2099-01-01T00:00:00Z"
+    calls = [
+        ("GET", "/curtailment/events/", {}, {}, None, staff, 200),
+        ("GET", "/curtailment/events/", {}, {}, None, {"Authorization": f"Token {tenant_key}"}, 200),
+        ("GET", "/curtailment/events/{id}/", {"id": event.pk}, {}, None, staff, 200),
+        ("GET", "/curtailment/prices/", {}, {"site": "west"}, None, staff, 200),
+        ("POST", "/curtailment/events/", {}, {}, {**body(external_id="S-1"), "starts_at": later}, staff, 201),
+        ("POST", "/curtailment/events/", {}, {}, {**body(external_id="S-1"), "starts_at": later}, staff, 200),
+        ("POST", "/curtailment/events/", {}, {}, {**body(), "target_mw": "-1", "starts_at": later}, staff, 400),
+        ("POST", "/curtailment/events/{id}/end/", {"id": event.pk}, {}, None, staff, 200),
+    ]
+    for method, path, parameters, query, payload, headers, expected in calls:
+        extra = {} if payload is None else {"body": payload, "media_type": "application/json"}
+        case = operation(method, path).Case(path_parameters=parameters, query=query, headers=headers, **extra)
+        response = case.call_and_validate(checks=CHECKS)
+        assert response.status_code == expected, (method, path, response.text)
+
+
+@pytest.fixture
+def keep_the_test_connection():
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def test_the_list_takes_the_same_queries_for_more_events(curtailed, django_assert_max_num_queries):
+    event, _ = curtailed
+    staff = client_for(StaffFactory())
+    staff.get(URL)  # warm: the token's last use is written once a minute
+    with django_assert_max_num_queries(6) as few:
+        staff.get(URL)
+    for _ in range(5):
+        copy = Event.objects.create(
+            site=event.site, source="staff", target_mw=1, starts_at=timezone.now(), deadline_at=timezone.now()
+        )
+        EventMachine.objects.create(
+            event=copy, machine=event.machines.first().machine, contract=event.machines.first().contract, rank=1,
+            expected_shed_w=1,
+        )  # fmt: skip
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert staff.get(URL).json()["count"] == 7
