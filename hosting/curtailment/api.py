@@ -16,7 +16,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+import django_filters
+from django.db.models import Prefetch, Q, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -25,8 +26,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from capacity.models import Site
+from hosting.api.filters import FilterSet
 from hosting.curtailment import programs, triggers
-from hosting.curtailment.models import Event, EventMachine, Program, ProgramKind, SettlementPrice
+from hosting.curtailment.models import Event, EventMachine, EventStatus, Program, ProgramKind, SettlementPrice
 from hosting.models import Machine
 
 EVENT_KINDS = [(kind.value, kind.label) for kind in ProgramKind if kind.value in triggers.EVENT_KINDS]
@@ -152,6 +154,24 @@ class EventEndSerializer(serializers.Serializer):
     pass
 
 
+class EventFilter(FilterSet):
+    site = django_filters.CharFilter(field_name="site__slug", label="The site's slug")
+    status = django_filters.MultipleChoiceFilter(choices=EventStatus.choices)
+    source = django_filters.MultipleChoiceFilter(choices=Event.Source.choices)
+    external_id = django_filters.CharFilter(label="The QSE's id")
+    open = django_filters.ChoiceFilter(
+        choices=[("true", "open"), ("false", "ended")], method="filter_open", label="Not ended (true) or ended"
+    )
+
+    class Meta:
+        model = Event
+        fields = ["site", "status", "source", "external_id", "open"]
+
+    def filter_open(self, queryset, name, value):
+        is_open = Q(status__in=programs.OPEN_STATUSES, ends_at__isnull=True)
+        return queryset.filter(is_open) if value == "true" else queryset.exclude(is_open)
+
+
 def visible_events(user: Any) -> QuerySet[Event]:
     """Staff: every event. A tenant: the events that curtailed its machines, with only those."""
     events = Event.objects.select_related("site", "program").order_by("-starts_at", "-pk")
@@ -170,6 +190,8 @@ def visible_events(user: Any) -> QuerySet[Event]:
 class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Event.objects.all()
     serializer_class = CurtailmentEventSerializer
+    filterset_class = EventFilter
+    ordering_fields = ["starts_at", "created_at"]
 
     def get_permissions(self):
         if self.action == "create":

@@ -289,3 +289,14 @@ def test_the_list_takes_the_same_queries_for_more_events(curtailed, django_asser
         )  # fmt: skip
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert staff.get(URL).json()["count"] == 7
+
+
+def test_the_qse_finds_its_events_by_id_status_and_whether_they_are_open(curtailed, qse):
+    event, _ = curtailed
+    assert [e["id"] for e in qse.get(URL, {"external_id": "Q-7"}).json()["results"]] == [event.pk]
+    assert qse.get(URL, {"open": "true"}).json()["count"] == 2
+    qse.post(f"{URL}{event.pk}/end/")
+    assert [e["id"] for e in qse.get(URL, {"open": "false"}).json()["results"]] == [event.pk]
+    assert qse.get(URL, {"source": ["qse", "staff"], "site": "west"}).json()["count"] == 2
+    assert qse.get(URL, {"status": "bogus"}).status_code == 400
+    assert qse.get(URL, {"open": ""}).status_code == 400
