@@ -17,7 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 import django_filters
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -168,7 +169,7 @@ class EventFilter(FilterSet):
         fields = ["site", "status", "source", "external_id", "open"]
 
     def filter_open(self, queryset, name, value):
-        is_open = Q(status__in=programs.OPEN_STATUSES, ends_at__isnull=True)
+        is_open = programs.is_open(timezone.now())
         return queryset.filter(is_open) if value == "true" else queryset.exclude(is_open)
 
 

@@ -38,8 +38,13 @@ OPEN_STATUSES = (EventStatus.SCHEDULED, EventStatus.ACTIVE)
 PRICE_LOOKBACK = dt.timedelta(hours=24)
 
 
+def is_open(now: dt.datetime) -> Q:
+    """Events on or coming whose end (if any) has not come."""
+    return Q(status__in=OPEN_STATUSES) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+
+
 def open_events() -> QuerySet[Event]:
-    """Events that are on or coming and that nobody has ended yet."""
+    """Events on or coming that nobody has ended, nor given an end (a trigger's events)."""
     return Event.objects.filter(status__in=OPEN_STATUSES, ends_at__isnull=True)
 
 
@@ -150,7 +155,7 @@ def end_event_now(event: Event, *, now: dt.datetime | None = None, note: str = "
     now = now or timezone.now()
     with transaction.atomic():
         locked = Event.objects.select_for_update().get(pk=event.pk)
-        if locked.ends_at is not None or locked.status not in OPEN_STATUSES:
+        if locked.status not in OPEN_STATUSES or (locked.ends_at is not None and locked.ends_at <= now):
             return locked, False
         _end(locked, now, note)
         return locked, True
@@ -218,13 +223,37 @@ def post_event(
                 target_mw=target_mw, starts_at=starts_at, ends_at=ends_at, deadline_at=deadline_at,
                 created_by=created_by, created_at=now,
             )  # fmt: skip
-            _act_on_commit("start_event", event.pk)
+            if starts_at <= now:  # a later start is started by the beat (act_on_due_events)
+                _act_on_commit("start_event", event.pk)
     except IntegrityError:
         if not external_id:
             raise
         # The same id posted at the same moment: the other request created it.
         return Event.objects.get(site=site, external_id=external_id), False
     return event, True
+
+
+def act_on_due_events(now: dt.datetime | None = None) -> tuple[int, int, int]:
+    """Beat: start the scheduled events whose start has come, end the active ones whose end
+    has passed, cancel those whose end passed before they ever started. (started, ended,
+    cancelled); start_event and end_event are safe to call twice (they lock the event)."""
+    now = now or timezone.now()
+    cancelled = Event.objects.filter(status=EventStatus.SCHEDULED, ends_at__lte=now).update(
+        status=EventStatus.CANCELLED
+    )
+    services = _services()
+    if services is None:
+        return 0, 0, cancelled
+    starting = Event.objects.filter(is_open(now), status=EventStatus.SCHEDULED, starts_at__lte=now)
+    ending = Event.objects.filter(status=EventStatus.ACTIVE, ends_at__lte=now)
+    started = ended = 0
+    for event_id in starting.order_by("starts_at", "pk").values_list("pk", flat=True):
+        services.start_event(event_id)
+        started += 1
+    for event_id in ending.order_by("ends_at", "pk").values_list("pk", flat=True):
+        services.end_event(event_id)
+        ended += 1
+    return started, ended, cancelled
 
 
 def sites_with_triggered_programs() -> QuerySet[Site]:

@@ -197,3 +197,67 @@ def test_the_same_qse_id_posted_at_once_records_one_event():
         assert sum(created for _, created in wins) == 1, n
         assert len({event.pk for event, _ in wins}) == 1
     assert Event.objects.count() == 10
+
+
+@pytest.fixture
+def services_stand_in(monkeypatch):
+    """Records start_event/end_event calls and moves the status as the real services do."""
+    import sys
+    import types
+
+    calls = []
+
+    def start_event(event_id):
+        calls.append(("start", event_id))
+        Event.objects.filter(pk=event_id, status=EventStatus.SCHEDULED).update(status=EventStatus.ACTIVE)
+
+    def end_event(event_id):
+        calls.append(("end", event_id))
+        Event.objects.filter(pk=event_id, status=EventStatus.ACTIVE).update(status=EventStatus.ENDED)
+
+    stand_in = types.ModuleType("hosting.curtailment.services")
+    stand_in.start_event, stand_in.end_event = start_event, end_event
+    monkeypatch.setitem(sys.modules, "hosting.curtailment.services", stand_in)
+    return calls
+
+
+def test_a_posted_event_with_a_later_start_is_started_and_ended_by_the_beat(
+    db, services_stand_in, django_capture_on_commit_callbacks
+):
+    site = SiteFactory(slug="later")
+    Program.objects.create(site=site, kind=ProgramKind.ERS_30, name="ERS-30")
+    ends = T0 + 4 * STEP
+    with django_capture_on_commit_callbacks(execute=True):
+        now_event, _ = programs.post_event(
+            site=site, kind="ers30", target="shed", target_mw=Decimal(1), starts_at=T0, now=T0
+        )
+        later, _ = programs.post_event(
+            site=site, kind="ers30", target="shed", target_mw=Decimal(1), starts_at=T0 + STEP, ends_at=ends, now=T0
+        )
+    assert services_stand_in == [("start", now_event.pk)]  # the later one waits for its start
+    assert programs.act_on_due_events(T0 + STEP - dt.timedelta(seconds=1)) == (0, 0, 0)
+    assert programs.act_on_due_events(T0 + STEP) == (1, 0, 0)
+    assert programs.act_on_due_events(T0 + STEP) == (0, 0, 0)  # started once
+    assert Event.objects.filter(programs.is_open(T0 + 2 * STEP)).count() == 2
+    assert programs.act_on_due_events(ends) == (0, 1, 0)
+    assert services_stand_in == [("start", now_event.pk), ("start", later.pk), ("end", later.pk)]
+    assert Event.objects.get(pk=later.pk).status == EventStatus.ENDED
+    # Ended early by the QSE although it had an end of its own.
+    event, ended = programs.end_event_now(now_event, now=T0 + 2 * STEP)
+    assert ended
+    assert event.ends_at == T0 + 2 * STEP
+
+
+@pytest.mark.django_db
+def test_without_the_services_an_event_whose_end_passed_unstarted_is_cancelled(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hosting.curtailment.services", None)  # as if not built
+    site = SiteFactory(slug="nosvc")
+    Program.objects.create(site=site, kind=ProgramKind.VOLUNTARY, name="v")
+    event, _ = programs.post_event(
+        site=site, kind="voluntary", target="reach", target_mw=Decimal(0), starts_at=T0, ends_at=T0 + STEP, now=T0
+    )
+    assert programs.act_on_due_events(T0 + STEP) == (0, 0, 1)
+    event.refresh_from_db()
+    assert event.status == EventStatus.CANCELLED
