@@ -161,6 +161,12 @@ CURTAILMENT_VERIFY_S = env_int("CURTAILMENT_VERIFY_S", 30, minimum=1)
 CELERY_BEAT_SCHEDULE |= {
     "curtailment-check-events": {"task": "curtailment.check_events", "schedule": CURTAILMENT_VERIFY_S},
 }
+# Curtailment signals (hosting/curtailment/tasks_signals.py): price and 4CP programs opened
+# or ended every minute; real-time prices fetched with gridstatus where a site allows it.
+CELERY_BEAT_SCHEDULE |= {
+    "curtailment-evaluate-programs": {"task": "curtailment.evaluate_programs", "schedule": 60},
+    "curtailment-fetch-prices": {"task": "curtailment.fetch_prices", "schedule": 5 * 60},
+}
 # Tasks without a queue of their own (the site's) go to the central default queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 

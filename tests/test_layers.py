@@ -20,6 +20,7 @@ FACES = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin"}
 # The telemetry app keeps its faces beside its rules (ARCHITECTURE.md: api.py in each app).
 TELEMETRY_FACES = {"hosting.telemetry.api", "hosting.telemetry.api_alerts", "hosting.telemetry.admin"}
 APP_FACES = TELEMETRY_FACES | {"hosting.billing.api", "hosting.billing.admin", "hosting.billing.documents"}
+APP_FACES |= {"hosting.curtailment.api"}
 
 
 def module_name(path: Path) -> str:

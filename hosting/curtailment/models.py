@@ -155,6 +155,13 @@ class Event(models.Model):
             models.UniqueConstraint(
                 fields=["site", "external_id"], condition=~Q(external_id=""), name="curtailment_event_external_id"
             ),
+            # A price or 4CP program has one open event at a time (hosting.curtailment.programs
+            # locks the program's row; this is the backstop).
+            models.UniqueConstraint(
+                fields=["program"],
+                condition=Q(source__in=["price", "4cp"], status__in=["scheduled", "active"], ends_at__isnull=True),
+                name="curtailment_event_one_open_per_program",
+            ),
         ]
 
     def __str__(self) -> str:
