@@ -119,7 +119,7 @@ def test_a_4cp_watch_window_opens_an_event_inside_and_ends_it_outside():
 def test_the_beat_task_evaluates_every_site_with_a_triggered_program(price_program):
     add_prices("LZ_WEST", 999, 999, 999, start=dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - 2 * STEP)
     Program.objects.create(site=price_program.site, kind=ProgramKind.ERS_10, name="ERS-10", response_minutes=10)
-    assert tasks_signals.evaluate_programs() == 1
+    assert tasks_signals.evaluate_programs() == 2  # the price event opened, and started (its start has come)
     assert tasks_signals.evaluate_programs() == 0
     assert Event.objects.get().source == Event.Source.PRICE
 
