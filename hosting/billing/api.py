@@ -16,9 +16,16 @@ from django import forms
 from django.db.models import QuerySet
 from django_filters import rest_framework as drf_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import generics, mixins, renderers, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -32,6 +39,7 @@ from hosting.billing.models import (
     InvoiceMachine,
     InvoiceStatus,
     LineKind,
+    MachineDay,
 )
 from hosting.models import Contract
 
@@ -210,6 +218,16 @@ PDF_DOC = OpenApiResponse(OpenApiTypes.BINARY, description="The PDF (`?format=pd
 CSV_DOC = OpenApiResponse(OpenApiTypes.STR, description="The CSV (`?format=csv`).")
 
 
+class MachineDaySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MachineDay
+        fields = [
+            "day", "machine", "window_s", "windows", "windows_curtailed", "windows_rma", "windows_maintenance",
+            "windows_unknown", "windows_reachable", "windows_hashing", "energy_wh_pdu", "energy_wh_miner",
+            "energy_wh_nameplate",
+        ]  # fmt: skip
+
+
 @extend_schema_view(
     list=extend_schema(summary="Invoices and credit notes: staff all, tenants their issued ones"),
 )
@@ -273,6 +291,26 @@ class InvoiceViewSet(DocumentFormatsMixin, mixins.ListModelMixin, mixins.Retriev
         rows = invoice.machines.select_related("machine", "machine_model").order_by("machine__serial", "pk")
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(InvoiceMachineSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="The machine-days behind an invoice (each machine's local days: windows by state, energy by source)",
+        parameters=[OpenApiParameter("machine", int, description="Only this machine's days.")],
+        responses=MachineDaySerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], serializer_class=MachineDaySerializer)
+    def days(self, request: Request, pk: str | None = None) -> Response:
+        invoice = self.get_object()
+        rows = MachineDay.objects.filter(
+            contract_id=invoice.contract_id, day__gte=invoice.period_start, day__lt=invoice.period_end,
+            machine_id__in=invoice.machines.values("machine_id"),
+        ).order_by("machine_id", "day")  # fmt: skip
+        machine = request.query_params.get("machine")
+        if machine is not None:
+            if not machine.isdigit():
+                raise ValidationError({"machine": "A machine id (a whole number)."})
+            rows = rows.filter(machine_id=int(machine))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(MachineDaySerializer(page, many=True).data)
 
 
 class ContractTermsView(generics.GenericAPIView):

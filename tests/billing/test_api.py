@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def urls(invoice):
     base = f"/api/v1/invoices/{invoice.pk}/"
     return [base, base + "lines/", base + "machines/", base + "?format=pdf", base + "?format=csv",
-            base + "machines/?format=csv"]  # fmt: skip
+            base + "machines/?format=csv", base + "days/"]  # fmt: skip
 
 
 def test_a_tenant_lists_its_issued_invoices_but_not_drafts(billed, owner):
@@ -155,3 +155,18 @@ def test_the_invoice_answers_are_as_the_schema_says(billed, who, request):
         )
         response = case.call_and_validate(checks=CHECKS)
         assert response.status_code == 200, (path, query, response.text)
+
+
+def test_the_days_behind_an_invoice_are_each_machines_local_days(billed, owner):
+    """Two machines × 30 April days of 24 hourly windows, 72 kWh each day at 3,000 W."""
+    api = client_for(owner)
+    base = f"/api/v1/invoices/{billed['invoice'].pk}/days/"
+    body = api.get(base, {"page_size": 100}).json()
+    assert body["count"] == 60
+    first = body["results"][0]
+    assert (first["day"], first["windows"], first["windows_hashing"], first["energy_wh_pdu"]) == (
+        "2026-04-01", 24, 24, 72000.0,
+    )  # fmt: skip
+    a = billed["machines"][0]
+    assert api.get(base, {"machine": a.pk}).json()["count"] == 30
+    assert api.get(base, {"machine": "x"}).status_code == 400
