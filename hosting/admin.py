@@ -107,8 +107,8 @@ class TenantAdmin(PageFiguresAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(PageFiguresAdmin):
-    list_display = ("user", "tenant", "created_at")
-    list_filter = ("tenant",)
+    list_display = ("user", "tenant", "role", "created_at")
+    list_filter = ("role", "tenant")
     list_select_related = ("user", "tenant")
     search_fields = ("user__username", "user__email", "tenant__name")
     autocomplete_fields = ("user", "tenant")

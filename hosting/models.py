@@ -63,11 +63,21 @@ class Tenant(models.Model):
         return self.name
 
 
+class Role(models.TextChoices):
+    """What a member may do for its tenant (`hosting.accounts` holds the one table of who may
+    do what): owners run the account, operators run the fleet, viewers read."""
+
+    OWNER = "owner", "owner"
+    OPERATOR = "operator", "operator"
+    VIEWER = "viewer", "viewer"
+
+
 class Membership(models.Model):
-    """A user acting for a tenant; a user may act for several. Staff are never members."""
+    """A user acting for a tenant, in a role; a user may act for several. Staff are never members."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.OWNER)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
