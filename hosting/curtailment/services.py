@@ -239,11 +239,20 @@ def end_event(event_id: int, now: dt.datetime | None = None) -> Event:
     return event
 
 
-def due(now: dt.datetime) -> tuple[list[int], list[int]]:
-    """(scheduled events whose start has come, active events whose end has come)."""
+def act_on_due_events(now: dt.datetime) -> tuple[int, int, int]:
+    """The one place events are started and ended by the clock: cancel the scheduled events
+    whose end passed before they began, start those whose start has come, end the active
+    ones whose end has. (started, ended, cancelled); each start and end locks its event, so
+    two beats at once act once."""
+    cancelled = Event.objects.filter(status=EventStatus.SCHEDULED, ends_at__lte=now).update(
+        status=EventStatus.CANCELLED
+    )
     starting = Event.objects.filter(status=EventStatus.SCHEDULED, starts_at__lte=now + START_EARLY)
     ending = Event.objects.filter(status=EventStatus.ACTIVE, ends_at__isnull=False, ends_at__lte=now)
-    return list(starting.values_list("pk", flat=True)), list(ending.values_list("pk", flat=True))
+    started = [start_event(pk, now=now) for pk in starting.order_by("starts_at", "pk").values_list("pk", flat=True)]
+    ended = [end_event(pk, now=now) for pk in ending.order_by("ends_at", "pk").values_list("pk", flat=True)]
+    active = sum(e.status == EventStatus.ACTIVE for e in started)
+    return active, sum(e.status == EventStatus.ENDED for e in ended), cancelled
 
 
 def _ramp_w_per_s(event: Event) -> float | None:
@@ -439,11 +448,7 @@ def check_events(now: dt.datetime | None = None) -> int:
     from hosting.curtailment.tasks import verify_event
 
     now = now or timezone.now()
-    starting, ending = due(now)
-    for pk in starting:
-        start_event(pk, now=now)
-    for pk in ending:
-        end_event(pk, now=now)
+    act_on_due_events(now)
     by_site: dict[str, list[int]] = defaultdict(list)
     for pk, slug in open_events(now):
         by_site[slug].append(pk)
