@@ -6,14 +6,27 @@ of times. Then the event ends and they are resumed, most efficient first."""
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.utils import timezone
 
 from hosting import queues
-from hosting.commissioning.emulator import Fault, running
+from hosting.commissioning.emulator import REALISTIC, Fault, running
 from hosting.curtailment import services
-from hosting.curtailment.models import Command, CurtailmentStatus, EventMachine, EventSample, EventStatus
+from hosting.curtailment.models import (
+    Command,
+    CurtailmentStatus,
+    Event,
+    EventMachine,
+    EventSample,
+    EventStatus,
+    Program,
+    ProgramKind,
+)
 from hosting.lifecycle import MachineStatus
 from hosting.models import Machine, MachineEvent
+from tests.api.conftest import client_for
 from tests.curtailment.world import emulated, event, live_floor
+from tests.factories import UserFactory
 from tests.workers import celery_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -105,4 +118,56 @@ def test_stop_verify_by_watts_flag_the_stubborn_one_then_resume(floor):
     assert set(Machine.objects.filter(pk__in=[m.pk for m in machines]).values_list("status", flat=True)) == {
         MachineStatus.LIVE
     }
+    assert "Traceback" not in output
+
+
+def test_a_qse_event_posted_through_the_api_is_shed_by_the_sites_worker_and_ended_through_the_api(floor):
+    """The QSE's service account posts an ERS-10 event for 10 kW; the request starts it (on
+    commit), the site's worker stops the least efficient miners that reach the target over
+    real TCP (realistic latency), the outlets show them asleep; the QSE ends it through the API
+    and every machine is resumed."""
+    site = floor["site"]
+    Program.objects.create(site=site, kind=ProgramKind.ERS_10, name="ERS-10", response_minutes=10)
+    machines = live_floor(floor, 4, net=72)
+    fleet, pdus = emulated(site, machines, latency=REALISTIC)
+    account = UserFactory(is_staff=True)
+    account.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="curtailment", codename__in=["add_event", "change_event"])
+    )
+    qse = client_for(account)
+    url = "/api/v1/curtailment/events/"
+    queue = queues.queue_for(site.slug)
+    with running(fleet, pdus), celery_worker(queues=(queue,), extra_env=WORKER_ENV, purge_first=True) as worker:
+        posted = qse.post(
+            url,
+            {"site": site.slug, "program": "ers10", "target": "shed", "target_mw": "0.01",
+             "starts_at": timezone.now().isoformat(), "external_id": "ERCOT-ERS-E2E"},
+            format="json",
+        )  # fmt: skip
+        assert posted.status_code == 201, posted.content
+        ev = Event.objects.get(pk=posted.json()["id"])
+        assert ev.status == EventStatus.ACTIVE  # started by the request, once committed
+        # 3 machines × (3,250 − 36) W fall short of 10 kW: all four are chosen.
+        assert qse.get(f"{url}{ev.pk}/").json()["machine_count"] == 4
+        wait_for(lambda: set(statuses(ev).values()) == {CS.VERIFIED}, timeout_s=60, what="every machine verified off")
+        asleep = {m.ip: fleet.commands(m.ip) for m in machines}
+        listed = qse.get(f"{url}{ev.pk}/machines/", {"status": "verified"}).json()
+        assert listed["count"] == 4
+        assert all(0 < row["power_after_w"] < 45 for row in listed["results"])
+        ended = qse.post(f"{url}{ev.pk}/end/")
+        assert ended.status_code == 200
+        assert ended.json()["status"] == EventStatus.ENDED
+        wait_for(lambda: set(statuses(ev).values()) == {CS.RESUMED}, timeout_s=60, what="every machine resumed")
+        after = {m.ip: fleet.commands(m.ip) for m in machines}
+        output = worker.output()
+    for m in machines:
+        assert [(c.action, c.outcome) for c in asleep[m.ip]] == [("stop", "done")]
+        assert [(c.action, c.outcome) for c in after[m.ip]] == [("stop", "done"), ("resume", "done")]
+    assert set(Machine.objects.filter(pk__in=[m.pk for m in machines]).values_list("status", flat=True)) == {
+        MachineStatus.LIVE
+    }
+    sample = EventSample.objects.filter(event=ev).order_by("-achieved_mw").first()
+    assert sample is not None
+    assert sample.machines_off == 4
+    assert float(sample.achieved_mw) >= 0.01 * 1.2  # 4 × ~3.2 kW
     assert "Traceback" not in output
