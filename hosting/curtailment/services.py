@@ -358,20 +358,32 @@ def record(attempts: Sequence[Attempt], action: str) -> None:
             EventMachine.objects.filter(pk=pk).update(last_error=f"resume: {answer}"[:300])
 
 
-def site_pdus(site_id: int) -> list[PduAddress]:
-    return [
-        PduAddress(p.host, p.port, p.community, p.profile) for p in Pdu.objects.filter(site_id=site_id).order_by("pk")
-    ]
+def site_pdus(site_id: int, event_machine_ids: Sequence[int] | None = None) -> list[PduAddress]:
+    """The site's PDUs; given event machines, only those their outlets are on."""
+    pdus = Pdu.objects.filter(site_id=site_id)
+    if event_machine_ids is not None:
+        on = EventMachine.objects.filter(pk__in=list(event_machine_ids)).values("machine__slot__circuit__pdu")
+        pdus = pdus.filter(pk__in=on)
+    return [PduAddress(p.host, p.port, p.community, p.profile) for p in pdus.order_by("pk")]
 
 
-def verify(event_id: int, walks: dict[PduAddress, PduWalk], now: dt.datetime) -> list[EventMachine]:
+def verify(
+    event_id: int, walks: dict[PduAddress, PduWalk], now: dt.datetime, only: Sequence[int] | None = None
+) -> list[EventMachine]:
     """Judge the event's machines by their outlets' watts and record a sample: a machine drawing
     no more than its sleep draw (or power limit) + CURTAILMENT_VERIFY_MARGIN_W is verified off;
     after the deadline one drawing more is flagged still drawing. Returns the flagged machines
-    that may be told again (fewer than 1 + CURTAILMENT_RETRIES stops sent), claimed for it."""
+    that may be told again (fewer than 1 + CURTAILMENT_RETRIES stops sent), claimed for it.
+
+    `only` (a command chunk's machines, right after their stops): judge those alone, from their
+    own PDUs, and record no sample — the event's samples are whole-site readings (the deadline's
+    and the beat's)."""
     event = Event.objects.select_related("site").get(pk=event_id)
     by_address = {(a.host, a.port): w for a, w in walks.items()}
-    ems = list(EventMachine.objects.filter(event=event).select_related("machine__model", "machine__slot__circuit__pdu"))
+    judged_rows = EventMachine.objects.filter(event=event)
+    if only is not None:
+        judged_rows = judged_rows.filter(pk__in=list(only))
+    ems = list(judged_rows.select_related("machine__model", "machine__slot__circuit__pdu"))
     margin = settings.CURTAILMENT_VERIFY_MARGIN_W
     past_deadline = now >= event.deadline_at
     achieved = 0.0
@@ -418,18 +430,18 @@ def verify(event_id: int, walks: dict[PduAddress, PduWalk], now: dt.datetime) ->
         EventMachine.objects.bulk_update(
             changed, ["status", "power_after_w", "verified_at", "last_error"], batch_size=1000
         )
-        EventSample.objects.get_or_create(
-            event=event, at=now,
-            defaults={
-                "target_mw": event.target_mw, "achieved_mw": _mw(achieved),
-                "site_load_mw": _mw(site_load) if walks else None, "machines_off": off,
-            },
-        )  # fmt: skip
+        if only is None:
+            EventSample.objects.get_or_create(
+                event=event, at=now,
+                defaults={
+                    "target_mw": event.target_mw, "achieved_mw": _mw(achieved),
+                    "site_load_mw": _mw(site_load) if walks else None, "machines_off": off,
+                },
+            )  # fmt: skip
         if event.status != EventStatus.ACTIVE:
             return []
-        retry = EventMachine.objects.filter(
-            event=event, status=CS.STILL_DRAWING, attempts__lt=1 + settings.CURTAILMENT_RETRIES
-        ).select_for_update(skip_locked=True, of=("self",))
+        retry = judged_rows.filter(status=CS.STILL_DRAWING, attempts__lt=1 + settings.CURTAILMENT_RETRIES)
+        retry = retry.select_for_update(skip_locked=True, of=("self",))
         pks = list(retry.values_list("pk", flat=True))
         EventMachine.objects.filter(pk__in=pks).update(
             status=CS.SENT, attempts=F("attempts") + 1

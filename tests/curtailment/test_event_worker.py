@@ -150,6 +150,12 @@ def test_a_qse_event_posted_through_the_api_is_shed_by_the_sites_worker_and_ende
         # 3 machines × (3,250 − 36) W fall short of 10 kW: all four are chosen.
         assert qse.get(f"{url}{ev.pk}/").json()["machine_count"] == 4
         wait_for(lambda: set(statuses(ev).values()) == {CS.VERIFIED}, timeout_s=60, what="every machine verified off")
+
+        def sampled():  # the beat's whole-site reading: achieved MW against the target
+            services.check_events()
+            return EventSample.objects.filter(event=ev, machines_off=4).exists()
+
+        wait_for(sampled, timeout_s=30, interval_s=1.5, what="a sample of the event with every machine off")
         asleep = {m.ip: fleet.commands(m.ip) for m in machines}
         listed = qse.get(f"{url}{ev.pk}/machines/", {"status": "verified"}).json()
         assert listed["count"] == 4
