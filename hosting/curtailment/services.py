@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from capacity.models import Pdu
 from hosting import queues
 from hosting.billing.services import terms_for
 from hosting.curtailment import selection
-from hosting.curtailment.commands import RESUME, STOP, Attempt, Order
+from hosting.curtailment.commands import POWER_LIMIT, RESUME, STOP, Attempt, Order
 from hosting.curtailment.models import Command, CurtailmentStatus, Event, EventMachine, EventSample, EventStatus
 from hosting.lifecycle import MachineStatus
 from hosting.models import Contract, Machine
@@ -139,6 +140,7 @@ def candidates(event: Event, now: dt.datetime) -> list[selection.Candidate]:
                 measured_w=watts,
                 measured_j_per_th=j_per_th,
                 circuit_id=m.slot.circuit_id if m.slot else None,
+                power_limit_min_w=selection.power_limit_min_w(m.model.vendor, float(m.model.nameplate_power_w)),
             )
         )
     return out
@@ -173,6 +175,7 @@ def start_event(event_id: int, now: dt.datetime | None = None) -> Event:
                 event=event, machine_id=c.machine_id, contract_id=c.contract_id, rank=c.rank,
                 j_per_th=None if c.j_per_th == float("inf") else round(c.j_per_th, 2),
                 expected_shed_w=round(c.expected_shed_w), power_before_w=round(c.power_before_w, 1),
+                action=STOP if c.power_limit_w is None else POWER_LIMIT, power_limit_w=c.power_limit_w,
             )
             for c in chosen
         ]  # fmt: skip
@@ -322,11 +325,22 @@ def claim(event_machine_ids: Sequence[int], action: str, now: dt.datetime) -> li
 
 
 def orders(ems: Sequence[EventMachine], action: str, offsets: dict[int, float]) -> list[Order]:
-    return [
-        Order(e.pk, e.machine.ip, e.machine.model.slug, action, offsets.get(e.pk, 0.0), e.power_limit_w)
-        for e in ems
-        if e.machine.ip
-    ]
+    """What each machine is told: to stop (or the power limit it was chosen for); to resume (a
+    limited machine: a limit back up to what it drew before, at least its nameplate)."""
+    out = []
+    for e in ems:
+        if not e.machine.ip:
+            continue
+        told, limit_w = action, None
+        if e.action == POWER_LIMIT:
+            told = POWER_LIMIT
+            limit_w = e.power_limit_w if action == STOP else restored_limit_w(e)
+        out.append(Order(e.pk, e.machine.ip, e.machine.model.slug, told, offsets.get(e.pk, 0.0), limit_w))
+    return out
+
+
+def restored_limit_w(e: EventMachine) -> int:
+    return math.ceil(max(float(e.machine.model.nameplate_power_w), float(e.power_before_w or 0)))
 
 
 def record(attempts: Sequence[Attempt], action: str) -> None:

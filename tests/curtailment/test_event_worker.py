@@ -177,3 +177,35 @@ def test_a_qse_event_posted_through_the_api_is_shed_by_the_sites_worker_and_ende
     assert sample.machines_off == 4
     assert float(sample.achieved_mw) >= 0.01 * 1.2  # 4 × ~3.2 kW
     assert "Traceback" not in output
+
+
+def test_whatsminers_shed_the_last_kilowatts_by_a_power_limit_verified_by_their_outlet(floor):
+    """8 kW from three M30S++ (3,472 W nameplate, 42 W asleep): two stop (6,860 W), the third is
+    limited to 3,472 − 1,140 = 2,332 W over btminer's privileged API; its outlet is judged
+    against the limit. Ended, the limit goes back up to its nameplate."""
+    site = floor["site"]
+    machines = live_floor(floor, 3, net=73, model="whatsminer-m30s-plus-plus")
+    fleet, pdus = emulated(site, machines)
+    ev = event(site, target_mw="0.008", deadline_s=30)
+    queue = queues.queue_for(site.slug)
+    with running(fleet, pdus), celery_worker(queues=(queue,), extra_env=WORKER_ENV, purge_first=True) as worker:
+        services.start_event(ev.pk)
+        rows = {e.machine_id: e for e in EventMachine.objects.filter(event=ev)}
+        limited = machines[-1]
+        assert [(rows[m.pk].action, rows[m.pk].power_limit_w) for m in machines] == [
+            ("stop_mining", None), ("stop_mining", None), ("set_power_limit", 2332),
+        ]  # fmt: skip
+        wait_for(lambda: set(statuses(ev).values()) == {CS.VERIFIED}, timeout_s=30, what="all three verified")
+        during = {m.ip: fleet.commands(m.ip) for m in machines}
+        services.end_event(ev.pk)
+        wait_for(lambda: set(statuses(ev).values()) == {CS.RESUMED}, timeout_s=30, what="all three resumed")
+        after = fleet.commands(limited.ip)
+        output = worker.output()
+    assert 0 < EventMachine.objects.get(event=ev, machine=limited).power_after_w <= 2332 + 100
+    assert [(c.action, c.outcome) for c in during[limited.ip]] == [("power_limit", "done")]
+    assert [(c.action, c.outcome) for c in during[machines[0].ip]] == [("stop", "done")]
+    assert [(c.action, c.outcome) for c in after] == [("power_limit", "done"), ("power_limit", "done")]
+    assert "3472" in str(after[-1].params)  # back up to its nameplate
+    sent = list(Command.objects.filter(event_machine__machine=limited).order_by("sent_at").values_list("command", "ok"))
+    assert sent == [("set_power_limit", True), ("set_power_limit", True)]
+    assert "Traceback" not in output
