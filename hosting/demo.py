@@ -532,7 +532,9 @@ def seed_telemetry(log) -> None:
 DEMO_TERMS = {
     "northern-hash": {"billing_mode": "metered", "sla_target_pct": Decimal("95"), "curtailment_priority": 2,
                       "max_curtailed_hours_month": 40},
-    "lone-star": {"billing_mode": "nameplate", "sla_target_pct": Decimal("97"), "payment_terms_days": 30},
+    # Texas, in ERCOT: curtailable first, 60 hours a month, half the demand-response revenue.
+    "lone-star": {"billing_mode": "nameplate", "sla_target_pct": Decimal("97"), "payment_terms_days": 30,
+                  "curtailment_priority": 1, "max_curtailed_hours_month": 60, "dr_share_pct": Decimal("50")},
     "steppe-digital": {"billing_mode": "flat", "setup_fee_per_machine": Decimal(0)},
 }  # fmt: skip
 FLAT_FEE_PER_MONTH = Decimal("185.00")  # a WhatsMiner M30S++ at Ekibastuz, per month

@@ -15,8 +15,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from capacity.models import Site
-from hosting.curtailment import prices, reports, services
-from hosting.curtailment.models import CurtailmentStatus, Event, Program
+from hosting.curtailment import prices, reports, services, triggers
+from hosting.curtailment.models import CurtailmentStatus, Event, Program, ProgramKind
 from hosting.paging import paginate
 from hosting.staff.curtailment_svg import event_chart
 from hosting.staff.views import staff_action, staff_page
@@ -62,7 +62,10 @@ class EventForm(forms.Form):
     target_mw = forms.DecimalField(label="MW", max_digits=10, decimal_places=3, min_value=0)
     starts_at = UtcDateTimeField(label="Start (UTC)")
     ends_at = UtcDateTimeField(label="End (UTC)", required=False, help_text="Empty: open until ended.")
-    deadline_at = UtcDateTimeField(label="Deadline (UTC)", help_text="When the target must be met.")
+    deadline_at = UtcDateTimeField(
+        label="Deadline (UTC)", required=False,
+        help_text="When the target must be met. Empty: the start plus the program's response time (ERS-10: 10 min).",
+    )  # fmt: skip
     notes = forms.CharField(required=False, max_length=500)
 
     def __init__(self, *args, now: dt.datetime | None = None, **kwargs):
@@ -73,6 +76,9 @@ class EventForm(forms.Form):
         data = super().clean()
         site, program = data.get("site"), data.get("program")
         starts, ends, deadline = data.get("starts_at"), data.get("ends_at"), data.get("deadline_at")
+        if deadline is None and starts is not None and "deadline_at" not in self.errors:
+            kind = program.kind if program is not None else ProgramKind.VOLUNTARY
+            deadline = data["deadline_at"] = triggers.deadline(kind, starts, program and program.response_minutes)
         if site is not None and program is not None and program.site_id != site.pk:
             self.add_error("program", f"{program.name} is a program of {program.site}, not of {site}.")
         mw = data.get("target_mw")

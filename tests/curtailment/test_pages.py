@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hosting.billing.models import ContractTerms, RollupCursor
-from hosting.curtailment import reports
+from hosting.curtailment import reports, triggers
 from hosting.curtailment.models import Event, EventMachine, EventSample, Program, ProgramKind
 from hosting.lifecycle import MachineStatus
 from hosting.telemetry.models import Window
@@ -200,7 +200,7 @@ def test_a_valid_event_is_recorded_as_staff_entered_it(staff, world):
         ({"target_mw": "abc"}, "target_mw", "Enter a number."),
         ({"site": "atlantis"}, "site", "Select a valid choice"),
         ({"starts_at": "tomorrow"}, "starts_at", "Enter a valid date/time."),
-        ({"deadline_at": None}, "deadline_at", "This field is required."),
+        ({"deadline_at": "soon"}, "deadline_at", "Enter a valid date/time."),
         ({"ends_at": "2020-01-01T00:00"}, "ends_at", "The end must be after the start."),
         ({"deadline_at": "2020-01-01T00:00", "starts_at": "2019-12-31T00:00", "ends_at": None}, "deadline_at",
          "The deadline is in the past."),
@@ -214,6 +214,19 @@ def test_a_wrong_event_is_refused_with_its_reason_and_nothing_recorded(staff, wo
     error = html[html.index(f'data-field="{field}"') :]
     assert message in error[: error.index("</span>")]
     assert Event.objects.count() == 1
+
+
+def test_without_a_deadline_the_event_gets_its_programs_response_time(staff, world):
+    program = world["program"]
+    response = staff.post(reverse("staff:curtailment-event-new"), form_data(world, deadline_at=None, ends_at=None))
+    assert response.status_code == 302
+    event = Event.objects.exclude(pk=world["event"].pk).get()
+    minutes = triggers.response_minutes(program.kind, program.response_minutes)
+    assert event.deadline_at == event.starts_at + dt.timedelta(minutes=minutes)
+    manual = form_data(world, program="", deadline_at=None, ends_at=None)
+    assert staff.post(reverse("staff:curtailment-event-new"), manual).status_code == 302
+    event = Event.objects.filter(program__isnull=True).exclude(pk=world["event"].pk).get()
+    assert event.deadline_at == event.starts_at + dt.timedelta(minutes=30)  # voluntary's
 
 
 def test_a_program_of_another_site_is_refused(staff, world):
