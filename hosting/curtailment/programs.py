@@ -19,6 +19,7 @@ import importlib
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -27,7 +28,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from capacity.models import Site
-from hosting.curtailment import triggers
+from hosting.curtailment import signals, triggers
 from hosting.curtailment.models import Event, EventStatus, Program, ProgramKind, SettlementPrice
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ def _end(event: Event, now: dt.datetime, note: str) -> None:
     if event.starts_at > now:  # it never began: nothing to bring back
         event.status = EventStatus.CANCELLED
         fields.append("status")
+        transaction.on_commit(lambda: signals.event_ended.send(sender=Event, event_id=event.pk))
     event.save(update_fields=fields)
     _act_on_commit("end_event", event.pk)
 
@@ -238,9 +240,12 @@ def act_on_due_events(now: dt.datetime | None = None) -> tuple[int, int, int]:
     has passed, cancel those whose end passed before they ever started. (started, ended,
     cancelled); start_event and end_event are safe to call twice (they lock the event)."""
     now = now or timezone.now()
-    cancelled = Event.objects.filter(status=EventStatus.SCHEDULED, ends_at__lte=now).update(
-        status=EventStatus.CANCELLED
-    )
+    with transaction.atomic():
+        stale = Event.objects.select_for_update().filter(status=EventStatus.SCHEDULED, ends_at__lte=now)
+        stale_ids = list(stale.order_by("pk").values_list("pk", flat=True))
+        cancelled = Event.objects.filter(pk__in=stale_ids).update(status=EventStatus.CANCELLED)
+        for event_id in stale_ids:
+            transaction.on_commit(partial(signals.event_ended.send, sender=Event, event_id=event_id))
     services = _services()
     if services is None:
         return 0, 0, cancelled

@@ -26,7 +26,7 @@ from django.utils import timezone
 from capacity.models import Pdu
 from hosting import queues
 from hosting.billing.services import terms_for
-from hosting.curtailment import selection
+from hosting.curtailment import selection, signals
 from hosting.curtailment.commands import RESUME, STOP, Attempt, Order
 from hosting.curtailment.models import Command, CurtailmentStatus, Event, EventMachine, EventSample, EventStatus
 from hosting.lifecycle import MachineStatus
@@ -195,6 +195,7 @@ def start_event(event_id: int, now: dt.datetime | None = None) -> Event:
         ramp = _ramp_w_per_s(event)
         deadline_s = max(0.0, (event.deadline_at - now).total_seconds())
         transaction.on_commit(lambda: _dispatch(event.pk, slug, STOP, ids, ramp, deadline_s))
+        transaction.on_commit(lambda: signals.event_started.send(sender=Event, event_id=event.pk))
     log.info(
         "event %s: %d machine(s) chosen, %.3f MW planned, %s MW short",
         event.pk,
@@ -236,6 +237,7 @@ def end_event(event_id: int, now: dt.datetime | None = None) -> Event:
         slug = event.site.slug
         ramp = _ramp_w_per_s(event)
         transaction.on_commit(lambda: _dispatch(event.pk, slug, RESUME, ids, ramp, None))
+        transaction.on_commit(lambda: signals.event_ended.send(sender=Event, event_id=event.pk))
     return event
 
 
