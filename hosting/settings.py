@@ -175,6 +175,8 @@ CELERY_BEAT_SCHEDULE |= {
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": WEBHOOKS_SWEEP_S},
     "webhooks-expiring-holds": {"task": "webhooks.announce_expiring_holds", "schedule": 5 * 60},
 }
+# Deliveries have a queue of their own: a slow receiver never holds up the central tasks.
+CELERY_TASK_ROUTES = {"webhooks.deliver": {"queue": env_str("WEBHOOKS_QUEUE", "webhooks")}}
 # Tasks without a queue of their own (the site's) go to the central default queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 

@@ -35,12 +35,16 @@ class WebhookForm(forms.Form):
         tenant = self.fields["tenant"]
         assert isinstance(tenant, forms.ModelChoiceField)
         tenant.queryset = tenants
+        self.only = None if site_wide or len(tenants) != 1 else tenants[0]
         if site_wide:
             tenant.empty_label = "the whole site (staff)"
         else:
-            tenant.required = True
+            tenant.required = self.only is None
             tenant.empty_label = None
-        self.show_tenant = site_wide or tenants.count() > 1
+        self.show_tenant = site_wide or self.only is None
+
+    def clean_tenant(self) -> Tenant | None:
+        return self.only or self.cleaned_data.get("tenant")
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]

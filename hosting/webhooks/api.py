@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -23,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hosting.accounts import Action, may, tenants_where
+from hosting.api.filters import FilterSet
 from hosting.models import Tenant
 from hosting.webhooks import services
 from hosting.webhooks.models import Attempt, Delivery, EventType, Subscription
@@ -43,6 +45,19 @@ def manageable(user):
     if user.is_staff:
         return Subscription.objects.all()
     return Subscription.objects.filter(tenant_id__in=tenants_where(user, Action.MANAGE_WEBHOOKS))
+
+
+class SubscriptionFilter(FilterSet):
+    state = django_filters.ChoiceFilter(
+        choices=[("enabled", "enabled"), ("disabled", "disabled")], method="filter_state", label="Enabled or disabled"
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ["state"]
+
+    def filter_state(self, queryset, name, value):
+        return queryset.filter(enabled=value == "enabled")
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
@@ -133,7 +148,7 @@ class SubscriptionViewSet(
     queryset = Subscription.objects.select_related("tenant").order_by("-created_at", "-pk")
     serializer_class = SubscriptionSerializer
     permission_classes = [MayManageWebhooks]
-    filterset_fields = ["enabled"]
+    filterset_class = SubscriptionFilter
     ordering_fields = ["created_at"]
 
     def get_queryset(self):
@@ -149,7 +164,14 @@ class SubscriptionViewSet(
         )  # fmt: skip
         return Response(SubscriptionWithSecretSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Re-enable a subscription (what waited is tried again now)", request=None)
+    @extend_schema(
+        summary="Re-enable a subscription (what waited is tried again now)",
+        request=None,
+        responses={
+            200: SubscriptionSerializer,
+            409: OpenApiResponse(description="Its URL no longer resolves to a public address."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def enable(self, request: Request, pk=None) -> Response:
         subscription = services.enable(self.get_object())
@@ -165,8 +187,11 @@ class SubscriptionViewSet(
         subscription = services.rotate_secret(self.get_object())
         return Response(SubscriptionWithSecretSerializer(subscription).data)
 
-    @extend_schema(summary="The subscription's deliveries, newest first, each with its attempts")
-    @action(detail=True, methods=["get"], serializer_class=DeliverySerializer, filterset_fields=[])
+    @extend_schema(
+        summary="The subscription's deliveries, newest first, each with its attempts",
+        responses=DeliverySerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], serializer_class=DeliverySerializer, filter_backends=[])
     def deliveries(self, request: Request, pk=None) -> Response:
         subscription = self.get_object()
         rows = (
@@ -182,10 +207,11 @@ class SubscriptionViewSet(
         summary="Send a delivery's event again (a new delivery: same event id, fresh signature)",
         request=None,
         responses={202: DeliverySerializer, **REFUSED},
+        parameters=[OpenApiParameter("delivery_id", int, OpenApiParameter.PATH, description="A delivery's id.")],
     )
     @action(
         detail=True, methods=["post"], url_path=r"deliveries/(?P<delivery_id>\d+)/replay",
-        serializer_class=DeliverySerializer, filterset_fields=[],
+        serializer_class=DeliverySerializer, filter_backends=[],
     )  # fmt: skip
     def replay(self, request: Request, pk=None, delivery_id=None) -> Response:
         subscription = self.get_object()

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from capacity.models import BULK_BATCH_SIZE
 from hosting.billing.models import Invoice
 from hosting.billing.signals import invoices_issued
 from hosting.commissioning.signals import batches_finished
@@ -50,9 +51,11 @@ def _iso(value) -> str | None:
 @logged
 def on_machines_moved(sender, moves, to_status: str, at, **kwargs) -> None:
     """One event per tenant and up to 500 machines of a move (a bulk move makes few events)."""
+    ids = [pk for pk, _, _ in moves]
     rows = {
         m["pk"]: m
-        for m in Machine.objects.filter(pk__in=[pk for pk, _, _ in moves]).values(
+        for i in range(0, len(ids), BULK_BATCH_SIZE)
+        for m in Machine.objects.filter(pk__in=ids[i : i + BULK_BATCH_SIZE]).values(
             "pk", "serial", "tenant_id", "contract_id", "contract__site__slug"
         )
     }
