@@ -174,6 +174,7 @@ WEBHOOKS_SWEEP_S = env_int("WEBHOOKS_SWEEP_S", 60, minimum=1)
 CELERY_BEAT_SCHEDULE |= {
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": WEBHOOKS_SWEEP_S},
     "webhooks-expiring-holds": {"task": "webhooks.announce_expiring_holds", "schedule": 5 * 60},
+    "webhooks-prune": {"task": "webhooks.prune", "schedule": 60 * 60},
 }
 # Deliveries have a queue of their own: a slow receiver never holds up the central tasks.
 CELERY_TASK_ROUTES = {"webhooks.deliver": {"queue": env_str("WEBHOOKS_QUEUE", "webhooks")}}
@@ -211,6 +212,7 @@ WEBHOOKS_ATTEMPTS = env_int("WEBHOOKS_ATTEMPTS", 16, minimum=1)
 WEBHOOKS_DISABLE_AFTER = env_int("WEBHOOKS_DISABLE_AFTER", 5, minimum=1)
 WEBHOOKS_HOLD_NOTICE_HOURS = env_int("WEBHOOKS_HOLD_NOTICE_HOURS", 24, minimum=1)  # hold.expiring this far ahead
 WEBHOOKS_PUBLISH_TIMEOUT_MS = env_int("WEBHOOKS_PUBLISH_TIMEOUT_MS", 500, minimum=10)
+WEBHOOKS_KEEP_DAYS = env_int("WEBHOOKS_KEEP_DAYS", 30, minimum=1)  # events and their delivery log kept this long
 
 # --- Curtailment ----------------------------------------------------------------------
 CURTAILMENT_CHUNK = env_int("CURTAILMENT_CHUNK", 500, minimum=1)  # machines per command message

@@ -316,3 +316,14 @@ def announce_expiring_holds(*, now: dt.datetime | None = None) -> list[Event]:
             )
         )
     return record(EventType.HOLD_EXPIRING, entries, now=now)
+
+
+def prune(*, now: dt.datetime | None = None) -> int:
+    """Forget events older than WEBHOOKS_KEEP_DAYS with their deliveries and attempts (none of
+    them still being tried). Returns the number of events deleted."""
+    now = now or timezone.now()
+    before = now - dt.timedelta(days=settings.WEBHOOKS_KEEP_DAYS)
+    old = Event.objects.filter(created_at__lt=before).exclude(deliveries__status=Delivery.Status.PENDING)
+    ids = list(old.values_list("pk", flat=True)[:10_000])
+    Event.objects.filter(pk__in=ids).delete()
+    return len(ids)

@@ -19,3 +19,8 @@ def sweep() -> int:
 @shared_task(name="webhooks.announce_expiring_holds", acks_late=True, ignore_result=True)
 def announce_expiring_holds() -> int:
     return len(services.announce_expiring_holds())
+
+
+@shared_task(name="webhooks.prune", acks_late=True, ignore_result=True)
+def prune() -> int:
+    return services.prune()

@@ -234,3 +234,19 @@ def test_an_unreachable_receiver_is_a_failed_attempt(published, settings, django
     done = services.attempt(Delivery.objects.get(subscription=subscription).pk, now=T0)
     assert done.response_status is None
     assert done.error.startswith("ConnectError")
+
+
+def test_old_events_are_pruned_with_their_log_unless_still_being_tried(
+    receiver, published, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOKS_KEEP_DAYS = 30
+    tenant = TenantFactory()
+    subscription = subscribed(receiver, tenant)
+    happened(django_capture_on_commit_callbacks, tenant)
+    happened(django_capture_on_commit_callbacks, tenant)
+    done, waiting = Delivery.objects.filter(subscription=subscription).order_by("pk")
+    services.attempt(done.pk, now=T0)
+    assert services.prune(now=T0 + dt.timedelta(days=29)) == 0
+    assert services.prune(now=T0 + dt.timedelta(days=31)) == 1  # the delivered one's event
+    assert list(Delivery.objects.values_list("pk", flat=True)) == [waiting.pk]
+    assert not Attempt.objects.filter(delivery_id=done.pk).exists()
