@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from capacity.errors import Refusal
 from capacity.models import Site
-from hosting.billing import month, rules
+from hosting.billing import month, rules, signals
 from hosting.billing.models import (
     HOSTING_KINDS,
     ContractTerms,
@@ -380,6 +380,7 @@ def issue(invoice: Invoice, *, now: dt.datetime | None = None) -> Invoice:
         invoice.due_on = today + dt.timedelta(days=terms.payment_terms_days)
         invoice.save(update_fields=["number", "status", "issued_at", "due_on"])
         transaction.on_commit(lambda: _mail(invoice, "issued"))
+        transaction.on_commit(lambda: signals.invoices_issued.send(sender=Invoice, invoice_ids=[invoice.pk]))
         return invoice
 
 
@@ -603,6 +604,8 @@ def _issue_all(site: Site, invoices: list[Invoice], book: month.MonthBook, now: 
         invoice.due_on = today + dt.timedelta(days=book.terms_rows[invoice.contract_id].payment_terms_days)
     Invoice.objects.bulk_update(invoices, ["number", "status", "issued_at", "due_on"], batch_size=500)
     transaction.on_commit(partial(_mail_all, invoices, "issued"))
+    if ids := [invoice.pk for invoice in invoices]:
+        transaction.on_commit(lambda: signals.invoices_issued.send(sender=Invoice, invoice_ids=ids))
 
 
 def _mail_all(invoices: list[Invoice], what: str) -> None:

@@ -25,7 +25,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from capacity.models import Site
-from hosting.curtailment import services, triggers
+from hosting.curtailment import services, signals, triggers
 from hosting.curtailment.models import Event, EventStatus, Program, ProgramKind, SettlementPrice
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,7 @@ def _end(event: Event, now: dt.datetime, note: str) -> None:
     if event.starts_at > now:  # it never began: nothing to bring back
         event.status = EventStatus.CANCELLED
         fields.append("status")
+        transaction.on_commit(lambda: signals.event_ended.send(sender=Event, event_id=event.pk))
     event.save(update_fields=fields)
     _act_on_commit("end", event.pk)
 

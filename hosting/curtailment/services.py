@@ -18,6 +18,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -27,7 +28,7 @@ from django.utils import timezone
 from capacity.models import Pdu
 from hosting import queues
 from hosting.billing.services import terms_for
-from hosting.curtailment import selection
+from hosting.curtailment import selection, signals
 from hosting.curtailment.commands import POWER_LIMIT, RESUME, STOP, Attempt, Order
 from hosting.curtailment.models import Command, CurtailmentStatus, Event, EventMachine, EventSample, EventStatus
 from hosting.lifecycle import MachineStatus
@@ -198,6 +199,7 @@ def start_event(event_id: int, now: dt.datetime | None = None) -> Event:
         ramp = _ramp_w_per_s(event)
         deadline_s = max(0.0, (event.deadline_at - now).total_seconds())
         transaction.on_commit(lambda: _dispatch(event.pk, slug, STOP, ids, ramp, deadline_s))
+        transaction.on_commit(lambda: signals.event_started.send(sender=Event, event_id=event.pk))
     log.info(
         "event %s: %d machine(s) chosen, %.3f MW planned, %s MW short",
         event.pk,
@@ -239,6 +241,7 @@ def end_event(event_id: int, now: dt.datetime | None = None) -> Event:
         slug = event.site.slug
         ramp = _ramp_w_per_s(event)
         transaction.on_commit(lambda: _dispatch(event.pk, slug, RESUME, ids, ramp, None))
+        transaction.on_commit(lambda: signals.event_ended.send(sender=Event, event_id=event.pk))
     return event
 
 
@@ -247,9 +250,12 @@ def act_on_due_events(now: dt.datetime) -> tuple[int, int, int]:
     whose end passed before they began, start those whose start has come, end the active
     ones whose end has. (started, ended, cancelled); each start and end locks its event, so
     two beats at once act once."""
-    cancelled = Event.objects.filter(status=EventStatus.SCHEDULED, ends_at__lte=now).update(
-        status=EventStatus.CANCELLED
-    )
+    with transaction.atomic():
+        stale = Event.objects.select_for_update().filter(status=EventStatus.SCHEDULED, ends_at__lte=now)
+        stale_ids = list(stale.order_by("pk").values_list("pk", flat=True))
+        cancelled = Event.objects.filter(pk__in=stale_ids).update(status=EventStatus.CANCELLED)
+        for event_id in stale_ids:
+            transaction.on_commit(partial(signals.event_ended.send, sender=Event, event_id=event_id))
     starting = Event.objects.filter(status=EventStatus.SCHEDULED, starts_at__lte=now + START_EARLY)
     ending = Event.objects.filter(status=EventStatus.ACTIVE, ends_at__isnull=False, ends_at__lte=now)
     started = [start_event(pk, now=now) for pk in starting.order_by("starts_at", "pk").values_list("pk", flat=True)]

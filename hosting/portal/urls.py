@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hosting.portal import alerts, curtailment, invoices, views
+from hosting.portal import alerts, curtailment, invoices, views, webhooks
 
 app_name = "portal"
 
@@ -28,4 +28,10 @@ urlpatterns = [
     path("invoices/<int:pk>/invoice.pdf", invoices.invoice_pdf, name="invoice-pdf"),
     path("invoices/<int:pk>/lines.csv", invoices.invoice_lines_csv, name="invoice-lines-csv"),
     path("invoices/<int:pk>/machines.csv", invoices.invoice_machines_csv, name="invoice-machines-csv"),
+    path("webhooks/", webhooks.webhooks, name="webhooks"),
+    path("webhooks/<int:pk>/", webhooks.webhook, name="webhook"),
+    path("webhooks/<int:pk>/enable/", webhooks.webhook_enable, name="webhook-enable"),
+    path("webhooks/<int:pk>/rotate/", webhooks.webhook_rotate, name="webhook-rotate"),
+    path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook-delete"),
+    path("webhooks/<int:pk>/deliveries/<int:delivery_id>/replay/", webhooks.webhook_replay, name="webhook-replay"),
 ]

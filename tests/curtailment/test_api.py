@@ -137,7 +137,9 @@ def test_who_may_post_and_end(site, anon):
     staff_without_the_permission = client_for(UserFactory(is_staff=True))
     assert staff_without_the_permission.post(URL, body(), format="json").status_code == 403
     not_staff_with_it = UserFactory(is_staff=False)
-    not_staff_with_it.user_permissions.add(Permission.objects.get(codename="add_event"))
+    not_staff_with_it.user_permissions.add(
+        Permission.objects.get(content_type__app_label="curtailment", codename="add_event")
+    )
     assert client_for(not_staff_with_it).post(URL, body(), format="json").status_code == 403
     assert not Event.objects.exists()
     superuser = client_for(StaffFactory())
