@@ -100,12 +100,15 @@ class Site(models.Model):
             ]
         super().save(*args, **kwargs)
 
-    RECEIVING = ("receiving_hours", "receiving_dock", "customs_notes", "receiving_contact")
+    @property
+    def ship_to_block(self) -> str:
+        """The ship-to address to paste on a label: a line per line, blank lines and stray
+        spaces dropped."""
+        return "\n".join(line.strip() for line in self.ship_to_address.splitlines() if line.strip())
 
     @property
-    def ship_to_lines(self) -> list[str]:
-        """The ship-to address a line at a time, blank lines and stray spaces dropped."""
-        return [line.strip() for line in self.ship_to_address.splitlines() if line.strip()]
+    def has_receiving(self) -> bool:
+        return any((self.receiving_hours, self.receiving_dock, self.customs_notes, self.receiving_contact))
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """The calendar date at the site: budgets and terms follow local days."""

@@ -89,7 +89,7 @@ def machine_edit(request, pk):
         messages.error(request, f"Not changed: {shipping.not_editable_message(machine, 'edited')}")
         return redirect("portal:machine", pk=machine.pk)
     initial = {"serial": machine.serial, "mac": machine.mac, "model": machine.model, "notes": machine.notes}
-    form = MachineEditForm(request.POST or None, initial=initial)
+    form = MachineEditForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         edit = shipping.Edit(data["serial"], data["mac"], data["model"].slug, data["notes"])
@@ -115,7 +115,7 @@ def machine_cancel(request, pk):
     if machine.status not in AWAITING_ARRIVAL:
         messages.error(request, f"Not cancelled: {shipping.not_editable_message(machine, 'cancelled')}")
         return redirect("portal:machine", pk=machine.pk)
-    form = CancelMachineForm(request.POST or None)
+    form = CancelMachineForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             machine = shipping.cancel_machine(machine, by=request.user, reason=form.cleaned_data["reason"])
