@@ -28,6 +28,7 @@ from hosting.models import (
     Membership,
     Quote,
     SelfTestRun,
+    Shipment,
     SitePricing,
     Tenant,
     TermDiscount,
@@ -75,9 +76,10 @@ MODELS = [
     MachineRequest,
     TelemetryPolicy,
     Alert,
+    Shipment,
 ]
 # Written by the system (or asked for from the portal), never added by hand.
-READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun, MachineRequest, Alert}
+READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun, MachineRequest, Alert, Shipment}
 
 
 def admin_url(model, view="changelist", *args):
@@ -107,6 +109,10 @@ def grow(n: int) -> None:
             machine = MachineFactory(contract=contract, status=MachineStatus.RECEIVED)
             ip = f"127.77.{Pdu.objects.count()}.{10 + position}"  # racked with its address
             machines.append(services.rack_machine(machine, slot, commission=False, ip=ip))
+        shipment = Shipment.objects.create(
+            contract=contract, tenant=contract.tenant, carrier="ups", tracking_number=f"1Z{site.pk:08d}"
+        )
+        Machine.objects.filter(pk__in=[m.pk for m in machines]).update(shipment=shipment)
         runs.start_batch(machines, label="grown")
         runs.dispatch(site.pk)
         token, claimed = runs.claim(list(SelfTestRun.objects.filter(machine__in=machines).values_list("pk", flat=True)))
