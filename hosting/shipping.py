@@ -97,7 +97,7 @@ def _check_awaiting(machine: Machine, what: str) -> None:
         raise NotEditable(not_editable_message(machine, what))
 
 
-def edit_machine(machine: Machine, edit: Edit, *, by=None) -> Machine:
+def edit_machine(machine: Machine, edit: Edit) -> Machine:
     """Correct an announced (or in-transit) machine's serial, MAC, model or notes.
 
     Raises EditInvalid (by field) when the values break a packing-list rule or another

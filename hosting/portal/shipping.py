@@ -94,7 +94,7 @@ def machine_edit(request, pk):
         data = form.cleaned_data
         edit = shipping.Edit(data["serial"], data["mac"], data["model"].slug, data["notes"])
         try:
-            machine = shipping.edit_machine(machine, edit, by=request.user)
+            machine = shipping.edit_machine(machine, edit)
         except shipping.NotEditable as refused:
             messages.error(request, f"Not changed: {refused}")
             return redirect("portal:machine", pk=machine.pk)

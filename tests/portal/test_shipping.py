@@ -215,6 +215,20 @@ def test_the_shipment_page_is_paginated_in_constant_queries(portal, signed, djan
     assert "page 2 of 2" in second
 
 
+def test_the_shipments_list_costs_the_same_queries_for_few_and_many(portal, signed, django_assert_max_num_queries):
+    Contract.objects.filter(pk=signed.pk).update(it_kw=Decimal("1000"))
+    ship(signed, 1)
+    url = reverse("portal:shipments")
+    with django_assert_max_num_queries(25) as few:
+        portal.get(url)
+    for n in range(2, 12):
+        ship(signed, 1, prefix=f"S{n}", mac_prefix=f"02:bb:00:{n:02x}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = portal.get(url).content.decode()
+    assert page.count(reverse("portal:shipment", args=[Shipment.objects.last().pk])) == 1
+    assert Shipment.objects.count() == 11
+
+
 def test_the_shipments_list_shows_the_tenants_own_and_links_each(portal, signed, stranger):
     mine = ship(signed, 2, tracking="1Z999AA10123456784", carrier=Carrier.UPS)
     theirs = ship(stranger["contract"], 1, prefix="THEIRS", mac_prefix="02:cc:00:00")
