@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from hosting import packing, services
 from hosting.lifecycle import AWAITING_ARRIVAL, GONE, MachineStatus
-from hosting.models import Contract, Machine, MachineModel
+from hosting.models import Contract, Machine, MachineModel, Shipment
 
 # The packing-list template: exactly the columns `packing.parse` reads, and one example row.
 TEMPLATE_HEADER: tuple[str, ...] = (*packing.COLUMNS, *packing.OPTIONAL)
@@ -176,3 +177,34 @@ def cancel_machine(machine: Machine, *, by=None, reason: str = "") -> Machine:
         _check_awaiting(locked, "cancelled")
         why = reason.strip() or "cancelled by the tenant before arrival"
         return services.transition(locked, MachineStatus.CANCELLED, by=by, reason=why)
+
+
+def set_tracking(shipment: Shipment, *, carrier: str, tracking_number: str, by=None) -> int:
+    """Give a shipment its carrier and tracking number (or correct them), as when the list was
+    uploaded before the freight was booked: its announced machines are in transit from now
+    (a recorded move each, as a list uploaded with a tracking number). Returns how many moved.
+    NotEditable when nothing on it is still on its way."""
+    number = tracking_number.strip()
+    if not number:
+        raise EditInvalid({"tracking_number": ["is empty"]})
+    with transaction.atomic():
+        locked = Shipment.objects.select_for_update().get(pk=shipment.pk)
+        machines = list(
+            Machine.objects.select_for_update()
+            .filter(shipment=locked, status__in=sorted(AWAITING_ARRIVAL))
+            .order_by("pk")
+        )
+        if not machines:
+            raise NotEditable(f"Nothing on {locked} is still on its way: its tracking is no longer changed.")
+        locked.carrier, locked.tracking_number = carrier, number
+        locked.save(update_fields=["carrier", "tracking_number"])
+        announced = [m for m in machines if m.status == MachineStatus.ANNOUNCED]
+        if announced:
+            services.move_machines(
+                announced,
+                MachineStatus.IN_TRANSIT,
+                by=by,
+                now=timezone.now(),
+                reason=f"shipment {locked}: tracking {number}",
+            )
+    return len(announced)

@@ -352,6 +352,24 @@ def test_the_site_page_shows_capacity_as_each_phase_energizes(staff_client):
     assert "400,000" in page  # free from 2099: 500 MW − 100 MW
 
 
+def test_staff_edit_a_sites_ship_to_address_and_receiving_instructions(staff_client):
+    site = SiteFactory()
+    page = staff_client.get(admin_url(Site, "change", site.pk)).content.decode()
+    assert "Ship-to and receiving" in page
+    data = {
+        "slug": site.slug, "name": site.name, "country": site.country.code, "region": site.region,
+        "timezone": site.timezone, "cooling": site.cooling, "pue": site.pue, "max_ambient_c": site.max_ambient_c,
+        "status": site.status, "ship_to_address": "Haven Bratsk LLC\nBratsk 665708", "receiving_hours": "08-20",
+        "receiving_dock": "Ramp 1", "customs_notes": "EAEU declaration", "receiving_contact": "+7 3953 55 01 20",
+        "phases-TOTAL_FORMS": "0", "phases-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = staff_client.post(admin_url(Site, "change", site.pk), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    site.refresh_from_db()
+    assert site.ship_to_block == "Haven Bratsk LLC\nBratsk 665708"
+    assert (site.receiving_dock, site.customs_notes) == ("Ramp 1", "EAEU declaration")
+
+
 def test_staff_issue_a_token_once_and_revoke_it(staff_client):
     user = MembershipFactory().user
     response = staff_client.post(admin_url(ApiToken, "add"), {"user": user.pk, "name": "fleet"}, follow=True)

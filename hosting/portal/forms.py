@@ -31,6 +31,11 @@ class MachineEditForm(forms.Form):
     )
 
 
+class TrackingForm(forms.Form):
+    carrier = forms.ChoiceField(required=False, choices=[("", "—"), *Carrier.choices])
+    tracking_number = forms.CharField(max_length=100, label="Tracking number")
+
+
 class CancelMachineForm(forms.Form):
     reason = forms.CharField(
         required=False,

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hosting import shipping
 from hosting.accounts import Action, may
@@ -17,7 +17,7 @@ from hosting.exports import csv_response
 from hosting.lifecycle import AWAITING_ARRIVAL, GONE
 from hosting.models import Machine, Shipment
 from hosting.paging import paginate
-from hosting.portal.forms import CancelMachineForm, MachineEditForm
+from hosting.portal.forms import CancelMachineForm, MachineEditForm, TrackingForm
 from hosting.portal.views import tenant_required
 
 
@@ -61,8 +61,32 @@ def shipment(request, pk):
         "page": paginate(request, machines),
         "may_ship": may(request.user, shipment.tenant_id, Action.SHIP),
         "awaiting": sorted(AWAITING_ARRIVAL),
+        "on_its_way": shipment.machines.filter(status__in=sorted(AWAITING_ARRIVAL)).exists(),
+        "tracking_form": TrackingForm(
+            initial={"carrier": shipment.carrier, "tracking_number": shipment.tracking_number}
+        ),
     }
     return render(request, "portal/shipment.html", context)
+
+
+@require_POST
+@tenant_required
+def shipment_tracking(request, pk):
+    """Give the shipment its carrier and tracking number: its announced machines are in transit."""
+    shipment = get_object_or_404(Shipment.objects.visible_to(request.user), pk=pk)
+    if not may(request.user, shipment.tenant_id, Action.SHIP):
+        raise PermissionDenied("Your role may not change shipments.")
+    form = TrackingForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not changed: " + " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("portal:shipment", pk=shipment.pk)
+    try:
+        moved = shipping.set_tracking(shipment, **form.cleaned_data, by=request.user)
+    except (shipping.NotEditable, shipping.EditInvalid) as refused:
+        messages.error(request, f"Not changed: {refused}")
+    else:
+        messages.success(request, f"Tracking saved: {moved} announced machine(s) now in transit.")
+    return redirect("portal:shipment", pk=shipment.pk)
 
 
 def _machine_to_change(request, pk) -> Machine:

@@ -18,6 +18,7 @@ urlpatterns = [
     path("contracts/<int:pk>/", views.contract, name="contract"),
     path("shipments/", shipping.shipments, name="shipments"),
     path("shipments/<int:pk>/", shipping.shipment, name="shipment"),
+    path("shipments/<int:pk>/tracking/", shipping.shipment_tracking, name="shipment-tracking"),
     path("packing-list-template.csv", shipping.packing_template, name="packing-template"),
     path("machine-models.csv", shipping.model_list, name="model-list"),
     path("batches/<uuid:pk>/progress/", views.batch_progress, name="batch-progress"),

@@ -28,7 +28,7 @@ PHONE = {"width": 390, "height": 844}
 # Portal URLs that are not pages to look at: downloads, htmx fragments, POST-only actions.
 NOT_PAGES = {
     "machines-csv", "batch-progress", "machine-request", "quote-accept", "token-revoke",
-    "invoice-pdf", "invoice-lines-csv", "invoice-machines-csv", "packing-template", "model-list",
+    "invoice-pdf", "invoice-lines-csv", "invoice-machines-csv", "packing-template", "model-list", "shipment-tracking",
 }  # fmt: skip
 
 OVERFLOW = """() => {

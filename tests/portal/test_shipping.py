@@ -256,6 +256,48 @@ def test_the_dashboard_contract_and_machine_pages_link_the_shipments(portal, sig
     assert reverse("portal:machine-edit", args=[machine.pk]) in machine_page
 
 
+def test_tracking_added_later_puts_the_announced_machines_in_transit(portal, signed):
+    shipment = ship(signed, 3)
+    received = shipment.machines.order_by("serial").first()
+    services.transition(received, MachineStatus.RECEIVED)  # one came early, by hand
+    url = reverse("portal:shipment-tracking", args=[shipment.pk])
+    response = portal.post(url, {"carrier": "fedex", "tracking_number": " 7712 3456 7890 "}, follow=True)
+    assert "2 announced machine(s) now in transit" in response.content.decode()
+    shipment.refresh_from_db()
+    assert (shipment.carrier, shipment.tracking_number) == ("fedex", "7712 3456 7890")
+    assert shipment.tracking_url == "https://www.fedex.com/fedextrack/?trknbr=7712%203456%207890"
+    statuses = dict(shipment.machines.values_list("serial", "status"))
+    assert statuses == {"SN-1": "received", "SN-2": "in_transit", "SN-3": "in_transit"}
+    event = shipment.machines.get(serial="SN-2").events.get()
+    assert "tracking 7712 3456 7890" in event.reason
+    assert event.by is not None
+
+
+def test_tracking_is_refused_once_everything_arrived_or_without_a_number(portal, signed):
+    shipment = ship(signed, 1)
+    url = reverse("portal:shipment-tracking", args=[shipment.pk])
+    assert "Not changed" in portal.post(url, {"carrier": "ups", "tracking_number": ""}, follow=True).content.decode()
+    services.transition(shipment.machines.get(), MachineStatus.RECEIVED)
+    page = portal.post(url, {"carrier": "ups", "tracking_number": "1Z1"}, follow=True).content.decode()
+    assert "Nothing on" in page
+    shipment.refresh_from_db()
+    assert shipment.tracking_number == ""
+    assert 'id="tracking-form"' not in page
+
+
+def test_tracking_of_another_tenants_shipment_is_404_and_a_viewers_403(portal, signed, stranger, viewer):
+    theirs = ship(stranger["contract"], 1, prefix="THEIRS", mac_prefix="02:cc:00:00")
+    url = reverse("portal:shipment-tracking", args=[theirs.pk])
+    assert portal.post(url, {"carrier": "ups", "tracking_number": "1Z1"}).status_code == 404
+    mine = ship(signed, 1)
+    page = viewer.get(reverse("portal:shipment", args=[mine.pk])).content.decode()
+    assert 'id="tracking-form"' not in page
+    url = reverse("portal:shipment-tracking", args=[mine.pk])
+    assert viewer.post(url, {"carrier": "ups", "tracking_number": "1Z1"}).status_code == 403
+    assert Shipment.objects.filter(tracking_number="1Z1").count() == 0
+    assert portal.get(reverse("portal:shipment", args=[mine.pk])).content.decode().count('id="tracking-form"') == 1
+
+
 # --- editing a machine before it arrives -------------------------------------------------------
 
 
