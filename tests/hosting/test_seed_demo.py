@@ -24,7 +24,7 @@ from hosting.billing.models import (
 )
 from hosting.commissioning import fleet
 from hosting.demo import DEMO_PASSWORD
-from hosting.lifecycle import IN_SLOT, MachineStatus
+from hosting.lifecycle import AWAITING_ARRIVAL, IN_SLOT, MachineStatus
 from hosting.models import (
     CommissioningPolicy,
     Contract,
@@ -33,6 +33,7 @@ from hosting.models import (
     Membership,
     Quote,
     SelfTestRun,
+    Shipment,
     SitePricing,
     Tenant,
 )
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.django_db
 
 COUNTED = [
     Site,
+    Shipment,
     EnergizationPhase,
     Circuit,
     Slot,
@@ -113,6 +115,15 @@ def test_seed_demo_builds_the_2021_world_and_is_idempotent():
         "testing",
         "live",
     ]
+    # Shipping help: every site says where to ship; the machines on their way are on packing lists.
+    for site in sites.values():
+        assert len(site.ship_to_block.splitlines()) >= 4
+        assert site.has_receiving
+    assert not Machine.objects.filter(status__in=AWAITING_ARRIVAL, shipment__isnull=True).exists()
+    assert {s.tracking_url is not None for s in Shipment.objects.exclude(tracking_number="")} == {True, False}
+    cancelled = Machine.objects.get(status=MachineStatus.CANCELLED)
+    assert cancelled.tenant.slug == "northern-hash"
+    assert list(cancelled.events.values_list("to_status", flat=True)) == ["cancelled"]
     assert set(Contract.objects.values_list("status", flat=True)) == {"draft", "signed", "active"}
     assert Reservation.objects.filter(kind="hold").count() == 2
     assert Reservation.objects.active().filter(kind="hold").count() == 1
