@@ -181,7 +181,10 @@ def two_factor_page(request):
     """On or off; to turn it on, a pending device's QR code and the form for its first code."""
     user = request.user
     if request.method == "POST":  # start (again): a new secret to scan
-        two_factor.start(user)
+        if two_factor.enabled(user):  # a new app replaces the old only after turning it off, with a code
+            messages.error(request, "Two-factor is already on: turn it off (with a code) to use another app.")
+        else:
+            two_factor.start(user)
         return redirect("portal:two-factor")
     pending = None if two_factor.enabled(user) else two_factor.pending_device(user)
     context = {"enabled": two_factor.enabled(user), "pending": pending, "form": CodeForm()}

@@ -180,3 +180,11 @@ def test_staff_turn_it_on_and_the_admin_login_asks_for_the_code():
     browser, right = login(staff.username, code(device, 1), path=admin_login + "?next=/admin/")
     assert right.status_code == 302
     assert browser.get("/admin/").status_code == 200
+
+
+def test_with_it_on_a_new_secret_needs_turning_it_off_first(portal, member):
+    """Else whoever holds a session could move the second factor to their own phone."""
+    device, _ = turn_on(portal)
+    page = portal.post(url("two-factor"), follow=True).content.decode()
+    assert "Two-factor is already on" in page
+    assert list(TOTPDevice.objects.filter(user=member)) == [device]
