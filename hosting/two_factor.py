@@ -11,6 +11,7 @@ before the next code is checked) and count as failed logins for django-axes.
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 import qrcode
@@ -46,6 +47,12 @@ def qr_svg(device: TOTPDevice) -> str:
     """The device's otpauth:// link as a QR code, an inline SVG (no image file, no CDN)."""
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
     return image.to_string(encoding="unicode")
+
+
+def secret_of(device: TOTPDevice) -> str:
+    """The secret in base32, as apps take it typed in (grouped by four)."""
+    key = base64.b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
 def _clean(code: str) -> str:

@@ -189,7 +189,8 @@ def two_factor_page(request):
     pending = None if two_factor.enabled(user) else two_factor.pending_device(user)
     context = {"enabled": two_factor.enabled(user), "pending": pending, "form": CodeForm()}
     if pending is not None:
-        context |= {"qr_svg": two_factor.qr_svg(pending), "otpauth_url": pending.config_url}
+        context |= {"qr_svg": two_factor.qr_svg(pending), "otpauth_url": pending.config_url,
+                    "secret": two_factor.secret_of(pending)}  # fmt: skip
     return render(request, "portal/two_factor.html", context)
 
 

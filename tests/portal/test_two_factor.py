@@ -67,6 +67,8 @@ def test_turning_it_on_shows_a_qr_code_drawn_here_and_asks_for_a_first_code(port
     assert not device.confirmed
     assert "<svg" in page
     assert "otpauth://totp/" in page
+    assert two_factor.secret_of(device).split()[0] in page  # to type in by hand
+    assert f"secret={two_factor.secret_of(device).replace(' ', '')}&" in device.config_url
     drawing = page[page.index("<svg") : page.index("</svg>")]
     assert "href" not in drawing
     assert "<image" not in drawing
