@@ -116,6 +116,29 @@ class MembershipAdmin(PageFiguresAdmin):
     search_fields = ("user__username", "user__email", "tenant__name")
     autocomplete_fields = ("user", "tenant")
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant", "user", "created_at") if obj is not None else ()
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one by one, through hosting.members (the last owner stays)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and members.is_last_owner(obj))
+
+    def save_model(self, request, obj, form, change):
+        if change and "role" in form.changed_data:
+            try:
+                members.change_role(obj, obj.role, by=request.user)  # under the tenant's lock
+            except Refusal as refused:
+                self.message_user(request, f"Role not changed: {describe(refused)}", messages.ERROR)
+            return
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        members.remove(obj, by=request.user)
+
 
 @admin.register(Invitation)
 class InvitationAdmin(PageFiguresAdmin):

@@ -51,6 +51,11 @@ def _other_owners(membership: Membership) -> int:
     return Membership.objects.filter(tenant_id=membership.tenant_id, role=Role.OWNER).exclude(pk=membership.pk).count()
 
 
+def is_last_owner(membership: Membership) -> bool:
+    """Whether the member is its tenant's only owner (advisory: the writes check again under the lock)."""
+    return membership.role == Role.OWNER and not _other_owners(membership)
+
+
 def _locked_member(membership_id: int) -> Membership:
     locked = Membership.objects.select_for_update().select_related("user", "tenant").filter(pk=membership_id).first()
     if locked is None:

@@ -190,3 +190,20 @@ def test_two_owners_removing_each_other_at_once_leave_one_owner_through_the_port
     codes, _ = race(2, remove)
     assert sorted(codes) == [302, 302]  # one removed, one told why not (both redirect with a message)
     assert list(Membership.objects.filter(tenant=tenant).values_list("role", flat=True)) == [Role.OWNER]
+
+
+def test_staff_cannot_leave_a_tenant_without_an_owner_in_the_admin(team):
+    from tests.factories import StaffFactory
+
+    client = logged_in(StaffFactory())
+    owner = team[Role.OWNER]
+    change = reverse("admin:hosting_membership_change", args=[owner.pk])
+    assert client.get(reverse("admin:hosting_membership_delete", args=[owner.pk])).status_code == 403
+    response = client.post(change, {"role": "viewer"}, follow=True)
+    assert "last owner of Northern Hash Ltd" in response.content.decode()
+    owner.refresh_from_db()
+    assert owner.role == Role.OWNER
+    client.post(reverse("admin:hosting_membership_change", args=[team[Role.VIEWER].pk]), {"role": "owner"})
+    team[Role.VIEWER].refresh_from_db()
+    assert team[Role.VIEWER].role == Role.OWNER
+    assert client.get(reverse("admin:hosting_membership_delete", args=[owner.pk])).status_code == 200
