@@ -215,5 +215,8 @@ def test_one_link_accepted_by_several_at_once_makes_one_member():
     path = invite(owner)
     clients = [logged_in(UserFactory()) for _ in range(4)]
     codes, _ = race(4, lambda i: clients[i].post(path).status_code)
-    assert sorted(codes) == [302, 409, 409, 409]
+    # one joins; the others are told it is used — 409 when they had read it unused and waited
+    # for its lock, 410 when they came after (which of them is down to the scheduler)
+    assert sorted(codes)[0] == 302
+    assert set(sorted(codes)[1:]) <= {409, 410}
     assert Membership.objects.filter(tenant=owner.tenant).count() == 2
