@@ -669,6 +669,48 @@ def seed_billing_history(log) -> None:
     log(f"billing: last month's machine-days, {issued} invoice(s) issued")
 
 
+# An ERCOT West real-time day (15-minute $/MWh): cheap overnight, a midday plateau, an evening
+# scarcity spike that ends — the shape of a summer day at LZ_WEST.
+DEMO_SPIKE_USD = [180, 260, 410, 880, 1250, 930, 520, 240]
+
+
+def _demo_price(i: int, of: int) -> Decimal:
+    """The i-th of `of` intervals ending now: the spike six hours ago, otherwise a daily curve."""
+    spike_at = of - 24  # six hours before the last interval
+    if spike_at <= i < spike_at + len(DEMO_SPIKE_USD):
+        return Decimal(DEMO_SPIKE_USD[i - spike_at])
+    hour = (i % 96) / 4
+    base = 22 + 18 * max(0.0, 1 - abs(hour - 15) / 7) + 3 * ((i * 7919) % 11) / 10
+    return Decimal(str(round(base, 2)))
+
+
+def seed_curtailment(log) -> None:
+    """Texas takes part in ERCOT: its settlement point (LZ_WEST), a price program (curtail after
+    15 minutes above 150 $/MWh, resume after 15 below, 2 MW a minute) and an ERS-10 program for
+    events staff enter or the QSE posts; the last day of real-time prices, its spike over."""
+    from hosting.curtailment.models import Program, ProgramKind, SettlementPrice, SiteGrid
+
+    site = Site.objects.get(slug="tx-rockdale")
+    SiteGrid.objects.update_or_create(site=site, defaults={"settlement_point": "LZ_WEST"})
+    Program.objects.get_or_create(
+        site=site, kind=ProgramKind.PRICE,
+        defaults={"name": "Price above 150 $/MWh", "strike_usd_per_mwh": Decimal(150), "hold_minutes": 15,
+                  "resume_minutes": 15, "ramp_mw_per_min": Decimal(2)},
+    )  # fmt: skip
+    Program.objects.get_or_create(
+        site=site, kind=ProgramKind.ERS_10, defaults={"name": "ERCOT ERS-10", "response_minutes": 10}
+    )
+    now = timezone.now()
+    last = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) - dt.timedelta(minutes=15)
+    count = 96
+    for i in range(count):
+        SettlementPrice.objects.get_or_create(
+            settlement_point="LZ_WEST", interval_start=last - dt.timedelta(minutes=15 * (count - 1 - i)),
+            defaults={"price_usd_per_mwh": _demo_price(i, count)},
+        )  # fmt: skip
+    log("curtailment: Texas in ERCOT (LZ_WEST), a price program at 150 $/MWh and ERS-10; a day of prices")
+
+
 def seed(log=print) -> None:
     today = timezone.localdate()
     seed_sites(today, log)
@@ -683,3 +725,4 @@ def seed(log=print) -> None:
     seed_telemetry(log)
     seed_billing_setup(log)
     seed_billing_history(log)
+    seed_curtailment(log)

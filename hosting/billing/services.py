@@ -124,14 +124,17 @@ def _roll_day(site: Site, day: dt.date, interval_s: int) -> int:
             WHERE m.site_id = w.site_id AND m.cancelled_at IS NULL AND w.start >= m.starts_at AND w.start < m.ends_at
               AND m.notice_h >= COALESCE(t.maintenance_notice_h, {DEFAULT_NOTICE_H})
         )"""  # noqa: S608
-    plain = "w.machine_status NOT IN ('curtailed', 'rma')"
+    # Curtailed in fact: told to stop and not hashing. A machine that ignored its stop kept
+    # mining — its windows are live windows (counted for the SLA, billed as such).
+    curtailed = "(w.machine_status = 'curtailed' AND w.hashing IS NOT TRUE)"
+    plain = f"w.machine_status <> 'rma' AND NOT {curtailed}"
     counted = f"{plain} AND NOT ({in_maintenance})"
     energy = "COALESCE(SUM(CASE WHEN w.power_source = '{0}' THEN w.power_w END), 0.0) * %s / 3600.0"
     sql = f"""
         INSERT INTO billing_machineday (day, machine_id, {", ".join(DAY_COLUMNS)})
         SELECT * FROM (
             SELECT %s AS day, w.machine_id, MAX(w.contract_id), %s, %s, COUNT(*),
-                   SUM(CASE WHEN w.machine_status = 'curtailed' THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN {curtailed} THEN 1 ELSE 0 END),
                    SUM(CASE WHEN w.machine_status = 'rma' THEN 1 ELSE 0 END),
                    SUM(CASE WHEN {plain} AND {in_maintenance} THEN 1 ELSE 0 END),
                    SUM(CASE WHEN {counted} AND w.reachable IS NULL THEN 1 ELSE 0 END),

@@ -2,9 +2,7 @@
 the tenant's rights, hours used and invoice effect — and nobody sees another's."""
 
 import datetime as dt
-import importlib
 import io
-import sys
 from decimal import Decimal
 
 import pytest
@@ -226,30 +224,11 @@ def test_a_program_of_another_site_is_refused(staff, world):
     assert "ERS-10 elsewhere is a program of" in response.content.decode()
 
 
-def test_without_the_price_importer_the_page_says_so(staff, world, monkeypatch):
-    monkeypatch.setitem(sys.modules, "hosting.curtailment.prices", None)  # as if not installed
-    html = staff.get(reverse("staff:curtailment")).content.decode()
-    assert "Price import not available" in html
-    upload = io.BytesIO(b"DeliveryDate\n")
-    upload.name = "prices.csv"
-    response = staff.post(reverse("staff:curtailment-prices"), {"file": upload})
-    assert response.status_code == 503
-    assert "Price import is not available in this build." in response.content.decode()
-
-
-def _has_price_import() -> bool:
-    try:
-        return hasattr(importlib.import_module("hosting.curtailment.prices"), "import_file")
-    except ModuleNotFoundError:
-        return False
-
-
 HEADER = (
     "DeliveryDate,DeliveryHour,DeliveryInterval,SettlementPointName,SettlementPointType,SettlementPointPrice,DSTFlag\n"
 )
 
 
-@pytest.mark.skipif(not _has_price_import(), reason="hosting.curtailment.prices is not in this build")
 def test_an_ercot_file_is_imported_and_a_bad_one_shows_its_lines(staff, world):
     from hosting.curtailment.models import SettlementPrice
 

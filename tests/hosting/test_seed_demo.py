@@ -235,3 +235,29 @@ def test_the_demo_tenant_has_last_months_invoice_issued_with_its_lines_and_machi
     )
     assert MachineDay.objects.count() == 3 * 18 * days - 16
     assert Levy.objects.filter(site__slug="kz-ekibastuz").count() == 2
+
+
+def test_texas_takes_part_in_ercot_with_a_days_prices_whose_spike_would_have_curtailed():
+    import datetime as dt
+
+    from hosting.curtailment import programs
+    from hosting.curtailment.models import Event, Program, SettlementPrice
+    from hosting.curtailment.triggers import Decision
+
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())  # idempotent
+    texas = Site.objects.get(slug="tx-rockdale")
+    assert texas.grid.settlement_point == "LZ_WEST"
+    price = Program.objects.get(site=texas, kind="price")
+    assert sorted(Program.objects.filter(site=texas).values_list("kind", flat=True)) == ["ers10", "price"]
+    prices = list(SettlementPrice.objects.filter(settlement_point="LZ_WEST").order_by("interval_start"))
+    assert len(prices) == 96
+    now = timezone.now()
+    assert prices[-1].interval_start <= now < prices[-1].interval_start + dt.timedelta(minutes=30)
+    # Now: the spike is over, nothing to curtail; in the middle of it, the program would have.
+    assert programs.verdict(price, now, curtailed=False).decision == Decision.HOLD
+    peak = max(prices, key=lambda p: p.price_usd_per_mwh)
+    assert peak.price_usd_per_mwh > 1000
+    during = peak.interval_start + dt.timedelta(minutes=14)
+    assert programs.verdict(price, during, curtailed=False).decision == Decision.CURTAIL
+    assert not Event.objects.exists()
