@@ -45,3 +45,23 @@ def tenants_where(user, action: Action) -> list[int]:
         return []
     roles = [role for role, actions in ALLOWED.items() if action in actions]
     return list(Membership.objects.filter(user=user, role__in=roles).values_list("tenant_id", flat=True))
+
+
+def may_somewhere(user, action: Action) -> bool:
+    """Whether the user may take the action for at least one tenant (staff: always) — for what
+    is the user's own, not one tenant's: their API tokens act with their role in each tenant."""
+    if user.is_authenticated and user.is_staff:
+        return True
+    return bool(tenants_where(user, action))
+
+
+def memberships_of(user) -> list[Membership]:
+    """The user's memberships with their tenants, by tenant name (the portal's header)."""
+    if not user.is_authenticated:
+        return []
+    return list(Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name"))
+
+
+def allows(role: Role | str, action: Action) -> bool:
+    """Whether the role allows the action (for reading roles already fetched, e.g. a page's header)."""
+    return action in ALLOWED[Role(role)]

@@ -10,14 +10,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from capacity.adminutils import PageFiguresAdmin, ReadOnlyAdmin, ReadOnlyInline, run_each
 from capacity.errors import Refusal, describe
 from capacity.models import Site
-from hosting import quotes, services
+from hosting import members, quotes, services
 from hosting.commissioning import runs
 from hosting.lifecycle import ContractStatus, MachineStatus
 from hosting.models import (
@@ -26,6 +26,7 @@ from hosting.models import (
     CommissioningBatch,
     CommissioningPolicy,
     Contract,
+    Invitation,
     Machine,
     MachineEvent,
     MachineModel,
@@ -39,12 +40,14 @@ from hosting.models import (
     Tenant,
     TermDiscount,
 )
+from hosting.portal.forms import AdminLoginForm
 from hosting.staff import actions as staff_actions
 
 admin.site.site_header = "Haven — hosting staff"
 admin.site.site_title = "Haven"
 admin.site.index_title = "Capacity, contracts and machines"
 admin.site.site_url = "/staff/"  # "View site": the staff dashboards
+admin.site.login_form = AdminLoginForm  # asks for the two-factor code of those who turned it on
 
 
 def with_reason(modeladmin, request, queryset, *, title: str, apply, done: str):
@@ -113,6 +116,82 @@ class MembershipAdmin(PageFiguresAdmin):
     list_select_related = ("user", "tenant")
     search_fields = ("user__username", "user__email", "tenant__name")
     autocomplete_fields = ("user", "tenant")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant", "user", "created_at") if obj is not None else ()
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one by one, through hosting.members (the last owner stays)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and members.is_last_owner(obj))
+
+    def save_model(self, request, obj, form, change):
+        if change and "role" in form.changed_data:
+            try:
+                members.change_role(obj, obj.role, by=request.user)  # under the tenant's lock
+            except Refusal as refused:
+                self.message_user(request, f"Role not changed: {describe(refused)}", messages.ERROR)
+            return
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        members.remove(obj, by=request.user)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(PageFiguresAdmin):
+    """Tenants' invitations: staff invite here too (the e-mail carries the link; only its
+    digest is kept) and withdraw them; accepting is the invited person's, on the link."""
+
+    list_display = ("email", "tenant", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at")
+    list_filter = ("role", ("accepted_at", admin.EmptyFieldListFilter), ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("tenant", "invited_by")
+    search_fields = ("email", "tenant__name")
+    autocomplete_fields = ("tenant",)
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("tenant", "email", "role")
+        return ("tenant", "email", "role", "invited_by", "created_at", "expires_at", "accepted_at", "accepted_by",
+                "revoked_at")  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is None:
+
+            class Checked(form):
+                def clean(self):
+                    data = super().clean()
+                    if data.get("tenant") and data.get("email"):
+                        try:
+                            members.check_invitable(data["tenant"], data["email"])
+                        except Refusal as refused:
+                            raise ValidationError(describe(refused)) from refused
+                    return data
+
+            return Checked
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+
+        def link_for(token: str) -> str:
+            return request.build_absolute_uri(reverse("portal:invitation", args=[token]))
+
+        made = members.invite(obj.tenant, obj.email, obj.role, by=request.user, link_for=link_for)
+        obj.pk = made.pk
+
+    @admin.action(description="Withdraw the selected invitations")
+    def revoke(self, request, queryset):
+        run_each(self, request, queryset, lambda i: members.revoke_invitation(i, by=request.user), "withdrawn")
 
 
 @admin.register(MachineModel)

@@ -35,6 +35,7 @@ from hosting.models import (
     MachineModel,
     Membership,
     Quote,
+    Role,
     SelfTestRun,
     Shipment,
     SitePricing,
@@ -259,14 +260,18 @@ def seed_users(log) -> dict[str, object]:
         username="staff", defaults={"email": "staff@haven.example", "is_staff": True, "is_superuser": True}
     )
     tenant_user, _ = User.objects.get_or_create(username="tenant", defaults={"email": "tenant@northernhash.example"})
-    for user in (staff, tenant_user):
+    # The demo tenant's other roles (hosting.accounts): one runs the fleet, one only reads.
+    operator, _ = User.objects.get_or_create(username="operator", defaults={"email": "ops@northernhash.example"})
+    viewer, _ = User.objects.get_or_create(username="viewer", defaults={"email": "finance@northernhash.example"})
+    for user in (staff, tenant_user, operator, viewer):
         user.set_password(DEMO_PASSWORD)
         user.save(update_fields=["password"])
-    log("logins: staff / tenant, password " + DEMO_PASSWORD)
-    return {"staff": staff, "tenant": tenant_user}
+    log("logins: staff / tenant (owner) / operator / viewer, password " + DEMO_PASSWORD)
+    return {"staff": staff, "tenant": tenant_user, "operator": operator, "viewer": viewer}
 
 
-def seed_tenants(today: dt.date, staff, tenant_user, log) -> None:
+def seed_tenants(today: dt.date, staff, tenant_user, log, members: dict | None = None) -> None:
+    """The demo tenants; `tenant_user` owns Northern Hash, `members` (role → user) join it too."""
     now = timezone.now()
     for spec in TENANTS:
         if Tenant.objects.filter(slug=spec.slug).exists():
@@ -278,7 +283,9 @@ def seed_tenants(today: dt.date, staff, tenant_user, log) -> None:
                 _seed_contract(tenant, cspec, today, now, staff)
         log(f"tenant {spec.slug}: {len(spec.contracts)} contract(s)")
     northern = Tenant.objects.get(slug="northern-hash")
-    Membership.objects.get_or_create(tenant=northern, user=tenant_user)
+    Membership.objects.get_or_create(tenant=northern, user=tenant_user, defaults={"role": Role.OWNER})
+    for role, user in (members or {}).items():
+        Membership.objects.get_or_create(tenant=northern, user=user, defaults={"role": role})
 
 
 def _seed_contract(tenant, spec: DemoContract, today, now, staff) -> None:
@@ -789,7 +796,8 @@ def seed(log=print) -> None:
     seed_sites(today, log)
     seed_pricing(log)
     users = seed_users(log)
-    seed_tenants(today, users["staff"], users["tenant"], log)
+    seed_tenants(today, users["staff"], users["tenant"], log,
+                 members={Role.OPERATOR: users["operator"], Role.VIEWER: users["viewer"]})  # fmt: skip
     seed_shipments(log)
     seed_holds(today, log)
     seed_quotes(today, log)

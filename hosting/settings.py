@@ -41,6 +41,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",  # authenticator apps (two-factor, optional per user)
+    "django_otp.plugins.otp_static",  # one-time recovery codes
     "capacity",
     "hosting",
     "hosting.telemetry",
@@ -78,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "hosting.portal.context.account",  # the portal header's tenants and roles
             ],
         },
     },
@@ -332,6 +336,8 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Haven <noreply@haven.example>")
 # Staff addresses the alert digest goes to (comma-separated); tenants get theirs at contact_email.
 ALERT_EMAILS = env_list("ALERT_EMAILS", [])
+# A tenant's invitation link works for this many days (once).
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -355,6 +361,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
+# Two-factor (django-otp): the issuer authenticator apps show; each bad code doubles the wait
+# before the next is checked (django-otp's throttling), and counts as a failed login for axes.
+OTP_TOTP_ISSUER = env_str("OTP_ISSUER", "Haven")
 AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXIES", 0, minimum=0)
 
 LANGUAGE_CODE = "en-us"

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from capacity import ledger
 from capacity.models import Circuit, EnergizationPhase, Pdu, PowerFeed, Rack, Reservation, Site, Slot
-from hosting import machine_requests, quotes, services
+from hosting import machine_requests, members, quotes, services
 from hosting.commissioning import checks, pipeline, runs
 from hosting.lifecycle import ContractStatus, MachineStatus
 from hosting.models import (
@@ -21,6 +21,7 @@ from hosting.models import (
     CommissioningBatch,
     CommissioningPolicy,
     Contract,
+    Invitation,
     Machine,
     MachineEvent,
     MachineModel,
@@ -61,6 +62,7 @@ MODELS = [
     Reservation,
     Tenant,
     Membership,
+    Invitation,
     MachineModel,
     Contract,
     Machine,
@@ -101,7 +103,10 @@ def grow(n: int) -> None:
         pdu = Pdu.objects.create(site=site, name="PDU", host=f"127.77.{Pdu.objects.count()}.1", port=16100)
         circuit = CircuitFactory(feed=rack.feed, voltage_v=415, phases=3, breaker_amps=100, pdu=pdu)
         contract = services.sign_contract(ContractFactory(site=site, it_kw=Decimal("10")))
-        ApiToken.issue(MembershipFactory(tenant=contract.tenant).user, "grown")
+        owner = MembershipFactory(tenant=contract.tenant).user
+        ApiToken.issue(owner, "grown")
+        members.invite(contract.tenant, f"{owner.username}.friend@example.com", "viewer", by=owner,
+                       link_for=lambda token: f"http://testserver/portal/invitations/{token}/")  # fmt: skip
         CommissioningPolicy.objects.create(site=site)
         machines = []
         for position in (1, 2):

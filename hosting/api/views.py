@@ -8,10 +8,12 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from capacity.models import EnergizationPhase, Site
 from hosting import quotes
+from hosting.accounts import Action, may
 from hosting.api import filters, serializers
 from hosting.api.throttles import QuoteThrottle
 from hosting.commissioning import runs
@@ -148,7 +150,8 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
 
     @extend_schema(
         summary="Hold an option's capacity",
-        description="Needs a tenant's token. Turns the option at `site` into a capacity hold that expires "
+        description="Needs the token of a tenant's owner or operator (a viewer's is refused, 403). "
+        "Turns the option at `site` into a capacity hold that expires "
         "(72 h by default). Asking again for the same option returns the same hold.",
         request=serializers.AcceptSerializer,
         responses={200: serializers.QuoteSerializer, **REFUSED},
@@ -159,6 +162,8 @@ class QuoteViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.Li
         form = serializers.AcceptSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         tenant = quotes.tenant_for(request.user, form.validated_data.get("tenant"))
+        if not may(request.user, tenant, Action.REQUEST):  # a token acts with its user's role
+            raise PermissionDenied(f"Your role for {tenant} does not hold capacity: an owner or an operator does.")
         quotes.accept(quote, site_slug=form.validated_data["site"], tenant=tenant)
         return Response(self.get_serializer(self.queryset.get(pk=quote.pk)).data)
 

@@ -1,12 +1,11 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hosting.portal import alerts, curtailment, invoices, shipping, views, webhooks
+from hosting.portal import accounts, alerts, curtailment, invoices, shipping, views, webhooks
 
 app_name = "portal"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
+    path("login/", accounts.LoginView.as_view(), name="login"),
     path("logout/", views.logout, name="logout"),
     path("", views.dashboard, name="dashboard"),
     path("machines/", views.machines, name="machines"),
@@ -27,6 +26,16 @@ urlpatterns = [
     path("quotes/<uuid:pk>/accept/", views.quote_accept, name="quote-accept"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    path("members/", accounts.members_page, name="members"),
+    path("members/<int:pk>/role/", accounts.member_role, name="member-role"),
+    path("members/<int:pk>/remove/", accounts.member_remove, name="member-remove"),
+    path("invitations/", accounts.invite, name="invite"),
+    path("invitations/<int:pk>/revoke/", accounts.invitation_revoke, name="invitation-revoke"),
+    path("invitations/<str:token>/", accounts.invitation, name="invitation"),
+    path("account/two-factor/", accounts.two_factor_page, name="two-factor"),
+    path("account/two-factor/confirm/", accounts.two_factor_confirm, name="two-factor-confirm"),
+    path("account/two-factor/recovery-codes/", accounts.two_factor_recovery, name="two-factor-recovery"),
+    path("account/two-factor/disable/", accounts.two_factor_disable, name="two-factor-disable"),
     path("alerts/", alerts.alerts, name="alerts"),
     path("curtailment/", curtailment.curtailment, name="curtailment"),
     path("curtailment/<int:pk>/", curtailment.contract_curtailment, name="curtailment-contract"),

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from capacity.errors import Refusal, describe
 from capacity.models import Site
 from hosting import machine_requests, packing, quotes
-from hosting.accounts import Action, may
+from hosting.accounts import Action, may, may_somewhere, role_in, tenants_where
 from hosting.billing import quoting
 from hosting.billing import services as billing_services
 from hosting.exports import csv_response
@@ -49,6 +49,13 @@ def tenant_required(view):
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def forbidden(request, tenant, action: Action):
+    """403, saying why: the user's role for that tenant does not allow the action."""
+    role = role_in(request.user, tenant) if tenant is not None else None
+    context = {"tenant": tenant, "role": role, "action": action}
+    return render(request, "portal/forbidden.html", context, status=403)
 
 
 def _batches(user):
@@ -135,6 +142,7 @@ def machine(request, pk):
         "asks": asks,
         "open_ask": next((a for a in asks if a.state == MachineRequest.State.OPEN), None),
         "request_form": MachineRequestForm(kinds=MachineRequest.kinds_for(machine.status)),
+        "may_request": may(request.user, machine.contract.tenant_id, Action.REQUEST),
         "span": span if (span := request.GET.get("span")) in fleet.MACHINE_SPANS else "24h",
         "spans": list(fleet.MACHINE_SPANS),
     }
@@ -148,6 +156,8 @@ def machine(request, pk):
 def machine_request(request, pk):
     """Ask staff for a re-test or an RMA of one's own machine (one open request at a time)."""
     machine = _my_machine(request, pk)
+    if not may(request.user, machine.contract.tenant_id, Action.REQUEST):
+        return forbidden(request, machine.contract.tenant, Action.REQUEST)
     form = MachineRequestForm(request.POST, kinds=MachineRequest.kinds_for(machine.status))
     if not form.is_valid():
         messages.error(request, "Not asked: " + " ".join(e for errors in form.errors.values() for e in errors))
@@ -169,6 +179,9 @@ def machine_request(request, pk):
 def contract(request, pk):
     mine = Contract.objects.visible_to(request.user).with_machine_figures().select_related("site", "tenant")
     contract = get_object_or_404(mine, pk=pk)
+    may_ship = may(request.user, contract.tenant_id, Action.SHIP)
+    if request.method == "POST" and not may_ship:
+        return forbidden(request, contract.tenant, Action.SHIP)
     form = PackingListForm(request.POST, request.FILES) if request.method == "POST" else PackingListForm()
     problems = []
     if request.method == "POST" and form.is_valid():
@@ -183,7 +196,7 @@ def contract(request, pk):
             count = shipment.machines.count()
             messages.success(request, f"Packing list {shipment} registered: {count} machine(s) on their way.")
             return redirect("portal:contract", pk=contract.pk)
-    context = {"contract": contract, "form": form, "problems": problems}
+    context = {"contract": contract, "form": form, "problems": problems, "may_ship": may_ship}
     context["terms"] = billing_services.terms_for(contract)
     shipments = contract.shipments.annotate(machines_n=Count("machines", filter=~Q(machines__status__in=sorted(GONE))))
     context |= {"shipments": shipments.order_by("-created_at")[:20]}
@@ -238,7 +251,8 @@ def quote(request, pk):
         {**o, "site_name": names.get(o["site"], o["site"])} for o in quoting.with_levies(quote.options, quote.it_kw)
     ]
     context = {"quote": quote, "options": options, "position": quotes.waitlist_position(quote)}
-    context["tenants"] = request.user.tenants.order_by("name")
+    # Holding capacity is a request of the tenant's (Action.REQUEST: owners and operators).
+    context["tenants"] = request.user.tenants.filter(pk__in=tenants_where(request.user, Action.REQUEST))
     return render(request, "portal/quote.html", context)
 
 
@@ -249,6 +263,8 @@ def quote_accept(request, pk):
     site = request.POST.get("site", "")
     try:
         tenant = quotes.tenant_for(request.user, request.POST.get("tenant") or None)
+        if not may(request.user, tenant, Action.REQUEST):
+            return forbidden(request, tenant, Action.REQUEST)
         quotes.accept(quote, site_slug=site, tenant=tenant)
     except (Refusal, ValidationError) as refused:
         messages.error(request, f"Not held: {describe(refused)}")
@@ -276,19 +292,28 @@ def logout(request):
 @require_http_methods(["GET", "POST"])
 @tenant_required
 def tokens(request):
+    """One's own API tokens. Issuing one is an owner's (Action.MANAGE_TOKENS): a token acts
+    with its user's role in each tenant, so an operator's or a viewer's would add nothing
+    they could not do — and an owner's acts as a viewer where its user is one."""
+    may_issue = may_somewhere(request.user, Action.MANAGE_TOKENS)
+    if request.method == "POST" and not may_issue:
+        return forbidden(request, None, Action.MANAGE_TOKENS)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         _, key = ApiToken.issue(request.user, form.cleaned_data["name"])
         messages.warning(request, f"Your new token: {key} — copy it now, it is not shown again.")
         return redirect("portal:tokens")
     mine = ApiToken.objects.filter(user=request.user).order_by("-created_at")
-    return render(request, "portal/tokens.html", {"form": form, "tokens": mine})
+    return render(request, "portal/tokens.html", {"form": form, "tokens": mine, "may_issue": may_issue})
 
 
 @require_POST
 @tenant_required
 def token_revoke(request, pk):
+    """Revoking is an owner's too (the token is looked up among one's own: another's is 404)."""
     token = get_object_or_404(ApiToken.objects.live().filter(user=request.user), pk=pk)
+    if not may_somewhere(request.user, Action.MANAGE_TOKENS):
+        return forbidden(request, None, Action.MANAGE_TOKENS)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     messages.success(request, f"Token {token.prefix}… revoked.")

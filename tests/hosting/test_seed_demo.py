@@ -148,6 +148,10 @@ def test_seed_demo_builds_the_2021_world_and_is_idempotent():
     assert staff.is_staff
     assert not tenant.is_staff
     assert tenant.tenants.get().slug == "northern-hash"
+    # the demo tenant's three roles, each with its own login
+    roles = dict(Membership.objects.filter(tenant__slug="northern-hash").values_list("user__username", "role"))
+    assert roles == {"tenant": "owner", "operator": "operator", "viewer": "viewer"}
+    assert get_user_model().objects.get(username="viewer").check_password(DEMO_PASSWORD)
 
 
 def test_nothing_seeded_is_live_without_evidence_and_the_racks_show_it_measured(client):

@@ -41,7 +41,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"\nHaven is starting on {base}\n"
                 f"  staff admin     {base}/admin/   login: staff / {DEMO_PASSWORD}\n"
-                f"  tenant login    tenant / {DEMO_PASSWORD}  (member of Northern Hash Ltd)\n"
+                f"  tenant logins   {base}/portal/  tenant / {DEMO_PASSWORD}  (owner of Northern Hash Ltd),\n"
+                f"                  operator / {DEMO_PASSWORD} (its operator), viewer / {DEMO_PASSWORD} (reads only)\n"
                 f"  database        {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
                 f" · broker {settings.CELERY_BROKER_URL.split('@')[-1]}\n"
                 "Ctrl-C stops the web server, the worker and the emulated fleet.\n"
