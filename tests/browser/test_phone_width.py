@@ -14,10 +14,11 @@ from django.urls import URLPattern, reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from hosting import packing, quotes
+from hosting import members, packing, quotes
 from hosting.carriers import Carrier
-from hosting.models import MachineModel, Shipment, SitePricing
+from hosting.models import MachineModel, Role, Shipment, SitePricing
 from hosting.portal import urls as portal_urls
+from hosting.webhooks import services as webhook_services
 from tests.billing.conftest import build_billed
 from tests.factories import PASSWORD, MembershipFactory, PhaseFactory
 
@@ -29,6 +30,8 @@ PHONE = {"width": 390, "height": 844}
 NOT_PAGES = {
     "machines-csv", "batch-progress", "machine-request", "quote-accept", "token-revoke",
     "invoice-pdf", "invoice-lines-csv", "invoice-machines-csv", "packing-template", "model-list", "shipment-tracking",
+    "member-role", "member-remove", "invite", "invitation-revoke", "two-factor-confirm", "two-factor-recovery",
+    "two-factor-disable", "webhook-enable", "webhook-rotate", "webhook-delete", "webhook-replay",
 }  # fmt: skip
 
 OVERFLOW = """() => {
@@ -68,8 +71,14 @@ def world(floor):
     data = {"machine_model": s19, "quantity": 30, "it_kw": quotes.requested_it_kw(s19, 30),
             "start_on": timezone.localdate() + dt.timedelta(days=30), "term_months": 24}  # fmt: skip
     quote = quotes.request_quote(quotes.new_request(data, requester=user, contact_email="a@b.example", client_ip=None))
+    links = []
+    members.invite(contract.tenant, "new.operator@example.com", Role.OPERATOR, by=user, link_for=links.append)
+    hook = webhook_services.subscribe(
+        tenant=contract.tenant, url="http://127.0.0.1:9/hooks/haven-events-receiver", events=["machine.status_changed"]
+    )
     return {"contract": contract, "shipment": shipment, "invoice": billed["invoice"], "quote": quote,
-            "live": billed["machines"][1], "announced": shipment.machines.order_by("serial").first()}  # fmt: skip
+            "live": billed["machines"][1], "announced": shipment.machines.order_by("serial").first(),
+            "invitation_token": links[0], "webhook": hook}  # fmt: skip
 
 
 def pages(world) -> dict[str, str]:
@@ -92,6 +101,11 @@ def pages(world) -> dict[str, str]:
         "invoices": reverse("portal:invoices"),
         "invoice": reverse("portal:invoice", args=[world["invoice"].pk]),
         "logout": reverse("portal:logout"),
+        "members": reverse("portal:members"),
+        "invitation": reverse("portal:invitation", args=[world["invitation_token"]]),
+        "two-factor": reverse("portal:two-factor"),
+        "webhooks": reverse("portal:webhooks"),
+        "webhook": reverse("portal:webhook", args=[world["webhook"].pk]),
     }
 
 
