@@ -469,6 +469,18 @@ def verify(
     return list(EventMachine.objects.filter(pk__in=pks).select_related("machine__model"))
 
 
+def still_to_verify(event_id: int, event_machine_ids: Sequence[int], now: dt.datetime) -> list[int]:
+    """Of these machines of an active event before its deadline, those told to stop and not yet
+    seen off by their outlets ([] once the deadline has come: whole-site readings take over)."""
+    active = Event.objects.filter(pk=event_id, status=EventStatus.ACTIVE, deadline_at__gt=now).exists()
+    if not active:
+        return []
+    waiting = EventMachine.objects.filter(
+        event_id=event_id, pk__in=list(event_machine_ids), status__in=[CS.SENT, CS.CURTAILED]
+    )
+    return list(waiting.order_by("pk").values_list("pk", flat=True))
+
+
 def open_events(now: dt.datetime) -> list[tuple[int, str]]:
     """(event id, site slug) of the active events to verify."""
     return list(Event.objects.filter(status=EventStatus.ACTIVE, starts_at__lte=now).values_list("pk", "site__slug"))

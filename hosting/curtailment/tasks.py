@@ -88,7 +88,18 @@ def verify_event(event_id: int, event_machine_ids: list[int] | None = None) -> i
     pdus = services.site_pdus(site_id, event_machine_ids)
     here = process()
     walks = here.loop.run_until_complete(walk_pdus(pdus, settings.CURTAILMENT_TIMEOUT_S)) if pdus else {}
-    retry = services.verify(event_id, walks, timezone.now(), only=event_machine_ids)
+    now = timezone.now()
+    retry = services.verify(event_id, walks, now, only=event_machine_ids)
+    if event_machine_ids is not None:
+        # A chunk's machines not yet seen off (still spinning down, their answer pending) are
+        # read again after another settle, until the deadline — then the deadline's and the
+        # beat's whole-site readings judge them.
+        waiting = services.still_to_verify(event_id, event_machine_ids, now)
+        if waiting:
+            slug = Event.objects.values_list("site__slug", flat=True).get(pk=event_id)
+            message = ((event_id, waiting), {"countdown": settings.CURTAILMENT_SETTLE_MS / 1000})
+            timeout_s = settings.CURTAILMENT_PUBLISH_TIMEOUT_MS / 1000
+            queues.publish(verify_event, [message], queues.queue_for(slug), timeout_s)
     if retry:
         orders = services.orders(retry, STOP, {})
         sent = _send(orders)

@@ -139,7 +139,9 @@ def check_second_factor(form: AuthenticationForm) -> None:
     user.otp_device = device  # type: ignore[attr-defined]  # django-otp keeps it in the session at login
 
 
-class LoginForm(AuthenticationForm):
+class SecondFactor(AuthenticationForm):
+    """A login form that asks for the second factor's code when the user has one."""
+
     otp_problem = ""
 
     def __init__(self, *args, **kwargs):
@@ -152,17 +154,12 @@ class LoginForm(AuthenticationForm):
         return data
 
 
-class AdminLoginForm(AdminAuthenticationForm):
-    otp_problem = ""
+class LoginForm(SecondFactor):
+    pass
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["otp_token"] = _code_field()
 
-    def clean(self):
-        data = super().clean()
-        check_second_factor(self)
-        return data
+class AdminLoginForm(SecondFactor, AdminAuthenticationForm):
+    pass
 
 
 class CodeForm(forms.Form):
