@@ -69,8 +69,7 @@ def test_after_the_deadline_a_chunk_retries_only_its_own_still_drawing_machines(
 def test_a_chunks_machines_not_yet_seen_off_are_read_again_until_the_deadline(sent):
     ev, rows = sent
     now = timezone.now()
-    services.verify(
-        ev.pk, walk_of("127.81.1.1", {1: 35.0, 2: 900.0, 3: 3200.0, 4: 36.0}), now, only=[r.pk for r in rows[:3]]
-    )
+    chunk = [r.pk for r in rows[:3]]
+    services.verify(ev.pk, walk_of("127.81.1.1", {1: 35.0, 2: 900.0, 3: 3200.0, 4: 36.0}), now, only=chunk)
     assert services.still_to_verify(ev.pk, chunk, now) == [rows[1].pk, rows[2].pk]
     assert services.still_to_verify(ev.pk, chunk, ev.deadline_at) == []
