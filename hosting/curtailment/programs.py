@@ -27,6 +27,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from capacity.models import Site
+from changelog import record as changes
 from hosting.curtailment import triggers
 from hosting.curtailment.models import Event, EventStatus, Program, ProgramKind, SettlementPrice
 
@@ -238,8 +239,10 @@ def act_on_due_events(now: dt.datetime | None = None) -> tuple[int, int, int]:
     has passed, cancel those whose end passed before they ever started. (started, ended,
     cancelled); start_event and end_event are safe to call twice (they lock the event)."""
     now = now or timezone.now()
-    cancelled = Event.objects.filter(status=EventStatus.SCHEDULED, ends_at__lte=now).update(
-        status=EventStatus.CANCELLED
+    cancelled = changes.update(
+        Event.objects.filter(status=EventStatus.SCHEDULED, ends_at__lte=now),
+        via="curtailment.act_on_due_events",
+        status=EventStatus.CANCELLED,
     )
     services = _services()
     if services is None:

@@ -30,7 +30,7 @@ from hosting.models import (
     Quote,
 )
 from hosting.paging import paginate
-from hosting.portal import fleet
+from hosting.portal import changes, fleet
 from hosting.portal.filters import machine_filter
 from hosting.portal.forms import MachineRequestForm, PackingListForm, QuoteForm, TokenForm
 
@@ -138,6 +138,7 @@ def machine(request, pk):
         "spans": list(fleet.MACHINE_SPANS),
     }
     context["charts"] = fleet.machine_charts(machine, context["span"])
+    context |= {"changes": changes.history(machine), "changes_n": changes.LATEST}
     return render(request, "portal/machine.html", context)
 
 
@@ -185,6 +186,7 @@ def contract(request, pk):
     context |= {"shipments": contract.shipments.annotate(machines_n=Count("machines")).order_by("-created_at")[:20]}
     context |= {"batches": _batches(request.user).filter(contract=contract)[:10]}
     context["columns"] = ", ".join((*packing.COLUMNS, *packing.OPTIONAL))
+    context |= {"changes": changes.history(contract), "changes_n": changes.LATEST}
     return render(request, "portal/contract.html", context)
 
 
