@@ -70,6 +70,18 @@ class SiteAdmin(LedgerSavedAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ("energized_mw_today", "committed_kw_today", "headroom_kw_today") if obj else ()
 
+    RECEIVING = ("ship_to_address", "receiving_hours", "receiving_dock", "customs_notes", "receiving_contact")
+
+    def get_fieldsets(self, request, obj=None):
+        """Every field as Django lays them out, the ship-to and receiving ones apart."""
+        ((_, options),) = super().get_fieldsets(request, obj)
+        rest = [f for f in options["fields"] if f not in self.RECEIVING]
+        receiving = {
+            "fields": self.RECEIVING,
+            "description": "Shown to the site's tenants on each contract page, where they send machines.",
+        }
+        return [(None, {"fields": rest}), ("Ship-to and receiving", receiving)]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         site = self.get_object(request, object_id)
         if site is not None:

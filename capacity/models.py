@@ -61,6 +61,20 @@ class Site(models.Model):
     )
     max_ambient_c = models.DecimalField("max ambient °C", max_digits=4, decimal_places=1, default=Decimal("40.0"))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPERATING)
+    # Where machines are shipped and how the site receives them (shown to its tenants).
+    ship_to_address = models.TextField(
+        "ship-to address", blank=True, help_text="The consignee block as carriers print it, one line per line."
+    )
+    receiving_hours = models.CharField(
+        max_length=200, blank=True, help_text="When the dock takes deliveries, with the site's time zone."
+    )
+    receiving_dock = models.CharField(
+        max_length=200, blank=True, help_text="Which gate or dock, booking, trucks and pallets it takes."
+    )
+    customs_notes = models.TextField(blank=True, help_text="Importer of record, HS code, documents the border asks.")
+    receiving_contact = models.CharField(
+        max_length=200, blank=True, help_text="Who to call about a delivery: name, phone, e-mail."
+    )
     # Bumped by the ledger in the transaction of every change to what the site's power or
     # floor looks like, so in-process caches of both know when they are stale.
     ledger_version = models.PositiveBigIntegerField(default=0, editable=False)
@@ -85,6 +99,16 @@ class Site(models.Model):
                 f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.VERSIONS
             ]
         super().save(*args, **kwargs)
+
+    @property
+    def ship_to_block(self) -> str:
+        """The ship-to address to paste on a label: a line per line, blank lines and stray
+        spaces dropped."""
+        return "\n".join(line.strip() for line in self.ship_to_address.splitlines() if line.strip())
+
+    @property
+    def has_receiving(self) -> bool:
+        return any((self.receiving_hours, self.receiving_dock, self.customs_notes, self.receiving_contact))
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """The calendar date at the site: budgets and terms follow local days."""

@@ -34,6 +34,7 @@ from hosting.models import (
     Quote,
     Sample,
     SelfTestRun,
+    Shipment,
     SitePricing,
     Tenant,
     TermDiscount,
@@ -552,6 +553,42 @@ class CommissioningBatchAdmin(PageFiguresAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(PageFiguresAdmin):
+    """Tenants' packing lists: what is on its way, with whom; staff may correct the carrier or
+    the tracking number (the machines' statuses move through the machine actions)."""
+
+    list_display = ("__str__", "tenant", "contract", "carrier", "tracking", "machines_n", "created_at")
+    list_filter = ("carrier",)
+    list_select_related = ("tenant", "contract__tenant", "contract__site")
+    search_fields = ("reference", "=tracking_number", "tenant__name")
+    date_hierarchy = "created_at"
+    fields = ("tenant", "contract", "reference", "carrier", "tracking_number", "uploaded_by", "created_at")
+    readonly_fields = ("tenant", "contract", "uploaded_by", "created_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(machines_n=Count("machines"))
+
+    def has_add_permission(self, request):
+        return False  # tenants upload packing lists in the portal
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="machines", ordering="machines_n")
+    def machines_n(self, shipment):
+        return shipment.machines_n
+
+    @admin.display(description="tracking", ordering="tracking_number")
+    def tracking(self, shipment):
+        url = shipment.tracking_url
+        if url:
+            return format_html(
+                '<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>', url, shipment.tracking_number
+            )
+        return shipment.tracking_number or "—"
 
 
 @admin.register(MachineRequest)

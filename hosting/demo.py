@@ -20,9 +20,10 @@ from django.utils import timezone
 from capacity import ledger
 from capacity.layout import HallLayout, build_hall
 from capacity.models import Circuit, EnergizationPhase, Pdu, Site, Slot
-from hosting import quotes, services
+from hosting import quotes, services, shipping
 from hosting.billing import services as billing
 from hosting.billing.models import ContractTerms, FlatFee, Levy, MachineDay, Maintenance, RollupCursor, SiteBilling
+from hosting.carriers import Carrier
 from hosting.commissioning import checks, fleet, pipeline, runs
 from hosting.lifecycle import ContractStatus
 from hosting.lifecycle import MachineStatus as S
@@ -35,6 +36,7 @@ from hosting.models import (
     Membership,
     Quote,
     SelfTestRun,
+    Shipment,
     SitePricing,
     Tenant,
     TermDiscount,
@@ -56,6 +58,7 @@ class DemoSite:
     max_ambient_c: Decimal
     phases: list[tuple[str, int, int]]  # (name, months from today, MW)
     hall: HallLayout  # the first phase's floor
+    receiving: dict[str, str] = field(default_factory=dict)  # ship-to address and receiving instructions
 
 
 SITES = [
@@ -71,6 +74,16 @@ SITES = [
         phases=[("Phase 1", -20, 100), ("Phase 2", 4, 150), ("Phase 3", 12, 200)],
         # 480 V 3-phase, 80 A: 50.5 kW usable per circuit, 15 machines; 40 feeds ≈ 26 k slots.
         hall=HallLayout(feeds=40, slots_per_circuit=15, voltage_v=480, breaker_amps=80),
+        receiving={
+            "ship_to_address": "Haven Rockdale Hosting LLC\nAttn: Receiving, Building 3\n3500 FM 1786\n"
+            "Rockdale, TX 76567\nUnited States",
+            "receiving_hours": "Mon–Fri 07:00–15:30 Central time; closed on US federal holidays",
+            "receiving_dock": "Gate 2, docks 4–6: 53 ft dry vans, no lift-gate needed; book a slot 48 h ahead",
+            "customs_notes": "Domestic freight: none. Imports clear at the port of entry (Houston or Laredo) before "
+            "delivery; the tenant is the importer of record. Mark each pallet with the contract number and "
+            "enclose the packing list.",
+            "receiving_contact": "Receiving desk · +1 512 555 0142 · receiving.rockdale@haven.example",
+        },
     ),
     DemoSite(
         slug="ru-bratsk",
@@ -84,6 +97,17 @@ SITES = [
         phases=[("Phase 1", -6, 125), ("Phase 2", 6, 375), ("Phase 3", 12, 750), ("Phase 4", 24, 1250)],
         # 400 V 3-phase, 100 A: 52.6 kW usable per circuit, 16 machines; 52 feeds ≈ 36.6 k slots.
         hall=HallLayout(feeds=52, voltage_v=400),
+        receiving={
+            "ship_to_address": "ООО «Хейвен Братск» (Haven Bratsk LLC)\nул. Промышленная, 14, стр. 2\n"
+            "Братск, Иркутская обл., 665708\nRussia",
+            "receiving_hours": "Mon–Sat 08:00–20:00 Irkutsk time (UTC+8)",
+            "receiving_dock": "Warehouse B, ramp 1: 20 ft and 40 ft containers and curtain-side trucks; "
+            "call the day before",
+            "customs_notes": "Cleared at Irkutsk customs before delivery (EAEU declaration, HS 8471 50); the "
+            "consignee is the tenant's importing entity. Send the commercial invoice and the packing list, every "
+            "serial on it, before dispatch.",
+            "receiving_contact": "Warehouse (склад) · +7 3953 55 01 20 · receiving.bratsk@haven.example",
+        },
     ),
     DemoSite(
         slug="kz-ekibastuz",
@@ -98,6 +122,15 @@ SITES = [
         phases=[("Phase 1", -14, 50), ("Grid upgrade", 40, 50)],
         # 15 a circuit: the M30S++ draws 3,472 W, and 16 would pass the 80 % line.
         hall=HallLayout(feeds=20, slots_per_circuit=15, voltage_v=400),
+        receiving={
+            "ship_to_address": "Haven Ekibastuz LLP\nIndustrial Zone, Building 7\nEkibastuz, Pavlodar Region "
+            "141200\nKazakhstan",
+            "receiving_hours": "Mon–Fri 09:00–18:00 local time (UTC+5)",
+            "receiving_dock": "North gate, dock 2: trucks up to 20 t; book through the contact below",
+            "customs_notes": "Cleared at Pavlodar customs through a licensed broker before delivery (EAEU "
+            "declaration, HS 8471 50); the commercial invoice lists every serial and MAC.",
+            "receiving_contact": "Site logistics · +7 7187 55 03 30 · receiving.ekibastuz@haven.example",
+        },
     ),
 ]
 
@@ -186,6 +219,7 @@ def seed_sites(today: dt.date, log) -> list[Site]:
     for spec in SITES:
         site = Site.objects.filter(slug=spec.slug).first()
         if site is not None:
+            _receiving(site, spec)
             log(f"site {spec.slug}: exists, left as it is")
             sites.append(site)
             continue
@@ -201,6 +235,7 @@ def seed_sites(today: dt.date, log) -> list[Site]:
                 max_ambient_c=spec.max_ambient_c,
             )
             ledger.save_site(site)
+            _receiving(site, spec)
             for name, months, mw in spec.phases:
                 ledger.save_phase(
                     EnergizationPhase(site=site, name=name, energized_on=_months(today, months), mw=Decimal(mw))
@@ -209,6 +244,13 @@ def seed_sites(today: dt.date, log) -> list[Site]:
         log(f"site {spec.slug}: {sum(p[2] for p in spec.phases):,} MW in {len(spec.phases)} phases, {slots:,} slots")
         sites.append(site)
     return sites
+
+
+def _receiving(site: Site, spec: DemoSite) -> None:
+    """The site's ship-to address and receiving instructions, where staff have not set them."""
+    blank = {name: value for name, value in spec.receiving.items() if not getattr(site, name)}
+    if blank:
+        Site.objects.filter(pk=site.pk).update(**blank)  # not a ledger change: no version moves
 
 
 def seed_users(log) -> dict[str, object]:
@@ -306,6 +348,42 @@ def _walk(machine, steps: list[str], free_slots, staff, now) -> None:
             reasons: dict[str, str] = {S.FAILED: "hashboard 2 not detected", S.RMA: "sent to vendor for repair"}
             reason = reasons.get(step, "")
             machine = services.transition(machine, step, by=staff, reason=reason, now=when)
+
+
+# Each active contract's machines on their way, as the packing lists their tenant uploaded.
+SHIPMENTS = {  # tenant → (reference, carrier, tracking number) of the in-transit list
+    "northern-hash": ("NH-2026-11-BRK-07", Carrier.DHL, "JD014600006281230017"),
+    "lone-star": ("LSM PO 4471", Carrier.UPS, "1Z999AA10123456784"),
+    "steppe-digital": ("SD/EKB/26-031", Carrier.OTHER, "TLK-KZ-2026-0187"),
+}
+
+
+def seed_shipments(log) -> None:
+    """Each active contract's in-transit machines on one shipment (with its carrier's
+    tracking), its announced ones on another (no tracking yet); Northern Hash cancelled one
+    announced machine that failed burn-in at its warehouse."""
+    made = 0
+    for slug, (reference, carrier, tracking) in SHIPMENTS.items():
+        contract = Contract.objects.filter(tenant__slug=slug, status=ContractStatus.ACTIVE).first()
+        if contract is None or contract.shipments.exists():
+            continue
+        with transaction.atomic():
+            for status, ref, how, number in (
+                (S.IN_TRANSIT, reference, carrier, tracking),
+                (S.ANNOUNCED, f"{reference}-B", "", ""),
+            ):
+                machines = contract.machines.filter(status=status, shipment__isnull=True)
+                shipment = Shipment.objects.create(
+                    contract=contract, tenant=contract.tenant, reference=ref, carrier=how, tracking_number=number,
+                    created_at=timezone.now() - dt.timedelta(days=2 if number else 1),
+                )  # fmt: skip
+                machines.update(shipment=shipment)
+                made += 1
+            if slug == "northern-hash":
+                doa = contract.machines.filter(status=S.ANNOUNCED).order_by("serial").last()
+                if doa is not None:
+                    shipping.cancel_machine(doa, reason="failed burn-in at our warehouse; not shipping it")
+    log(f"shipments: {made} packing lists (in transit with tracking, announced), one machine cancelled")
 
 
 def seed_holds(today: dt.date, log) -> None:
@@ -532,7 +610,9 @@ def seed_telemetry(log) -> None:
 DEMO_TERMS = {
     "northern-hash": {"billing_mode": "metered", "sla_target_pct": Decimal("95"), "curtailment_priority": 2,
                       "max_curtailed_hours_month": 40},
-    "lone-star": {"billing_mode": "nameplate", "sla_target_pct": Decimal("97"), "payment_terms_days": 30},
+    # Texas, in ERCOT: curtailable first, 60 hours a month, half the demand-response revenue.
+    "lone-star": {"billing_mode": "nameplate", "sla_target_pct": Decimal("97"), "payment_terms_days": 30,
+                  "curtailment_priority": 1, "max_curtailed_hours_month": 60, "dr_share_pct": Decimal("50")},
     "steppe-digital": {"billing_mode": "flat", "setup_fee_per_machine": Decimal(0)},
 }  # fmt: skip
 FLAT_FEE_PER_MONTH = Decimal("185.00")  # a WhatsMiner M30S++ at Ekibastuz, per month
@@ -662,12 +742,55 @@ def seed_billing_history(log) -> None:
     log(f"billing: last month's machine-days, {issued} invoice(s) issued")
 
 
+# An ERCOT West real-time day (15-minute $/MWh): cheap overnight, a midday plateau, an evening
+# scarcity spike that ends — the shape of a summer day at LZ_WEST.
+DEMO_SPIKE_USD = [180, 260, 410, 880, 1250, 930, 520, 240]
+
+
+def _demo_price(i: int, of: int) -> Decimal:
+    """The i-th of `of` intervals ending now: the spike six hours ago, otherwise a daily curve."""
+    spike_at = of - 24  # six hours before the last interval
+    if spike_at <= i < spike_at + len(DEMO_SPIKE_USD):
+        return Decimal(DEMO_SPIKE_USD[i - spike_at])
+    hour = (i % 96) / 4
+    base = 22 + 18 * max(0.0, 1 - abs(hour - 15) / 7) + 3 * ((i * 7919) % 11) / 10
+    return Decimal(str(round(base, 2)))
+
+
+def seed_curtailment(log) -> None:
+    """Texas takes part in ERCOT: its settlement point (LZ_WEST), a price program (curtail after
+    15 minutes above 150 $/MWh, resume after 15 below, 2 MW a minute) and an ERS-10 program for
+    events staff enter or the QSE posts; the last day of real-time prices, its spike over."""
+    from hosting.curtailment.models import Program, ProgramKind, SettlementPrice, SiteGrid
+
+    site = Site.objects.get(slug="tx-rockdale")
+    SiteGrid.objects.update_or_create(site=site, defaults={"settlement_point": "LZ_WEST"})
+    Program.objects.get_or_create(
+        site=site, kind=ProgramKind.PRICE,
+        defaults={"name": "Price above 150 $/MWh", "strike_usd_per_mwh": Decimal(150), "hold_minutes": 15,
+                  "resume_minutes": 15, "ramp_mw_per_min": Decimal(2)},
+    )  # fmt: skip
+    Program.objects.get_or_create(
+        site=site, kind=ProgramKind.ERS_10, defaults={"name": "ERCOT ERS-10", "response_minutes": 10}
+    )
+    now = timezone.now()
+    last = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) - dt.timedelta(minutes=15)
+    count = 96
+    for i in range(count):
+        SettlementPrice.objects.get_or_create(
+            settlement_point="LZ_WEST", interval_start=last - dt.timedelta(minutes=15 * (count - 1 - i)),
+            defaults={"price_usd_per_mwh": _demo_price(i, count)},
+        )  # fmt: skip
+    log("curtailment: Texas in ERCOT (LZ_WEST), a price program at 150 $/MWh and ERS-10; a day of prices")
+
+
 def seed(log=print) -> None:
     today = timezone.localdate()
     seed_sites(today, log)
     seed_pricing(log)
     users = seed_users(log)
     seed_tenants(today, users["staff"], users["tenant"], log)
+    seed_shipments(log)
     seed_holds(today, log)
     seed_quotes(today, log)
     seed_commissioning(log)
@@ -675,3 +798,4 @@ def seed(log=print) -> None:
     seed_telemetry(log)
     seed_billing_setup(log)
     seed_billing_history(log)
+    seed_curtailment(log)

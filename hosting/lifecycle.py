@@ -32,13 +32,14 @@ class MachineStatus(models.TextChoices):
     FAILED = "failed", "Failed"  # failed commissioning; may be re-tested
     RMA = "rma", "RMA"  # sent for repair
     RETURNED = "returned", "Returned"  # handed back to the tenant; final
+    CANCELLED = "cancelled", "Cancelled"  # announced, then called off by the tenant before it arrived; final
 
 
 S = MachineStatus
 
 MACHINE_TRANSITIONS: dict[str, frozenset[str]] = {
-    S.ANNOUNCED: frozenset({S.IN_TRANSIT, S.RECEIVED}),
-    S.IN_TRANSIT: frozenset({S.RECEIVED}),
+    S.ANNOUNCED: frozenset({S.IN_TRANSIT, S.RECEIVED, S.CANCELLED}),
+    S.IN_TRANSIT: frozenset({S.RECEIVED, S.CANCELLED}),
     S.RECEIVED: frozenset({S.RACKED, S.RMA, S.RETURNED}),
     S.RACKED: frozenset({S.TESTING, S.RECEIVED}),
     S.TESTING: frozenset({S.LIVE, S.FAILED}),
@@ -47,11 +48,17 @@ MACHINE_TRANSITIONS: dict[str, frozenset[str]] = {
     S.FAILED: frozenset({S.TESTING, S.RECEIVED, S.RMA, S.RETURNED}),
     S.RMA: frozenset({S.RECEIVED, S.RETURNED}),
     S.RETURNED: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 
 # A machine in these states sits in a slot; in the "off the floor" ones it holds none.
 IN_SLOT = frozenset({S.RACKED, S.TESTING, S.LIVE, S.CURTAILED})
-OFF_FLOOR = frozenset({S.ANNOUNCED, S.IN_TRANSIT, S.RECEIVED, S.RMA, S.RETURNED})
+OFF_FLOOR = frozenset({S.ANNOUNCED, S.IN_TRANSIT, S.RECEIVED, S.RMA, S.RETURNED, S.CANCELLED})
+# Registered by the tenant and not at the site yet: what it may still edit (serial, MAC,
+# model) or cancel. From received on, the machine is in Haven's hands.
+AWAITING_ARRIVAL = frozenset({S.ANNOUNCED, S.IN_TRANSIT})
+# No longer with us: their serials and MACs are free, they count against no contract.
+GONE = frozenset({S.RETURNED, S.CANCELLED})
 # FAILED may stay racked for a re-test or be pulled.
 # What may be (re-)commissioned: every state a self-test may start from.
 COMMISSIONABLE = frozenset(s for s, moves in MACHINE_TRANSITIONS.items() if S.TESTING in moves)

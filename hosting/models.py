@@ -17,9 +17,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from capacity.models import Reservation, Site, Slot
+from hosting.carriers import Carrier, tracking_url
 from hosting.fields import MACAddressField
 from hosting.lifecycle import (
     BOOKED,
+    GONE,
     IN_SERVICE,
     IN_SLOT,
     MACHINE_TRANSITIONS,
@@ -151,10 +153,10 @@ class MachineModel(models.Model):
 
 class ContractQuerySet(TenantOwnedQuerySet):
     def with_machine_figures(self) -> "ContractQuerySet":
-        """Each contract with `machines_n` (registered against it) and `live_w` (nameplate W of
-        its live machines)."""
+        """Each contract with `machines_n` (registered against it and still with us: not
+        returned, not cancelled) and `live_w` (nameplate W of its live machines)."""
         return self.annotate(
-            machines_n=models.Count("machines", distinct=True),
+            machines_n=models.Count("machines", distinct=True, filter=~Q(machines__status__in=sorted(GONE))),
             live_w=models.Sum("machines__model__nameplate_power_w", filter=Q(machines__status__in=IN_SERVICE)),
         )
 
@@ -216,6 +218,7 @@ class Shipment(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="shipments")
     reference = models.CharField(max_length=100, blank=True, help_text="The tenant's own shipment reference.")
     tracking_number = models.CharField(max_length=100, blank=True, help_text="Carrier tracking; set = in transit.")
+    carrier = models.CharField(max_length=10, choices=Carrier.choices, blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -229,12 +232,18 @@ class Shipment(models.Model):
     def __str__(self) -> str:
         return self.reference or self.tracking_number or f"shipment #{self.pk}"
 
+    @property
+    def tracking_url(self) -> str | None:
+        """The carrier's tracking page for this shipment, None if there is none to link."""
+        return tracking_url(self.carrier, self.tracking_number)
+
 
 class MachineQuerySet(TenantOwnedQuerySet):
     def on_hand(self) -> "MachineQuerySet":
-        """Machines still with us: every one but those handed back. Their serials and MACs
-        are unique; a returned machine shipped again is registered anew."""
-        return self.exclude(status=MachineStatus.RETURNED)
+        """Machines still with us: every one but those handed back or cancelled before they
+        arrived. Their serials and MACs are unique; a returned machine shipped again is
+        registered anew."""
+        return self.exclude(status__in=sorted(GONE))
 
     def watched(self) -> "MachineQuerySet":
         """Machines telemetry polls: after go-live, in a slot, with an address."""
@@ -296,15 +305,15 @@ class Machine(models.Model):
             # A serial and a MAC name one machine among those still with us (MachineQuerySet.on_hand).
             models.UniqueConstraint(
                 fields=["serial"],
-                condition=~Q(status=MachineStatus.RETURNED),
+                condition=~Q(status__in=sorted(GONE)),
                 name="machine_serial_unique_on_hand",
-                violation_error_message="A machine with this serial is already registered (and not returned).",
+                violation_error_message="A machine with this serial is already registered (and on hand).",
             ),
             models.UniqueConstraint(
                 fields=["mac"],
-                condition=~Q(status=MachineStatus.RETURNED),
+                condition=~Q(status__in=sorted(GONE)),
                 name="machine_mac_unique_on_hand",
-                violation_error_message="A machine with this MAC is already registered (and not returned).",
+                violation_error_message="A machine with this MAC is already registered (and on hand).",
             ),
         ]
         indexes = [models.Index(fields=["tenant", "status"], name="machine_tenant_status")]

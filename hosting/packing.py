@@ -23,7 +23,7 @@ from capacity.models import BULK_BATCH_SIZE
 from changelog import record as changes
 from hosting import services
 from hosting.fields import normalize_mac
-from hosting.lifecycle import ContractStatus, MachineStatus
+from hosting.lifecycle import GONE, ContractStatus, MachineStatus
 from hosting.models import Contract, Machine, MachineModel, Shipment
 
 COLUMNS = ("serial", "mac", "model")
@@ -114,7 +114,8 @@ def parse(data: bytes) -> tuple[list[Row], list[Problem]]:
     return rows, []
 
 
-def _models_by_name() -> dict[str, MachineModel]:
+def models_by_name() -> dict[str, MachineModel]:
+    """What a packing list's model column may say → the model: its slug, name or pyasic name."""
     names = {}
     for model in MachineModel.objects.all():
         for name in (model.slug, model.name, model.pyasic_model):
@@ -128,34 +129,18 @@ def check(contract: Contract, rows: list[Row]) -> list[Problem]:
     problems: list[Problem] = []
     if contract.status not in (ContractStatus.SIGNED, ContractStatus.ACTIVE):
         problems.append(Problem(0, "", f"contract #{contract.pk} is {contract.status}: it takes no machines"))
-    models = _models_by_name()
+    models = models_by_name()
     serials = Counter(r.serial for r in rows)
     ips = Counter(r.ip for r in rows if r.ip)
     macs: Counter = Counter()
     for row in rows:
-        problems.extend(_too_long(row))
-        if not row.serial:
-            problems.append(Problem(row.line, "serial", "is empty"))
-        elif not SERIAL.fullmatch(row.serial):
-            problems.append(Problem(row.line, "serial", f"{_shown(row.serial)!r} has spaces or control characters"))
-        elif serials[row.serial] > 1:
+        problems.extend(row_problems(row, models))
+        if row.serial and SERIAL.fullmatch(row.serial) and serials[row.serial] > 1:
             problems.append(Problem(row.line, "serial", f"{row.serial} appears {serials[row.serial]} times"))
-        try:
-            row.mac = normalize_mac(row.mac)
+        if _is_mac(row.mac):  # normalized by row_problems when it is one
             macs[row.mac] += 1
-        except ValidationError:
-            problems.append(Problem(row.line, "mac", f"{_shown(row.mac) or '(empty)'} is not a MAC address"))
-        row.machine_model = models.get(row.model.casefold())
-        if row.machine_model is None:
-            problems.append(Problem(row.line, "model", f"{_shown(row.model) or '(empty)'} is not in the catalog"))
-        if row.ip:
-            try:
-                ipaddress.IPv4Address(row.ip)
-            except ValueError:
-                problems.append(Problem(row.line, "ip", f"{_shown(row.ip)} is not an IPv4 address"))
-            else:
-                if ips[row.ip] > 1:
-                    problems.append(Problem(row.line, "ip", f"{row.ip} appears {ips[row.ip]} times"))
+        if row.ip and _is_ipv4(row.ip) and ips[row.ip] > 1:
+            problems.append(Problem(row.line, "ip", f"{row.ip} appears {ips[row.ip]} times"))
     for row in rows:
         if row.mac in macs and macs[row.mac] > 1:
             problems.append(Problem(row.line, "mac", f"{row.mac} appears {macs[row.mac]} times"))
@@ -175,6 +160,44 @@ def check(contract: Contract, rows: list[Row]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 
+def row_problems(row: Row, models: dict[str, MachineModel]) -> list[Problem]:
+    """The problems of one row on its own (lengths, serial, MAC, model, IP): what a list
+    and an edit of one announced machine share. Normalizes the row's MAC and sets its
+    machine model; duplicates within a list and machines already registered are the
+    caller's to check."""
+    problems = _too_long(row)
+    if not row.serial:
+        problems.append(Problem(row.line, "serial", "is empty"))
+    elif not SERIAL.fullmatch(row.serial):
+        problems.append(Problem(row.line, "serial", f"{_shown(row.serial)!r} has spaces or control characters"))
+    try:
+        row.mac = normalize_mac(row.mac)
+    except ValidationError:
+        problems.append(Problem(row.line, "mac", f"{_shown(row.mac) or '(empty)'} is not a MAC address"))
+    row.machine_model = models.get(row.model.casefold())
+    if row.machine_model is None:
+        problems.append(Problem(row.line, "model", f"{_shown(row.model) or '(empty)'} is not in the catalog"))
+    if row.ip and not _is_ipv4(row.ip):
+        problems.append(Problem(row.line, "ip", f"{_shown(row.ip)} is not an IPv4 address"))
+    return problems
+
+
+def _is_mac(value: str) -> bool:
+    try:
+        normalize_mac(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def _is_ipv4(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _shown(value: str, limit: int = 40) -> str:
     """A value as a problem quotes it: a 100 KB cell is not echoed back whole."""
     return value if len(value) <= limit else value[: limit - 1] + "…"
@@ -189,12 +212,11 @@ def _too_long(row: Row) -> list[Problem]:
 
 
 def _within_contract(contract: Contract, rows: list[Row]) -> list[Problem]:
-    """The contract's kW bound the nameplate watts of all its machines still with us."""
+    """The contract's kW bound the nameplate watts of all its machines still with us (not
+    returned, not cancelled)."""
     if any(r.machine_model is None for r in rows):
         return []  # said already; the total would be meaningless
-    present = (
-        contract.machines.exclude(status=MachineStatus.RETURNED).aggregate(w=Sum("model__nameplate_power_w"))["w"] or 0
-    )
+    present = contract.machines.exclude(status__in=sorted(GONE)).aggregate(w=Sum("model__nameplate_power_w"))["w"] or 0
     adding = sum(r.machine_model.nameplate_power_w for r in rows if r.machine_model is not None)
     allowed = int(contract.it_kw * 1000)
     if present + adding <= allowed:
@@ -211,7 +233,7 @@ def _within_contract(contract: Contract, rows: list[Row]) -> list[Problem]:
 
 
 def import_list(
-    contract: Contract, data: bytes, *, reference: str = "", tracking_number: str = "", by=None
+    contract: Contract, data: bytes, *, reference: str = "", tracking_number: str = "", carrier: str = "", by=None
 ) -> Shipment:
     """Check the whole list and, only if nothing is wrong, register its machines: announced,
     or in transit when a tracking number is given. Raises PackingListInvalid otherwise."""
@@ -228,7 +250,10 @@ def import_list(
             raise PackingListInvalid(problems)
         try:
             with transaction.atomic():  # a savepoint: a clash below leaves the rest intact
-                return _register(contract, rows, reference=reference, tracking_number=tracking_number, by=by, now=now)
+                return _register(
+                    contract, rows, reference=reference, tracking_number=tracking_number, carrier=carrier, by=by,
+                    now=now,
+                )  # fmt: skip
         except IntegrityError:
             # Another list (maybe another contract's) registered a serial or MAC of this one
             # between our check and our insert; the constraint refused it. Once that list
@@ -237,12 +262,15 @@ def import_list(
             raise PackingListInvalid(problems) from None
 
 
-def _register(contract: Contract, rows: list[Row], *, reference: str, tracking_number: str, by, now) -> Shipment:
+def _register(
+    contract: Contract, rows: list[Row], *, reference: str, tracking_number: str, carrier: str, by, now
+) -> Shipment:
     shipment = Shipment.objects.create(
         contract=contract,
         tenant=contract.tenant,
         reference=reference,
         tracking_number=tracking_number,
+        carrier=carrier,
         uploaded_by=by,
         created_at=now,
     )

@@ -31,6 +31,12 @@ machines_addressed = Signal()
 Commissioning starts the self-test of a racked machine that was waiting for its address."""
 
 
+machines_moved = Signal()
+"""Sent after commit with `to_status`, `at`, `by` and `moves` (a list of (machine_id,
+from_status, reason)) whenever machines change status — one machine or a whole bulk move
+(racking, commissioning verdicts, curtailment). Webhooks listen; the services do not know who."""
+
+
 def _racked_on_commit(machine_ids: list[int], *, by, commission: bool | None) -> None:
     transaction.on_commit(
         lambda: machines_racked.send(sender=Machine, machine_ids=machine_ids, by=by, commission=commission)
@@ -123,10 +129,11 @@ def move_machines(
     for machine in machines:
         check_machine_move(machine.status, to_status)
     reason_of = reason if callable(reason) else lambda _machine: reason
+    moves = [(m.pk, m.status, reason_of(m)) for m in machines]
     MachineEvent.objects.bulk_create(
         [
-            MachineEvent(machine=m, from_status=m.status, to_status=to_status, at=now, by=by, reason=reason_of(m))
-            for m in machines
+            MachineEvent(machine=m, from_status=from_status, to_status=to_status, at=now, by=by, reason=why)
+            for m, (_, from_status, why) in zip(machines, moves, strict=True)
         ],
         batch_size=BULK_BATCH_SIZE,
     )
@@ -140,6 +147,10 @@ def move_machines(
         batch_size=BULK_BATCH_SIZE,
         describe=describe_machine,
     )
+    if moves:
+        transaction.on_commit(
+            lambda: machines_moved.send(sender=Machine, moves=moves, to_status=to_status, at=now, by=by)
+        )
 
 
 def transition(

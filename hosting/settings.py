@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "hosting.telemetry",
     "hosting.billing",
     "hosting.curtailment",
+    "hosting.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +204,16 @@ CELERY_BEAT_SCHEDULE |= {
     "curtailment-evaluate-programs": {"task": "curtailment.evaluate_programs", "schedule": 60},
     "curtailment-fetch-prices": {"task": "curtailment.fetch_prices", "schedule": 5 * 60},
 }
+# Webhooks (hosting/webhooks/tasks.py): deliveries due (retries, what a dead broker or worker
+# left), and holds about to expire announced once.
+WEBHOOKS_SWEEP_S = env_int("WEBHOOKS_SWEEP_S", 60, minimum=1)
+CELERY_BEAT_SCHEDULE |= {
+    "webhooks-sweep": {"task": "webhooks.sweep", "schedule": WEBHOOKS_SWEEP_S},
+    "webhooks-expiring-holds": {"task": "webhooks.announce_expiring_holds", "schedule": 5 * 60},
+    "webhooks-prune": {"task": "webhooks.prune", "schedule": 60 * 60},
+}
+# Deliveries have a queue of their own: a slow receiver never holds up the central tasks.
+CELERY_TASK_ROUTES = {"webhooks.deliver": {"queue": env_str("WEBHOOKS_QUEUE", "webhooks")}}
 # Tasks without a queue of their own (the site's) go to the central default queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 
@@ -221,6 +232,23 @@ COMMISSIONING_PUBLISH_TIMEOUT_MS = env_int("COMMISSIONING_PUBLISH_TIMEOUT_MS", 5
 BILLING_AUTO_ISSUE = env_bool("BILLING_AUTO_ISSUE", True)
 BILLING_REMINDER_DAYS = env_int("BILLING_REMINDER_DAYS", 7, minimum=1)  # between reminders of an overdue invoice
 BILLING_REMINDERS = env_int("BILLING_REMINDERS", 3, minimum=0)  # at most, per invoice
+
+# --- Webhooks -------------------------------------------------------------------------
+# Never deliver to loopback, private, link-local, reserved addresses (server-side request
+# forgery) unless this is on: on with DEBUG (the demo) and in the tests, off in production.
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", DEBUG)
+WEBHOOKS_QUEUE = env_str("WEBHOOKS_QUEUE", "webhooks")  # deliveries: a central worker runs -Q webhooks
+WEBHOOKS_TIMEOUT_S = env_int("WEBHOOKS_TIMEOUT_S", 5, minimum=1)  # connect, send, each read
+# Retries: base × 2^(n-1) capped, less up to 25 % jitter; given up after WEBHOOKS_ATTEMPTS
+# tries (60 s, 3 h, 16: about a day).
+WEBHOOKS_BACKOFF_BASE_S = env_int("WEBHOOKS_BACKOFF_BASE_S", 60, minimum=1)
+WEBHOOKS_BACKOFF_CAP_S = env_int("WEBHOOKS_BACKOFF_CAP_S", 3 * 3600, minimum=1)
+WEBHOOKS_ATTEMPTS = env_int("WEBHOOKS_ATTEMPTS", 16, minimum=1)
+# A subscription is disabled after this many deliveries in a row were given up on.
+WEBHOOKS_DISABLE_AFTER = env_int("WEBHOOKS_DISABLE_AFTER", 5, minimum=1)
+WEBHOOKS_HOLD_NOTICE_HOURS = env_int("WEBHOOKS_HOLD_NOTICE_HOURS", 24, minimum=1)  # hold.expiring this far ahead
+WEBHOOKS_PUBLISH_TIMEOUT_MS = env_int("WEBHOOKS_PUBLISH_TIMEOUT_MS", 500, minimum=10)
+WEBHOOKS_KEEP_DAYS = env_int("WEBHOOKS_KEEP_DAYS", 30, minimum=1)  # events and their delivery log kept this long
 
 # --- Curtailment ----------------------------------------------------------------------
 CURTAILMENT_CHUNK = env_int("CURTAILMENT_CHUNK", 500, minimum=1)  # machines per command message

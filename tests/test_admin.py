@@ -29,6 +29,7 @@ from hosting.models import (
     Membership,
     Quote,
     SelfTestRun,
+    Shipment,
     SitePricing,
     Tenant,
     TermDiscount,
@@ -76,10 +77,11 @@ MODELS = [
     MachineRequest,
     TelemetryPolicy,
     Alert,
+    Shipment,
     LogEntry,  # the change log, site-wide (django-auditlog's admin)
 ]
 # Written by the system (or asked for from the portal), never added by hand.
-READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun, MachineRequest, Alert, LogEntry}
+READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun, MachineRequest, Alert, Shipment, LogEntry}
 
 
 def admin_url(model, view="changelist", *args):
@@ -109,6 +111,10 @@ def grow(n: int) -> None:
             machine = MachineFactory(contract=contract, status=MachineStatus.RECEIVED)
             ip = f"127.77.{Pdu.objects.count()}.{10 + position}"  # racked with its address
             machines.append(services.rack_machine(machine, slot, commission=False, ip=ip))
+        shipment = Shipment.objects.create(
+            contract=contract, tenant=contract.tenant, carrier="ups", tracking_number=f"1Z{site.pk:08d}"
+        )
+        Machine.objects.filter(pk__in=[m.pk for m in machines]).update(shipment=shipment)
         runs.start_batch(machines, label="grown")
         runs.dispatch(site.pk)
         token, claimed = runs.claim(list(SelfTestRun.objects.filter(machine__in=machines).values_list("pk", flat=True)))
@@ -359,6 +365,24 @@ def test_the_site_page_shows_capacity_as_each_phase_energizes(staff_client):
     assert "capacity-timeline" in page
     assert "2099-01-01" in page
     assert "400,000" in page  # free from 2099: 500 MW − 100 MW
+
+
+def test_staff_edit_a_sites_ship_to_address_and_receiving_instructions(staff_client):
+    site = SiteFactory()
+    page = staff_client.get(admin_url(Site, "change", site.pk)).content.decode()
+    assert "Ship-to and receiving" in page
+    data = {
+        "slug": site.slug, "name": site.name, "country": site.country.code, "region": site.region,
+        "timezone": site.timezone, "cooling": site.cooling, "pue": site.pue, "max_ambient_c": site.max_ambient_c,
+        "status": site.status, "ship_to_address": "Haven Bratsk LLC\nBratsk 665708", "receiving_hours": "08-20",
+        "receiving_dock": "Ramp 1", "customs_notes": "EAEU declaration", "receiving_contact": "+7 3953 55 01 20",
+        "phases-TOTAL_FORMS": "0", "phases-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = staff_client.post(admin_url(Site, "change", site.pk), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    site.refresh_from_db()
+    assert site.ship_to_block == "Haven Bratsk LLC\nBratsk 665708"
+    assert (site.receiving_dock, site.customs_notes) == ("Ramp 1", "EAEU declaration")
 
 
 def test_staff_issue_a_token_once_and_revoke_it(staff_client):

@@ -16,11 +16,13 @@ TOP |= {"hosting.apps", "hosting.migrations"}
 FEATURES = {"hosting.commissioning", "hosting.telemetry"}  # siblings on the core, under the faces
 # On telemetry, under the faces: billing reads windows and contract terms (ARCHITECTURE.md).
 OPERATING = {"hosting.billing", "hosting.curtailment"}
+# Listens to everything (signals on commit), so above billing and curtailment, under the faces.
+LISTENERS = {"hosting.webhooks"}
 FACES = {"hosting.api", "hosting.portal", "hosting.staff", "hosting.admin"}
 # The telemetry app keeps its faces beside its rules (ARCHITECTURE.md: api.py in each app).
 TELEMETRY_FACES = {"hosting.telemetry.api", "hosting.telemetry.api_alerts", "hosting.telemetry.admin"}
 APP_FACES = TELEMETRY_FACES | {"hosting.billing.api", "hosting.billing.admin", "hosting.billing.documents"}
-APP_FACES |= {"hosting.curtailment.api"}
+APP_FACES |= {"hosting.curtailment.api", "hosting.webhooks.api", "hosting.webhooks.admin"}
 
 
 def module_name(path: Path) -> str:
@@ -64,13 +66,13 @@ def core_modules() -> list[Path]:
     # hosting/__init__.py loads the Celery app: the project's wiring, not the core.
     return [
         p for p in sources("hosting")
-        if module_name(p) != "hosting" and not under(module_name(p), TOP | FEATURES | OPERATING)
+        if module_name(p) != "hosting" and not under(module_name(p), TOP | FEATURES | OPERATING | LISTENERS)
     ]  # fmt: skip
 
 
 @pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_hosting_core_never_imports_upward(path):
-    upward = {i for i in imports(path) if under(i, TOP | FEATURES | OPERATING)}
+    upward = {i for i in imports(path) if under(i, TOP | FEATURES | OPERATING | LISTENERS)}
     assert not upward, f"{module_name(path)} imports {sorted(upward)}: react to a signal instead"
 
 
@@ -80,7 +82,7 @@ def feature_modules(packages: set[str] = FEATURES) -> list[Path]:
 
 def feature_rules() -> list[Path]:
     """Feature and operating modules but the faces an app keeps beside its rules (its api, its admin)."""
-    return [p for p in feature_modules(FEATURES | OPERATING) if not under(module_name(p), APP_FACES)]
+    return [p for p in feature_modules(FEATURES | OPERATING | LISTENERS) if not under(module_name(p), APP_FACES)]
 
 
 @pytest.mark.parametrize("path", feature_rules(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -102,6 +104,12 @@ def test_sibling_features_never_import_each_other(path):
     siblings = FEATURES - {mine}
     crossing = {i for i in imports(path) if under(i, siblings)}
     assert not crossing, f"{module_name(path)} imports {sorted(crossing)}"
+
+
+@pytest.mark.parametrize("path", feature_modules(FEATURES | OPERATING), ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_below_the_faces_imports_webhooks(path):
+    """Webhooks listen to the signals the layers below send; none of them knows it is there."""
+    assert not {i for i in imports(path) if under(i, LISTENERS)}
 
 
 def test_the_layer_check_sees_a_telemetry_module_importing_commissioning(tmp_path):

@@ -7,6 +7,7 @@ from hosting.billing import api as billing_api
 from hosting.curtailment import api as curtailment_api
 from hosting.telemetry import api as telemetry_api
 from hosting.telemetry.api_alerts import AlertViewSet
+from hosting.webhooks import api as webhooks_api
 
 router = DefaultRouter()
 router.register("sites", views.SiteViewSet)
@@ -19,6 +20,7 @@ router.register("alerts", AlertViewSet)
 router.register("invoices", billing_api.InvoiceViewSet)
 router.register("changes", changes.ChangeViewSet, basename="change")
 router.register("curtailment/events", curtailment_api.EventViewSet, basename="curtailment-event")
+router.register("webhooks", webhooks_api.SubscriptionViewSet, basename="webhook")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

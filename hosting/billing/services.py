@@ -25,7 +25,7 @@ from django.utils import timezone
 from capacity.errors import Refusal
 from capacity.models import Site
 from changelog import record as changes
-from hosting.billing import month, rules
+from hosting.billing import month, rules, signals
 from hosting.billing.models import (
     HOSTING_KINDS,
     ContractTerms,
@@ -125,14 +125,17 @@ def _roll_day(site: Site, day: dt.date, interval_s: int) -> int:
             WHERE m.site_id = w.site_id AND m.cancelled_at IS NULL AND w.start >= m.starts_at AND w.start < m.ends_at
               AND m.notice_h >= COALESCE(t.maintenance_notice_h, {DEFAULT_NOTICE_H})
         )"""  # noqa: S608
-    plain = "w.machine_status NOT IN ('curtailed', 'rma')"
+    # Curtailed in fact: told to stop and not hashing. A machine that ignored its stop kept
+    # mining — its windows are live windows (counted for the SLA, billed as such).
+    curtailed = "(w.machine_status = 'curtailed' AND w.hashing IS NOT TRUE)"
+    plain = f"w.machine_status <> 'rma' AND NOT {curtailed}"
     counted = f"{plain} AND NOT ({in_maintenance})"
     energy = "COALESCE(SUM(CASE WHEN w.power_source = '{0}' THEN w.power_w END), 0.0) * %s / 3600.0"
     sql = f"""
         INSERT INTO billing_machineday (day, machine_id, {", ".join(DAY_COLUMNS)})
         SELECT * FROM (
             SELECT %s AS day, w.machine_id, MAX(w.contract_id), %s, %s, COUNT(*),
-                   SUM(CASE WHEN w.machine_status = 'curtailed' THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN {curtailed} THEN 1 ELSE 0 END),
                    SUM(CASE WHEN w.machine_status = 'rma' THEN 1 ELSE 0 END),
                    SUM(CASE WHEN {plain} AND {in_maintenance} THEN 1 ELSE 0 END),
                    SUM(CASE WHEN {counted} AND w.reachable IS NULL THEN 1 ELSE 0 END),
@@ -378,6 +381,7 @@ def issue(invoice: Invoice, *, now: dt.datetime | None = None) -> Invoice:
         invoice.due_on = today + dt.timedelta(days=terms.payment_terms_days)
         invoice.save(update_fields=["number", "status", "issued_at", "due_on"])
         transaction.on_commit(lambda: _mail(invoice, "issued"))
+        transaction.on_commit(lambda: signals.invoices_issued.send(sender=Invoice, invoice_ids=[invoice.pk]))
         return invoice
 
 
@@ -604,6 +608,8 @@ def _issue_all(site: Site, invoices: list[Invoice], book: month.MonthBook, now: 
         invoices, ["number", "status", "issued_at", "due_on"], via="billing.issue", batch_size=500, describe=str
     )
     transaction.on_commit(partial(_mail_all, invoices, "issued"))
+    if ids := [invoice.pk for invoice in invoices]:
+        transaction.on_commit(lambda: signals.invoices_issued.send(sender=Invoice, invoice_ids=ids))
 
 
 def _mail_all(invoices: list[Invoice], what: str) -> None:

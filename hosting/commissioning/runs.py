@@ -26,7 +26,7 @@ from django.utils import timezone
 from capacity.errors import Refusal
 from capacity.models import BULK_BATCH_SIZE, Site, Slot
 from hosting import queues, services
-from hosting.commissioning import checks, pipeline
+from hosting.commissioning import checks, pipeline, signals
 from hosting.lifecycle import IN_SERVICE, MachineStatus, check_machine_move
 from hosting.models import (
     CheckResult,
@@ -403,7 +403,18 @@ def finish(results: Sequence[pipeline.Result], token: str, now: dt.datetime | No
         machine_ids = [owned[i].machine_id for i in verdicts]
         sites = set(Machine.objects.filter(pk__in=machine_ids).values_list("contract__site_id", flat=True))
         transaction.on_commit(lambda: [dispatch(site_id) for site_id in sites])
+        batch_ids = {owned[i].batch_id for i in verdicts} - {None}
+        if batch_ids:
+            transaction.on_commit(lambda: _announce_finished(batch_ids))
     return [owned[i] for i in verdicts]
+
+
+def _announce_finished(batch_ids: set) -> None:
+    """After commit: those of the batches whose every run now has its verdict (read after the
+    commit, so the worker storing a batch's last verdict always sees it finished)."""
+    still_open = set(SelfTestRun.objects.open().filter(batch_id__in=batch_ids).values_list("batch_id", flat=True))
+    if finished := sorted(batch_ids - still_open, key=str):
+        signals.batches_finished.send(sender=CommissioningBatch, batch_ids=finished)
 
 
 def _settle_machines(runs: Sequence[SelfTestRun], now: dt.datetime) -> None:

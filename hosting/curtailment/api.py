@@ -5,7 +5,9 @@
   the same `external_id` again answers the same event (200, not 201).
 - `POST /api/v1/curtailment/events/{id}/end/` (permission `curtailment.change_event`).
 - `GET /api/v1/curtailment/events/`: staff every event; a tenant the events that curtailed
-  its machines, showing only its machines and none of the site-wide figures.
+  its machines, counting only its machines and showing none of the site-wide figures.
+- `GET /api/v1/curtailment/events/{id}/machines/`: the event's machines (a tenant: its own),
+  paginated — an event may hold ten thousand.
 - `GET /api/v1/curtailment/prices/?site=…` (staff): the site's latest prices against its strike.
 
 Pagination, throttles and the error shape are the API's globals (REST_FRAMEWORK).
@@ -17,9 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 import django_filters
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -29,7 +31,15 @@ from rest_framework.response import Response
 from capacity.models import Site
 from hosting.api.filters import FilterSet
 from hosting.curtailment import programs, triggers
-from hosting.curtailment.models import Event, EventMachine, EventStatus, Program, ProgramKind, SettlementPrice
+from hosting.curtailment.models import (
+    CurtailmentStatus,
+    Event,
+    EventMachine,
+    EventStatus,
+    Program,
+    ProgramKind,
+    SettlementPrice,
+)
 from hosting.models import Machine
 
 EVENT_KINDS = [(kind.value, kind.label) for kind in ProgramKind if kind.value in triggers.EVENT_KINDS]
@@ -94,7 +104,9 @@ class CurtailmentEventSerializer(serializers.ModelSerializer):
     shortfall_mw = serializers.DecimalField(
         max_digits=10, decimal_places=3, read_only=True, allow_null=True, help_text="Staff only."
     )
-    machines = CurtailedMachineSerializer(many=True, read_only=True)
+    machine_count = serializers.IntegerField(
+        read_only=True, help_text="Machines the event curtailed (a tenant: its own); listed at machines/."
+    )
 
     class Meta:
         model = Event
@@ -113,7 +125,7 @@ class CurtailmentEventSerializer(serializers.ModelSerializer):
             "planned_mw",
             "shortfall_mw",
             "created_at",
-            "machines",
+            "machine_count",
         ]
         read_only_fields = fields
 
@@ -174,14 +186,19 @@ class EventFilter(FilterSet):
 
 
 def visible_events(user: Any) -> QuerySet[Event]:
-    """Staff: every event. A tenant: the events that curtailed its machines, with only those."""
+    """Staff: every event. A tenant: the events that curtailed its machines, counting only those."""
     events = Event.objects.select_related("site", "program").order_by("-starts_at", "-pk")
     if user.is_staff:
-        return events.prefetch_related(Prefetch("machines", queryset=EventMachine.objects.order_by("rank")))
+        return events.annotate(machine_count=Count("machines"))
     mine = Machine.objects.visible_to(user).values("pk")
-    return events.filter(pk__in=EventMachine.objects.filter(machine__in=mine).values("event_id")).prefetch_related(
-        Prefetch("machines", queryset=EventMachine.objects.filter(machine__in=mine).order_by("rank"))
+    return events.filter(pk__in=EventMachine.objects.filter(machine__in=mine).values("event_id")).annotate(
+        machine_count=Count("machines", filter=Q(machines__machine__in=mine))
     )
+
+
+def visible_machines(user: Any, event: Event) -> QuerySet[EventMachine]:
+    rows = EventMachine.objects.filter(event=event).order_by("rank", "pk")
+    return rows if user.is_staff else rows.filter(machine__in=Machine.objects.visible_to(user).values("pk"))
 
 
 @extend_schema_view(
@@ -235,6 +252,22 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise ValidationError(exc.errors) from None
         body = self.get_serializer(self.get_queryset().get(pk=event.pk)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="The machines a curtailment event chose (tenants: their own), in shedding order",
+        parameters=[OpenApiParameter("status", str, enum=list(CurtailmentStatus.values), description="Only these.")],
+        responses=CurtailedMachineSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], serializer_class=CurtailedMachineSerializer)
+    def machines(self, request: Request, pk: str | None = None) -> Response:
+        rows = visible_machines(request.user, self.get_object())
+        wanted = request.query_params.get("status")
+        if wanted is not None:
+            if wanted not in CurtailmentStatus.values:
+                raise ValidationError({"status": [f"Not one of {', '.join(CurtailmentStatus.values)}."]})
+            rows = rows.filter(status=wanted)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(CurtailedMachineSerializer(page, many=True).data)
 
     @extend_schema(
         summary="QSE: end a curtailment event now (staff token with curtailment.change_event)",

@@ -15,11 +15,9 @@ Acting on an event (choosing machines, sending commands) is hosting.curtailment.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from types import ModuleType
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -27,8 +25,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from capacity.models import Site
-from changelog import record as changes
-from hosting.curtailment import triggers
+from hosting.curtailment import services, signals, triggers
 from hosting.curtailment.models import Event, EventStatus, Program, ProgramKind, SettlementPrice
 
 log = logging.getLogger(__name__)
@@ -49,22 +46,9 @@ def open_events() -> QuerySet[Event]:
     return Event.objects.filter(status__in=OPEN_STATUSES, ends_at__isnull=True)
 
 
-def _services() -> ModuleType | None:
-    """hosting.curtailment.services, which acts on events, if this build has it."""
-    try:
-        return importlib.import_module("hosting.curtailment.services")
-    except ModuleNotFoundError as exc:
-        if exc.name != "hosting.curtailment.services":
-            raise  # the module is there but is broken: show it
-        return None
-
-
 def _act_on_commit(verb: str, event_id: int) -> None:
-    services = _services()
-    if services is None:
-        log.info("event %s: %s not sent (hosting.curtailment.services is not installed)", event_id, verb)
-        return
-    action = getattr(services, verb)
+    """Start or end the event (hosting.curtailment.services) once its row is committed."""
+    action = services.start_event if verb == "start" else services.end_event
     transaction.on_commit(lambda: action(event_id))
 
 
@@ -130,7 +114,7 @@ def _evaluate(program_id: int, now: dt.datetime) -> Change:
                 deadline_at=triggers.deadline(program.kind, now, program.response_minutes),
                 notes=result.reason,
             )
-            _act_on_commit("start_event", event.pk)
+            _act_on_commit("start", event.pk)
             log.info("program %s: curtail, event %s (%s)", program.pk, event.pk, result.reason)
             return Change(program.pk, result.decision, result.reason, event.pk)
         if result.decision is triggers.Decision.RESUME and current is not None:
@@ -147,8 +131,9 @@ def _end(event: Event, now: dt.datetime, note: str) -> None:
     if event.starts_at > now:  # it never began: nothing to bring back
         event.status = EventStatus.CANCELLED
         fields.append("status")
+        transaction.on_commit(lambda: signals.event_ended.send(sender=Event, event_id=event.pk))
     event.save(update_fields=fields)
-    _act_on_commit("end_event", event.pk)
+    _act_on_commit("end", event.pk)
 
 
 def end_event_now(event: Event, *, now: dt.datetime | None = None, note: str = "ended") -> tuple[Event, bool]:
@@ -224,39 +209,14 @@ def post_event(
                 target_mw=target_mw, starts_at=starts_at, ends_at=ends_at, deadline_at=deadline_at,
                 created_by=created_by, created_at=now,
             )  # fmt: skip
-            if starts_at <= now:  # a later start is started by the beat (act_on_due_events)
-                _act_on_commit("start_event", event.pk)
+            if starts_at <= now:  # a later start is started by the beat (services.check_events)
+                _act_on_commit("start", event.pk)
     except IntegrityError:
         if not external_id:
             raise
         # The same id posted at the same moment: the other request created it.
         return Event.objects.get(site=site, external_id=external_id), False
     return event, True
-
-
-def act_on_due_events(now: dt.datetime | None = None) -> tuple[int, int, int]:
-    """Beat: start the scheduled events whose start has come, end the active ones whose end
-    has passed, cancel those whose end passed before they ever started. (started, ended,
-    cancelled); start_event and end_event are safe to call twice (they lock the event)."""
-    now = now or timezone.now()
-    cancelled = changes.update(
-        Event.objects.filter(status=EventStatus.SCHEDULED, ends_at__lte=now),
-        via="curtailment.act_on_due_events",
-        status=EventStatus.CANCELLED,
-    )
-    services = _services()
-    if services is None:
-        return 0, 0, cancelled
-    starting = Event.objects.filter(is_open(now), status=EventStatus.SCHEDULED, starts_at__lte=now)
-    ending = Event.objects.filter(status=EventStatus.ACTIVE, ends_at__lte=now)
-    started = ended = 0
-    for event_id in starting.order_by("starts_at", "pk").values_list("pk", flat=True):
-        services.start_event(event_id)
-        started += 1
-    for event_id in ending.order_by("ends_at", "pk").values_list("pk", flat=True):
-        services.end_event(event_id)
-        ended += 1
-    return started, ended, cancelled
 
 
 def sites_with_triggered_programs() -> QuerySet[Site]:

@@ -14,11 +14,16 @@ The rules:
   PSU standby and fans.
 - When the eligible machines do not reach the target, all of them are taken and the rest is
   the shortfall.
+- The last machine needed, when stopping it would shed more than the target still needs and
+  its firmware takes a power limit (Whatsminers: btminer's `adjust_power_limit`), is limited
+  instead of stopped — to the draw that sheds just what is missing, if that is within the
+  firmware's range; otherwise it is stopped.
 - Resume goes the other way: most efficient first, so the hashrate comes back soonest.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -33,8 +38,20 @@ HOURS_USED = "hours_used"
 NOTICE = "notice"
 
 
+# The least a power limit may be, as a share of the nameplate, for firmware that takes one:
+# Whatsminer firmware accepts limits down to about half its rated power (M30S++: 1,700 of
+# 3,600 W; M50: 1,650 of 3,500 W); a margin above that. Stock Antminer firmware has none.
+POWER_LIMIT_FLOOR_SHARE = {"microbt": 0.55}
+
+
 def sleep_w(vendor: str) -> float:
     return SLEEP_W_BY_VENDOR.get(vendor, SLEEP_W_DEFAULT)
+
+
+def power_limit_min_w(vendor: str, nameplate_w: float) -> float | None:
+    """The lowest power limit the firmware is sent (None: it takes no power limit)."""
+    share = POWER_LIMIT_FLOOR_SHARE.get(vendor)
+    return None if share is None else round(nameplate_w * share)
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,7 @@ class Candidate:
     measured_w: float | None = None  # its recent draw (PDU or the miner's own), if measured
     measured_j_per_th: float | None = None  # from its recent windows, if measured
     circuit_id: int | None = None
+    power_limit_min_w: float | None = None  # None: its firmware takes no power limit
 
     @property
     def j_per_th(self) -> float:
@@ -80,6 +98,7 @@ class Choice:
     expected_shed_w: float
     power_before_w: float
     circuit_id: int | None
+    power_limit_w: int | None = None  # limited to this instead of stopped
 
 
 @dataclass(frozen=True)
@@ -127,11 +146,26 @@ def choose(candidates: Iterable[Candidate], target_w: float, notice_given_min: f
         shed = c.expected_shed_w
         if shed <= 0:
             continue
+        limit_w = _trim(c, target_w - planned)
+        if limit_w is not None:
+            shed = c.power_before_w - limit_w
         chosen.append(
-            Choice(c.machine_id, c.contract_id, len(chosen) + 1, c.j_per_th, shed, c.power_before_w, c.circuit_id)
-        )
+            Choice(
+                c.machine_id, c.contract_id, len(chosen) + 1, c.j_per_th, shed, c.power_before_w, c.circuit_id,
+                limit_w,
+            )
+        )  # fmt: skip
         planned += shed
     return Plan(tuple(chosen), target_w, planned, max(0.0, target_w - planned), ineligible)
+
+
+def _trim(c: Candidate, missing_w: float) -> int | None:
+    """The power limit that sheds `missing_w` from this machine, when stopping it would shed
+    more and its firmware takes a limit that low; None: stop it."""
+    if c.power_limit_min_w is None or missing_w >= c.expected_shed_w:
+        return None
+    limit_w = math.floor(c.power_before_w - missing_w)  # down to the watt, never short
+    return limit_w if limit_w >= c.power_limit_min_w else None
 
 
 def resume_order(chosen: Sequence[Choice]) -> list[Choice]:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -24,10 +26,11 @@ from django.db.models import Avg, F, Q, Sum
 from django.utils import timezone
 
 from capacity.models import Pdu
+from changelog import record as changes
 from hosting import queues
 from hosting.billing.services import terms_for
-from hosting.curtailment import selection
-from hosting.curtailment.commands import RESUME, STOP, Attempt, Order
+from hosting.curtailment import selection, signals
+from hosting.curtailment.commands import POWER_LIMIT, RESUME, STOP, Attempt, Order
 from hosting.curtailment.models import Command, CurtailmentStatus, Event, EventMachine, EventSample, EventStatus
 from hosting.lifecycle import MachineStatus
 from hosting.models import Contract, Machine
@@ -139,6 +142,7 @@ def candidates(event: Event, now: dt.datetime) -> list[selection.Candidate]:
                 measured_w=watts,
                 measured_j_per_th=j_per_th,
                 circuit_id=m.slot.circuit_id if m.slot else None,
+                power_limit_min_w=selection.power_limit_min_w(m.model.vendor, float(m.model.nameplate_power_w)),
             )
         )
     return out
@@ -173,6 +177,7 @@ def start_event(event_id: int, now: dt.datetime | None = None) -> Event:
                 event=event, machine_id=c.machine_id, contract_id=c.contract_id, rank=c.rank,
                 j_per_th=None if c.j_per_th == float("inf") else round(c.j_per_th, 2),
                 expected_shed_w=round(c.expected_shed_w), power_before_w=round(c.power_before_w, 1),
+                action=STOP if c.power_limit_w is None else POWER_LIMIT, power_limit_w=c.power_limit_w,
             )
             for c in chosen
         ]  # fmt: skip
@@ -195,6 +200,7 @@ def start_event(event_id: int, now: dt.datetime | None = None) -> Event:
         ramp = _ramp_w_per_s(event)
         deadline_s = max(0.0, (event.deadline_at - now).total_seconds())
         transaction.on_commit(lambda: _dispatch(event.pk, slug, STOP, ids, ramp, deadline_s))
+        transaction.on_commit(lambda: signals.event_started.send(sender=Event, event_id=event.pk))
     log.info(
         "event %s: %d machine(s) chosen, %.3f MW planned, %s MW short",
         event.pk,
@@ -236,14 +242,29 @@ def end_event(event_id: int, now: dt.datetime | None = None) -> Event:
         slug = event.site.slug
         ramp = _ramp_w_per_s(event)
         transaction.on_commit(lambda: _dispatch(event.pk, slug, RESUME, ids, ramp, None))
+        transaction.on_commit(lambda: signals.event_ended.send(sender=Event, event_id=event.pk))
     return event
 
 
-def due(now: dt.datetime) -> tuple[list[int], list[int]]:
-    """(scheduled events whose start has come, active events whose end has come)."""
+def act_on_due_events(now: dt.datetime) -> tuple[int, int, int]:
+    """The one place events are started and ended by the clock: cancel the scheduled events
+    whose end passed before they began, start those whose start has come, end the active
+    ones whose end has. (started, ended, cancelled); each start and end locks its event, so
+    two beats at once act once."""
+    with transaction.atomic():
+        stale = Event.objects.select_for_update().filter(status=EventStatus.SCHEDULED, ends_at__lte=now)
+        stale_ids = list(stale.order_by("pk").values_list("pk", flat=True))
+        cancelled = changes.update(
+            Event.objects.filter(pk__in=stale_ids), via="curtailment.act_on_due_events", status=EventStatus.CANCELLED
+        )
+        for event_id in stale_ids:
+            transaction.on_commit(partial(signals.event_ended.send, sender=Event, event_id=event_id))
     starting = Event.objects.filter(status=EventStatus.SCHEDULED, starts_at__lte=now + START_EARLY)
     ending = Event.objects.filter(status=EventStatus.ACTIVE, ends_at__isnull=False, ends_at__lte=now)
-    return list(starting.values_list("pk", flat=True)), list(ending.values_list("pk", flat=True))
+    started = [start_event(pk, now=now) for pk in starting.order_by("starts_at", "pk").values_list("pk", flat=True)]
+    ended = [end_event(pk, now=now) for pk in ending.order_by("ends_at", "pk").values_list("pk", flat=True)]
+    active = sum(e.status == EventStatus.ACTIVE for e in started)
+    return active, sum(e.status == EventStatus.ENDED for e in ended), cancelled
 
 
 def _ramp_w_per_s(event: Event) -> float | None:
@@ -313,11 +334,22 @@ def claim(event_machine_ids: Sequence[int], action: str, now: dt.datetime) -> li
 
 
 def orders(ems: Sequence[EventMachine], action: str, offsets: dict[int, float]) -> list[Order]:
-    return [
-        Order(e.pk, e.machine.ip, e.machine.model.slug, action, offsets.get(e.pk, 0.0), e.power_limit_w)
-        for e in ems
-        if e.machine.ip
-    ]
+    """What each machine is told: to stop (or the power limit it was chosen for); to resume (a
+    limited machine: a limit back up to what it drew before, at least its nameplate)."""
+    out = []
+    for e in ems:
+        if not e.machine.ip:
+            continue
+        told, limit_w = action, None
+        if e.action == POWER_LIMIT:
+            told = POWER_LIMIT
+            limit_w = e.power_limit_w if action == STOP else restored_limit_w(e)
+        out.append(Order(e.pk, e.machine.ip, e.machine.model.slug, told, offsets.get(e.pk, 0.0), limit_w))
+    return out
+
+
+def restored_limit_w(e: EventMachine) -> int:
+    return math.ceil(max(float(e.machine.model.nameplate_power_w), float(e.power_before_w or 0)))
 
 
 def record(attempts: Sequence[Attempt], action: str) -> None:
@@ -349,20 +381,32 @@ def record(attempts: Sequence[Attempt], action: str) -> None:
             EventMachine.objects.filter(pk=pk).update(last_error=f"resume: {answer}"[:300])
 
 
-def site_pdus(site_id: int) -> list[PduAddress]:
-    return [
-        PduAddress(p.host, p.port, p.community, p.profile) for p in Pdu.objects.filter(site_id=site_id).order_by("pk")
-    ]
+def site_pdus(site_id: int, event_machine_ids: Sequence[int] | None = None) -> list[PduAddress]:
+    """The site's PDUs; given event machines, only those their outlets are on."""
+    pdus = Pdu.objects.filter(site_id=site_id)
+    if event_machine_ids is not None:
+        on = EventMachine.objects.filter(pk__in=list(event_machine_ids)).values("machine__slot__circuit__pdu")
+        pdus = pdus.filter(pk__in=on)
+    return [PduAddress(p.host, p.port, p.community, p.profile) for p in pdus.order_by("pk")]
 
 
-def verify(event_id: int, walks: dict[PduAddress, PduWalk], now: dt.datetime) -> list[EventMachine]:
+def verify(
+    event_id: int, walks: dict[PduAddress, PduWalk], now: dt.datetime, only: Sequence[int] | None = None
+) -> list[EventMachine]:
     """Judge the event's machines by their outlets' watts and record a sample: a machine drawing
     no more than its sleep draw (or power limit) + CURTAILMENT_VERIFY_MARGIN_W is verified off;
     after the deadline one drawing more is flagged still drawing. Returns the flagged machines
-    that may be told again (fewer than 1 + CURTAILMENT_RETRIES stops sent), claimed for it."""
+    that may be told again (fewer than 1 + CURTAILMENT_RETRIES stops sent), claimed for it.
+
+    `only` (a command chunk's machines, right after their stops): judge those alone, from their
+    own PDUs, and record no sample — the event's samples are whole-site readings (the deadline's
+    and the beat's)."""
     event = Event.objects.select_related("site").get(pk=event_id)
     by_address = {(a.host, a.port): w for a, w in walks.items()}
-    ems = list(EventMachine.objects.filter(event=event).select_related("machine__model", "machine__slot__circuit__pdu"))
+    judged_rows = EventMachine.objects.filter(event=event)
+    if only is not None:
+        judged_rows = judged_rows.filter(pk__in=list(only))
+    ems = list(judged_rows.select_related("machine__model", "machine__slot__circuit__pdu"))
     margin = settings.CURTAILMENT_VERIFY_MARGIN_W
     past_deadline = now >= event.deadline_at
     achieved = 0.0
@@ -409,18 +453,18 @@ def verify(event_id: int, walks: dict[PduAddress, PduWalk], now: dt.datetime) ->
         EventMachine.objects.bulk_update(
             changed, ["status", "power_after_w", "verified_at", "last_error"], batch_size=1000
         )
-        EventSample.objects.get_or_create(
-            event=event, at=now,
-            defaults={
-                "target_mw": event.target_mw, "achieved_mw": _mw(achieved),
-                "site_load_mw": _mw(site_load) if walks else None, "machines_off": off,
-            },
-        )  # fmt: skip
+        if only is None:
+            EventSample.objects.get_or_create(
+                event=event, at=now,
+                defaults={
+                    "target_mw": event.target_mw, "achieved_mw": _mw(achieved),
+                    "site_load_mw": _mw(site_load) if walks else None, "machines_off": off,
+                },
+            )  # fmt: skip
         if event.status != EventStatus.ACTIVE:
             return []
-        retry = EventMachine.objects.filter(
-            event=event, status=CS.STILL_DRAWING, attempts__lt=1 + settings.CURTAILMENT_RETRIES
-        ).select_for_update(skip_locked=True, of=("self",))
+        retry = judged_rows.filter(status=CS.STILL_DRAWING, attempts__lt=1 + settings.CURTAILMENT_RETRIES)
+        retry = retry.select_for_update(skip_locked=True, of=("self",))
         pks = list(retry.values_list("pk", flat=True))
         EventMachine.objects.filter(pk__in=pks).update(
             status=CS.SENT, attempts=F("attempts") + 1
@@ -439,11 +483,7 @@ def check_events(now: dt.datetime | None = None) -> int:
     from hosting.curtailment.tasks import verify_event
 
     now = now or timezone.now()
-    starting, ending = due(now)
-    for pk in starting:
-        start_event(pk, now=now)
-    for pk in ending:
-        end_event(pk, now=now)
+    act_on_due_events(now)
     by_site: dict[str, list[int]] = defaultdict(list)
     for pk, slug in open_events(now):
         by_site[slug].append(pk)

@@ -64,7 +64,9 @@ def send_commands(event_id: int, action: str, event_machine_ids: list[int], offs
         slug = Event.objects.values_list("site__slug", flat=True).get(pk=event_id)
         timeout_s = settings.CURTAILMENT_PUBLISH_TIMEOUT_MS / 1000
         countdown = settings.CURTAILMENT_SETTLE_MS / 1000
-        queues.publish(verify_event, [((event_id,), {"countdown": countdown})], queues.queue_for(slug), timeout_s)
+        chunk = [o.event_machine_id for o in orders]
+        message = ((event_id, chunk), {"countdown": countdown})
+        queues.publish(verify_event, [message], queues.queue_for(slug), timeout_s)
     log.info("event %s: %s sent to %d machine(s)", event_id, action, len(orders))
     return len(orders)
 
@@ -76,16 +78,17 @@ def send_commands(event_id: int, action: str, event_machine_ids: list[int], offs
     retry_backoff=True,
     max_retries=2,
 )
-def verify_event(event_id: int) -> int:
+def verify_event(event_id: int, event_machine_ids: list[int] | None = None) -> int:
     """Read the outlets of the event's site, judge its machines by their watts, record a sample,
-    and tell the machines still drawing after the deadline to stop again (bounded)."""
-    event = Event.objects.filter(pk=event_id).values_list("site_id", flat=True).first()
-    if event is None:
+    and tell the machines still drawing after the deadline to stop again (bounded). Given a
+    chunk's machines (right after their stops): only those, from their own PDUs, no sample."""
+    site_id = Event.objects.filter(pk=event_id).values_list("site_id", flat=True).first()
+    if site_id is None:
         return 0
-    pdus = services.site_pdus(event)
+    pdus = services.site_pdus(site_id, event_machine_ids)
     here = process()
     walks = here.loop.run_until_complete(walk_pdus(pdus, settings.CURTAILMENT_TIMEOUT_S)) if pdus else {}
-    retry = services.verify(event_id, walks, timezone.now())
+    retry = services.verify(event_id, walks, timezone.now(), only=event_machine_ids)
     if retry:
         orders = services.orders(retry, STOP, {})
         sent = _send(orders)

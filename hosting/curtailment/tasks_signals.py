@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="curtailment.evaluate_programs", acks_late=True, ignore_result=True)
 def evaluate_programs(site_id: int | None = None) -> int:
-    """Every site's price and 4CP programs at this moment, then the events whose start or end
-    has come; the number of events opened, started or ended."""
+    """Every site's price and 4CP programs at this moment; the number of events opened or
+    ended. (Events with a later start or a given end are started and ended by the one beat
+    that does it, `curtailment.check_events`.)"""
     now = timezone.now()
     sites = programs.sites_with_triggered_programs().order_by("pk")
     if site_id is not None:
@@ -29,10 +30,6 @@ def evaluate_programs(site_id: int | None = None) -> int:
             log.exception("evaluating the programs of site %s failed", site.pk)
             continue
         changed += sum(change.decision != "hold" for change in changes)
-    if site_id is None:
-        # Events posted with a later start or a given end (a QSE's) are started and ended here.
-        started, ended, cancelled = programs.act_on_due_events(now)
-        changed += started + ended + cancelled
     return changed
 
 

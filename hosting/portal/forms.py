@@ -7,14 +7,42 @@ from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField  # type: ignore[attr-defined]  # not in its stubs
 
 from capacity.models import Site
-from hosting import quotes
+from hosting import packing, quotes
+from hosting.carriers import Carrier
 from hosting.models import MachineModel, MachineRequest
 
 
 class PackingListForm(forms.Form):
     file = forms.FileField(label="Packing list (CSV)", help_text="Columns: serial, mac, model; optional ip, notes.")
     reference = forms.CharField(required=False, max_length=100, label="Shipment reference")
+    carrier = forms.ChoiceField(required=False, choices=[("", "—"), *Carrier.choices])
     tracking_number = forms.CharField(required=False, max_length=100, label="Tracking number")
+
+
+class MachineEditForm(forms.Form):
+    """An announced machine's serial, MAC and model, as a packing-list row would give them;
+    the rules themselves are `hosting.shipping.edit_machine`'s (those of packing lists)."""
+
+    serial = forms.CharField(max_length=packing.MAX_CHARS["serial"])
+    mac = forms.CharField(label="MAC", max_length=packing.MAX_CHARS["mac"])
+    model = forms.ModelChoiceField(queryset=MachineModel.objects.order_by("vendor", "name"), to_field_name="slug")
+    notes = forms.CharField(
+        required=False, max_length=packing.MAX_CHARS["notes"], widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class TrackingForm(forms.Form):
+    carrier = forms.ChoiceField(required=False, choices=[("", "—"), *Carrier.choices])
+    tracking_number = forms.CharField(max_length=100, label="Tracking number")
+
+
+class CancelMachineForm(forms.Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Why (optional)",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. unit failed burn-in at our warehouse"}),
+    )
 
 
 class QuoteForm(forms.Form):

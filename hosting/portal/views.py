@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,10 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from capacity.errors import Refusal, describe
 from capacity.models import Site
 from hosting import machine_requests, packing, quotes
+from hosting.accounts import Action, may
 from hosting.billing import quoting
 from hosting.billing import services as billing_services
 from hosting.exports import csv_response
-from hosting.lifecycle import MachineStatus
+from hosting.lifecycle import AWAITING_ARRIVAL, GONE, MachineStatus
 from hosting.models import (
     ApiToken,
     CommissioningBatch,
@@ -137,6 +138,7 @@ def machine(request, pk):
         "span": span if (span := request.GET.get("span")) in fleet.MACHINE_SPANS else "24h",
         "spans": list(fleet.MACHINE_SPANS),
     }
+    context["may_change"] = machine.status in AWAITING_ARRIVAL and may(request.user, machine.tenant_id, Action.SHIP)
     context["charts"] = fleet.machine_charts(machine, context["span"])
     context |= {"changes": changes.history(machine), "changes_n": changes.LATEST}
     return render(request, "portal/machine.html", context)
@@ -174,7 +176,8 @@ def contract(request, pk):
         try:
             shipment = packing.import_list(contract, form.cleaned_data["file"].read(), by=request.user,
                                            reference=form.cleaned_data["reference"],
-                                           tracking_number=form.cleaned_data["tracking_number"])  # fmt: skip
+                                           tracking_number=form.cleaned_data["tracking_number"],
+                                           carrier=form.cleaned_data["carrier"])  # fmt: skip
         except packing.PackingListInvalid as refused:
             problems = refused.problems
         else:
@@ -183,7 +186,8 @@ def contract(request, pk):
             return redirect("portal:contract", pk=contract.pk)
     context = {"contract": contract, "form": form, "problems": problems}
     context["terms"] = billing_services.terms_for(contract)
-    context |= {"shipments": contract.shipments.annotate(machines_n=Count("machines")).order_by("-created_at")[:20]}
+    shipments = contract.shipments.annotate(machines_n=Count("machines", filter=~Q(machines__status__in=sorted(GONE))))
+    context |= {"shipments": shipments.order_by("-created_at")[:20]}
     context |= {"batches": _batches(request.user).filter(contract=contract)[:10]}
     context["columns"] = ", ".join((*packing.COLUMNS, *packing.OPTIONAL))
     context |= {"changes": changes.history(contract), "changes_n": changes.LATEST}

@@ -1,18 +1,12 @@
 """Staff's curtailment pages: each site's price against its strikes, its load and events, a
 form for a new event, the ERCOT price upload, and an event's page (timeline, chosen
 machines, non-responders). Staff only; thin: reads in hosting.curtailment.reports.
-
-The price import and acting on an event belong to other modules of the app
-(`hosting.curtailment.prices.import_file`, `hosting.curtailment.services.start_event`);
-they are looked up when used, so a build without them says so instead of failing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
-from types import ModuleType
 
 from django import forms
 from django.contrib import messages
@@ -21,8 +15,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from capacity.models import Site
-from hosting.curtailment import reports
-from hosting.curtailment.models import CurtailmentStatus, Event, Program
+from hosting.curtailment import prices, reports, services, triggers
+from hosting.curtailment.models import CurtailmentStatus, Event, Program, ProgramKind
 from hosting.paging import paginate
 from hosting.staff.curtailment_svg import event_chart
 from hosting.staff.views import staff_action, staff_page
@@ -31,21 +25,6 @@ log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a month of 15-minute prices for every ERCOT point is ~15 MB
 ERRORS_SHOWN = 50
 NOT_RESPONDING_SHOWN = 100  # with their commands; the table below filters to all of them
-
-
-def _optional(module: str) -> ModuleType | None:
-    """One of the app's modules, if this build has it (a broken one still raises)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-
-
-def price_import_available() -> bool:
-    prices = _optional("hosting.curtailment.prices")
-    return prices is not None and hasattr(prices, "import_file")
 
 
 # --------------------------------------------------------------------------------------
@@ -83,7 +62,10 @@ class EventForm(forms.Form):
     target_mw = forms.DecimalField(label="MW", max_digits=10, decimal_places=3, min_value=0)
     starts_at = UtcDateTimeField(label="Start (UTC)")
     ends_at = UtcDateTimeField(label="End (UTC)", required=False, help_text="Empty: open until ended.")
-    deadline_at = UtcDateTimeField(label="Deadline (UTC)", help_text="When the target must be met.")
+    deadline_at = UtcDateTimeField(
+        label="Deadline (UTC)", required=False,
+        help_text="When the target must be met. Empty: the start plus the program's response time (ERS-10: 10 min).",
+    )  # fmt: skip
     notes = forms.CharField(required=False, max_length=500)
 
     def __init__(self, *args, now: dt.datetime | None = None, **kwargs):
@@ -94,6 +76,9 @@ class EventForm(forms.Form):
         data = super().clean()
         site, program = data.get("site"), data.get("program")
         starts, ends, deadline = data.get("starts_at"), data.get("ends_at"), data.get("deadline_at")
+        if deadline is None and starts is not None and "deadline_at" not in self.errors:
+            kind = program.kind if program is not None else ProgramKind.VOLUNTARY
+            deadline = data["deadline_at"] = triggers.deadline(kind, starts, program and program.response_minutes)
         if site is not None and program is not None and program.site_id != site.pk:
             self.add_error("program", f"{program.name} is a program of {program.site}, not of {site}.")
         mw = data.get("target_mw")
@@ -133,7 +118,6 @@ def _overview(request, *, event_form: EventForm | None = None, price_form: Price
         "sites": reports.sites_overview(),
         "event_form": event_form or EventForm(initial={"starts_at": timezone.now()}),
         "price_form": price_form or PriceFileForm(),
-        "price_import": price_import_available(),
         "price_errors": price_errors or [],
     }
     return render(request, "staff/curtailment.html", context, status=status)
@@ -142,15 +126,6 @@ def _overview(request, *, event_form: EventForm | None = None, price_form: Price
 @staff_page
 def curtailment(request):
     return _overview(request)
-
-
-def _act_on_commit(event_id: int) -> bool:
-    services = _optional("hosting.curtailment.services")
-    start = getattr(services, "start_event", None) if services is not None else None
-    if start is None:
-        return False
-    transaction.on_commit(lambda: start(event_id))
-    return True
 
 
 @staff_action
@@ -165,30 +140,22 @@ def event_new(request):
             target_mw=data["target_mw"], starts_at=data["starts_at"], ends_at=data["ends_at"],
             deadline_at=data["deadline_at"], notes=data["notes"], created_by=request.user,
         )  # fmt: skip
-        acting = _act_on_commit(event.pk)
-    if acting:
-        messages.success(request, f"Event #{event.pk} at {event.site} recorded; machines are being chosen.")
-    else:
-        messages.warning(request, f"Event #{event.pk} recorded, but this build cannot act on events yet.")
+        transaction.on_commit(lambda: services.start_event(event.pk))
+    messages.success(request, f"Event #{event.pk} at {event.site} recorded; machines are being chosen.")
     return redirect("staff:curtailment-event", pk=event.pk)
 
 
 @staff_action
 def price_upload(request):
-    prices = _optional("hosting.curtailment.prices")
-    if prices is None or not hasattr(prices, "import_file"):
-        messages.error(request, "Price import is not available in this build.")
-        return _overview(request, status=503)
     form = PriceFileForm(request.POST, request.FILES)
     if not form.is_valid():
         return _overview(request, price_form=form, status=400)
-    refused = getattr(prices, "PriceFileError", ValueError)
     try:
         result = prices.import_file(form.cleaned_data["file"])
-    except refused as exc:
-        errors = list(getattr(exc, "errors", [(None, str(exc))]))
+    except prices.PriceFileError as exc:
+        errors = exc.errors
         return _overview(request, price_form=form, price_errors=errors[:ERRORS_SHOWN], status=400)
-    points = ", ".join(getattr(result, "points", ())) or "no settlement point"
+    points = ", ".join(result.points) or "no settlement point"
     messages.success(request, f"{result.rows} price(s) imported for {points}.")
     return redirect("staff:curtailment")
 

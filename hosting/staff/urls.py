@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hosting.staff import alerts, billing_views, changes, curtailment, fleet_views, views
+from hosting.staff import alerts, billing_views, changes, curtailment, fleet_views, views, webhooks
 
 app_name = "staff"
 
@@ -37,4 +37,10 @@ urlpatterns = [
     path("curtailment/events/", curtailment.event_new, name="curtailment-event-new"),
     path("curtailment/prices/", curtailment.price_upload, name="curtailment-prices"),
     path("curtailment/events/<int:pk>/", curtailment.event, name="curtailment-event"),
+    path("webhooks/", webhooks.webhooks, name="webhooks"),
+    path("webhooks/<int:pk>/", webhooks.webhook, name="webhook"),
+    path("webhooks/<int:pk>/enable/", webhooks.webhook_enable, name="webhook-enable"),
+    path("webhooks/<int:pk>/rotate/", webhooks.webhook_rotate, name="webhook-rotate"),
+    path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook-delete"),
+    path("webhooks/<int:pk>/deliveries/<int:delivery_id>/replay/", webhooks.webhook_replay, name="webhook-replay"),
 ]

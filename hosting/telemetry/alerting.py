@@ -33,7 +33,7 @@ from django.utils import timezone
 from capacity.models import Circuit
 from hosting.lifecycle import MachineStatus
 from hosting.models import Machine, MachineModel
-from hosting.telemetry import alerts
+from hosting.telemetry import alerts, signals
 from hosting.telemetry.models import Alert, AlertQuerySet, CircuitWindow, TelemetryPolicy, Window
 
 log = logging.getLogger(__name__)
@@ -183,10 +183,24 @@ def evaluate(
     with transaction.atomic():
         if to_open:
             Alert.objects.bulk_create(to_open, ignore_conflicts=True)
+            # Those this evaluation opened (a concurrent one's insert won elsewhere: its own `now`).
+            opened = list(Alert.objects.filter(site_id=site_id, opened_at=now).values_list("pk", flat=True))
+            if opened:
+                transaction.on_commit(lambda: signals.alerts_opened.send(sender=Alert, alert_ids=opened))
         if keep:
             kept = Alert.objects.open().filter(pk__in=keep, last_seen_at__lt=now).update(last_seen_at=now)
         if resolve:
-            resolved = _resolve(Alert.objects.open().filter(pk__in=resolve), now)
+            # Locked first: a concurrent evaluation resolving the same alerts waits, then finds them resolved.
+            closing = list(
+                Alert.objects.open()
+                .select_for_update()
+                .filter(pk__in=resolve)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            resolved = _resolve(Alert.objects.filter(pk__in=closing), now)
+            if closing:
+                transaction.on_commit(lambda: signals.alerts_resolved.send(sender=Alert, alert_ids=closing))
     return Evaluation(to_open=len(to_open), kept=kept, resolved=resolved)
 
 

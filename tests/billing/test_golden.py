@@ -166,6 +166,21 @@ def test_curtailment_beyond_the_contracts_hours_counts_as_down(floor):
     assert row.uptime_pct == Decimal("98.03")
 
 
+def test_a_machine_that_ignored_its_stop_kept_mining_and_is_counted_and_billed_as_live(floor):
+    """24 windows `curtailed` but hashing at 3,000 W (the miner ignored the stop): not curtailed
+    in fact — counted and up, not left out; nameplate bills them as operational hours. Counted
+    720, up 720; (720 h) × 3.25 kW = 2,340 kWh × 0.05 = 117.00."""
+    contract = billing_floor(floor, curtailment_priority=1, billing_mode="nameplate")
+    (d,) = live(floor, 1, since=A0 - dt.timedelta(days=1))
+    ignored = {"machine_status": "curtailed", "power_w": 3000.0}
+    hours(d, A0, MAY, lambda i, at: ignored if i < 24 else {})
+    close(floor["site"], MAY)
+    invoice = services.invoice_month(contract, APRIL).invoice
+    row = invoice.machines.get()
+    assert (row.windows_counted, row.windows_up, row.excluded_curtailed) == (720, 720, 0)
+    assert amounts(invoice)["energy"] == Decimal("117.00")
+
+
 def test_a_contract_without_curtailment_rights_counts_every_curtailed_window_as_down(floor):
     contract = billing_floor(floor)  # curtailment_priority empty: not curtailable
     (d,) = live(floor, 1, since=A0 - dt.timedelta(days=1))

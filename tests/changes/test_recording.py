@@ -19,7 +19,6 @@ from hosting import services
 from hosting.billing import services as billing
 from hosting.billing.models import Invoice, InvoiceStatus
 from hosting.commissioning import checks, pipeline, runs
-from hosting.curtailment import programs
 from hosting.curtailment import services as curtailment
 from hosting.curtailment.models import Event, EventStatus
 from hosting.models import CommissioningPolicy, Machine
@@ -136,7 +135,7 @@ def test_an_event_cancelled_in_bulk_is_recorded(floor):
         site=floor["site"], target_mw=Decimal(1), starts_at=now - dt.timedelta(hours=2),
         ends_at=now - dt.timedelta(hours=1), deadline_at=now - dt.timedelta(hours=2),
     )  # fmt: skip
-    programs.act_on_due_events(now)
+    curtailment.act_on_due_events(now)
     assert Event.objects.get(pk=ev.pk).status == EventStatus.CANCELLED
     entry = last_of(ev)
     assert entry.changes == {"status": ["scheduled", "cancelled"]}

@@ -1,5 +1,5 @@
 """A task's changes, through a real Celery worker: grouped under the task's id and made by
-the task (its name), here the beat's curtailment task cancelling an event in bulk."""
+the task (its name), here the beat's curtailment task (check_events) cancelling an event in bulk."""
 
 import datetime as dt
 from decimal import Decimal
@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from hosting.curtailment import tasks_signals
+from hosting.curtailment import tasks
 from hosting.curtailment.models import Event, EventStatus
 from tests.changes.conftest import last_of
 from tests.factories import SiteFactory
@@ -23,10 +23,10 @@ def test_a_tasks_changes_carry_its_id_and_name():
         ends_at=now - dt.timedelta(hours=1), deadline_at=now - dt.timedelta(hours=2),
     )  # fmt: skip
     with celery_worker(queues=("celery",), purge_first=True):
-        sent = tasks_signals.evaluate_programs.delay()
+        sent = tasks.check_events.delay()
         wait_for(lambda: Event.objects.get(pk=event.pk).status == EventStatus.CANCELLED, what="the event cancelled")
     entry = last_of(event)
     assert entry.changes == {"status": ["scheduled", "cancelled"]}
     assert entry.cid == sent.id
     assert entry.actor is None
-    assert entry.additional_data == {"by": "task curtailment.evaluate_programs", "via": "curtailment.act_on_due_events"}
+    assert entry.additional_data == {"by": "task curtailment.check_events", "via": "curtailment.act_on_due_events"}

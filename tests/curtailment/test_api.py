@@ -137,7 +137,9 @@ def test_who_may_post_and_end(site, anon):
     staff_without_the_permission = client_for(UserFactory(is_staff=True))
     assert staff_without_the_permission.post(URL, body(), format="json").status_code == 403
     not_staff_with_it = UserFactory(is_staff=False)
-    not_staff_with_it.user_permissions.add(Permission.objects.get(codename="add_event"))
+    not_staff_with_it.user_permissions.add(
+        Permission.objects.get(content_type__app_label="curtailment", codename="add_event")
+    )
     assert client_for(not_staff_with_it).post(URL, body(), format="json").status_code == 403
     assert not Event.objects.exists()
     superuser = client_for(StaffFactory())
@@ -174,13 +176,17 @@ def test_tenants_see_only_events_on_their_machines_and_only_their_machines(curta
     (shown,) = north.json()["results"]
     assert shown["id"] == event.pk
     north_machines = set(EventMachine.objects.filter(contract__tenant__slug="north").values_list("machine", flat=True))
-    assert {m["machine"] for m in shown["machines"]} == north_machines
+    assert shown["machine_count"] == 2
+    listed = client_for(tenants["north"]).get(f"{URL}{event.pk}/machines/").json()["results"]
+    assert {m["machine"] for m in listed} == north_machines
     assert (shown["external_id"], shown["planned_mw"], shown["shortfall_mw"]) == (None, None, None)
     south = client_for(tenants["south"]).get(URL).json()["results"]
-    assert len(south[0]["machines"]) == 1
+    assert south[0]["machine_count"] == 1
+    assert client_for(tenants["south"]).get(f"{URL}{event.pk}/machines/").json()["count"] == 1
     bystander = client_for(MembershipFactory().user)
     assert bystander.get(URL).json()["results"] == []
     assert bystander.get(f"{URL}{event.pk}/").status_code == 404
+    assert bystander.get(f"{URL}{event.pk}/machines/").status_code == 404
     assert client_for(tenants["south"]).get(f"{URL}{event.pk}/").status_code == 200
 
 
@@ -191,8 +197,16 @@ def test_staff_see_every_event_with_every_machine_paginated(curtailed):
     assert page["count"] == 2
     assert len(page["results"]) == 1
     full = staff.get(f"{URL}{event.pk}/").json()
-    assert len(full["machines"]) == 3
+    assert full["machine_count"] == 3
     assert (full["external_id"], full["planned_mw"]) == ("Q-7", "2.500")
+    machines = staff.get(f"{URL}{event.pk}/machines/", {"page_size": 2}).json()
+    assert machines["count"] == 3
+    assert [m["machine"] for m in machines["results"]] == list(
+        EventMachine.objects.filter(event=event).order_by("rank").values_list("machine", flat=True)[:2]
+    )
+    assert staff.get(f"{URL}{event.pk}/machines/", {"status": "chosen"}).json()["count"] == 3
+    assert staff.get(f"{URL}{event.pk}/machines/", {"status": "verified"}).json()["count"] == 0
+    assert staff.get(f"{URL}{event.pk}/machines/", {"status": "nonsense"}).status_code == 400
 
 
 def test_the_qse_endpoints_are_throttled(site, qse, monkeypatch):
@@ -248,6 +262,7 @@ def test_the_answers_to_staff_and_the_qse_are_as_the_schema_says(curtailed):
         ("GET", "/curtailment/events/", {}, {}, None, staff, 200),
         ("GET", "/curtailment/events/", {}, {}, None, {"Authorization": f"Token {tenant_key}"}, 200),
         ("GET", "/curtailment/events/{id}/", {"id": event.pk}, {}, None, staff, 200),
+        ("GET", "/curtailment/events/{id}/machines/", {"id": event.pk}, {}, None, staff, 200),
         ("GET", "/curtailment/prices/", {}, {"site": "west"}, None, staff, 200),
         ("POST", "/curtailment/events/", {}, {}, {**body(external_id="S-1"), "starts_at": later}, staff, 201),
         ("POST", "/curtailment/events/", {}, {}, {**body(external_id="S-1"), "starts_at": later}, staff, 200),

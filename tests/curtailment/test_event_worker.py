@@ -6,14 +6,27 @@ of times. Then the event ends and they are resumed, most efficient first."""
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.utils import timezone
 
 from hosting import queues
-from hosting.commissioning.emulator import Fault, running
+from hosting.commissioning.emulator import REALISTIC, Fault, running
 from hosting.curtailment import services
-from hosting.curtailment.models import Command, CurtailmentStatus, EventMachine, EventSample, EventStatus
+from hosting.curtailment.models import (
+    Command,
+    CurtailmentStatus,
+    Event,
+    EventMachine,
+    EventSample,
+    EventStatus,
+    Program,
+    ProgramKind,
+)
 from hosting.lifecycle import MachineStatus
 from hosting.models import Machine, MachineEvent
+from tests.api.conftest import client_for
 from tests.curtailment.world import emulated, event, live_floor
+from tests.factories import UserFactory
 from tests.workers import celery_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -105,4 +118,94 @@ def test_stop_verify_by_watts_flag_the_stubborn_one_then_resume(floor):
     assert set(Machine.objects.filter(pk__in=[m.pk for m in machines]).values_list("status", flat=True)) == {
         MachineStatus.LIVE
     }
+    assert "Traceback" not in output
+
+
+def test_a_qse_event_posted_through_the_api_is_shed_by_the_sites_worker_and_ended_through_the_api(floor):
+    """The QSE's service account posts an ERS-10 event for 10 kW; the request starts it (on
+    commit), the site's worker stops the least efficient miners that reach the target over
+    real TCP (realistic latency), the outlets show them asleep; the QSE ends it through the API
+    and every machine is resumed."""
+    site = floor["site"]
+    Program.objects.create(site=site, kind=ProgramKind.ERS_10, name="ERS-10", response_minutes=10)
+    machines = live_floor(floor, 4, net=72)
+    fleet, pdus = emulated(site, machines, latency=REALISTIC)
+    account = UserFactory(is_staff=True)
+    account.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="curtailment", codename__in=["add_event", "change_event"])
+    )
+    qse = client_for(account)
+    url = "/api/v1/curtailment/events/"
+    queue = queues.queue_for(site.slug)
+    with running(fleet, pdus), celery_worker(queues=(queue,), extra_env=WORKER_ENV, purge_first=True) as worker:
+        posted = qse.post(
+            url,
+            {"site": site.slug, "program": "ers10", "target": "shed", "target_mw": "0.01",
+             "starts_at": timezone.now().isoformat(), "external_id": "ERCOT-ERS-E2E"},
+            format="json",
+        )  # fmt: skip
+        assert posted.status_code == 201, posted.content
+        ev = Event.objects.get(pk=posted.json()["id"])
+        assert ev.status == EventStatus.ACTIVE  # started by the request, once committed
+        # 3 machines × (3,250 − 36) W fall short of 10 kW: all four are chosen.
+        assert qse.get(f"{url}{ev.pk}/").json()["machine_count"] == 4
+        wait_for(lambda: set(statuses(ev).values()) == {CS.VERIFIED}, timeout_s=60, what="every machine verified off")
+
+        def sampled():  # the beat's whole-site reading: achieved MW against the target
+            services.check_events()
+            return EventSample.objects.filter(event=ev, machines_off=4).exists()
+
+        wait_for(sampled, timeout_s=30, interval_s=1.5, what="a sample of the event with every machine off")
+        asleep = {m.ip: fleet.commands(m.ip) for m in machines}
+        listed = qse.get(f"{url}{ev.pk}/machines/", {"status": "verified"}).json()
+        assert listed["count"] == 4
+        assert all(0 < row["power_after_w"] < 45 for row in listed["results"])
+        ended = qse.post(f"{url}{ev.pk}/end/")
+        assert ended.status_code == 200
+        assert ended.json()["status"] == EventStatus.ENDED
+        wait_for(lambda: set(statuses(ev).values()) == {CS.RESUMED}, timeout_s=60, what="every machine resumed")
+        after = {m.ip: fleet.commands(m.ip) for m in machines}
+        output = worker.output()
+    for m in machines:
+        assert [(c.action, c.outcome) for c in asleep[m.ip]] == [("stop", "done")]
+        assert [(c.action, c.outcome) for c in after[m.ip]] == [("stop", "done"), ("resume", "done")]
+    assert set(Machine.objects.filter(pk__in=[m.pk for m in machines]).values_list("status", flat=True)) == {
+        MachineStatus.LIVE
+    }
+    sample = EventSample.objects.filter(event=ev).order_by("-achieved_mw").first()
+    assert sample is not None
+    assert sample.machines_off == 4
+    assert float(sample.achieved_mw) >= 0.01 * 1.2  # 4 × ~3.2 kW
+    assert "Traceback" not in output
+
+
+def test_whatsminers_shed_the_last_kilowatts_by_a_power_limit_verified_by_their_outlet(floor):
+    """8 kW from three M30S++ (3,472 W nameplate, 42 W asleep): two stop (6,860 W), the third is
+    limited to 3,472 − 1,140 = 2,332 W over btminer's privileged API; its outlet is judged
+    against the limit. Ended, the limit goes back up to its nameplate."""
+    site = floor["site"]
+    machines = live_floor(floor, 3, net=73, model="whatsminer-m30s-plus-plus")
+    fleet, pdus = emulated(site, machines)
+    ev = event(site, target_mw="0.008", deadline_s=30)
+    queue = queues.queue_for(site.slug)
+    with running(fleet, pdus), celery_worker(queues=(queue,), extra_env=WORKER_ENV, purge_first=True) as worker:
+        services.start_event(ev.pk)
+        rows = {e.machine_id: e for e in EventMachine.objects.filter(event=ev)}
+        limited = machines[-1]
+        assert [(rows[m.pk].action, rows[m.pk].power_limit_w) for m in machines] == [
+            ("stop_mining", None), ("stop_mining", None), ("set_power_limit", 2332),
+        ]  # fmt: skip
+        wait_for(lambda: set(statuses(ev).values()) == {CS.VERIFIED}, timeout_s=30, what="all three verified")
+        during = {m.ip: fleet.commands(m.ip) for m in machines}
+        services.end_event(ev.pk)
+        wait_for(lambda: set(statuses(ev).values()) == {CS.RESUMED}, timeout_s=30, what="all three resumed")
+        after = fleet.commands(limited.ip)
+        output = worker.output()
+    assert 0 < EventMachine.objects.get(event=ev, machine=limited).power_after_w <= 2332 + 100
+    assert [(c.action, c.outcome) for c in during[limited.ip]] == [("power_limit", "done")]
+    assert [(c.action, c.outcome) for c in during[machines[0].ip]] == [("stop", "done")]
+    assert [(c.action, c.outcome) for c in after] == [("power_limit", "done"), ("power_limit", "done")]
+    assert "3472" in str(after[-1].params)  # back up to its nameplate
+    sent = list(Command.objects.filter(event_machine__machine=limited).order_by("sent_at").values_list("command", "ok"))
+    assert sent == [("set_power_limit", True), ("set_power_limit", True)]
     assert "Traceback" not in output

@@ -2,9 +2,7 @@
 the tenant's rights, hours used and invoice effect — and nobody sees another's."""
 
 import datetime as dt
-import importlib
 import io
-import sys
 from decimal import Decimal
 
 import pytest
@@ -12,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hosting.billing.models import ContractTerms, RollupCursor
-from hosting.curtailment import reports
+from hosting.curtailment import reports, triggers
 from hosting.curtailment.models import Event, EventMachine, EventSample, Program, ProgramKind
 from hosting.lifecycle import MachineStatus
 from hosting.telemetry.models import Window
@@ -202,7 +200,7 @@ def test_a_valid_event_is_recorded_as_staff_entered_it(staff, world):
         ({"target_mw": "abc"}, "target_mw", "Enter a number."),
         ({"site": "atlantis"}, "site", "Select a valid choice"),
         ({"starts_at": "tomorrow"}, "starts_at", "Enter a valid date/time."),
-        ({"deadline_at": None}, "deadline_at", "This field is required."),
+        ({"deadline_at": "soon"}, "deadline_at", "Enter a valid date/time."),
         ({"ends_at": "2020-01-01T00:00"}, "ends_at", "The end must be after the start."),
         ({"deadline_at": "2020-01-01T00:00", "starts_at": "2019-12-31T00:00", "ends_at": None}, "deadline_at",
          "The deadline is in the past."),
@@ -218,6 +216,19 @@ def test_a_wrong_event_is_refused_with_its_reason_and_nothing_recorded(staff, wo
     assert Event.objects.count() == 1
 
 
+def test_without_a_deadline_the_event_gets_its_programs_response_time(staff, world):
+    program = world["program"]
+    response = staff.post(reverse("staff:curtailment-event-new"), form_data(world, deadline_at=None, ends_at=None))
+    assert response.status_code == 302
+    event = Event.objects.exclude(pk=world["event"].pk).get()
+    minutes = triggers.response_minutes(program.kind, program.response_minutes)
+    assert event.deadline_at == event.starts_at + dt.timedelta(minutes=minutes)
+    manual = form_data(world, program="", deadline_at=None, ends_at=None)
+    assert staff.post(reverse("staff:curtailment-event-new"), manual).status_code == 302
+    event = Event.objects.filter(program__isnull=True).exclude(pk=world["event"].pk).get()
+    assert event.deadline_at == event.starts_at + dt.timedelta(minutes=30)  # voluntary's
+
+
 def test_a_program_of_another_site_is_refused(staff, world):
     elsewhere = another_floor()
     program = Program.objects.create(site=elsewhere["site"], kind=ProgramKind.ERS_10, name="ERS-10 elsewhere")
@@ -226,30 +237,11 @@ def test_a_program_of_another_site_is_refused(staff, world):
     assert "ERS-10 elsewhere is a program of" in response.content.decode()
 
 
-def test_without_the_price_importer_the_page_says_so(staff, world, monkeypatch):
-    monkeypatch.setitem(sys.modules, "hosting.curtailment.prices", None)  # as if not installed
-    html = staff.get(reverse("staff:curtailment")).content.decode()
-    assert "Price import not available" in html
-    upload = io.BytesIO(b"DeliveryDate\n")
-    upload.name = "prices.csv"
-    response = staff.post(reverse("staff:curtailment-prices"), {"file": upload})
-    assert response.status_code == 503
-    assert "Price import is not available in this build." in response.content.decode()
-
-
-def _has_price_import() -> bool:
-    try:
-        return hasattr(importlib.import_module("hosting.curtailment.prices"), "import_file")
-    except ModuleNotFoundError:
-        return False
-
-
 HEADER = (
     "DeliveryDate,DeliveryHour,DeliveryInterval,SettlementPointName,SettlementPointType,SettlementPointPrice,DSTFlag\n"
 )
 
 
-@pytest.mark.skipif(not _has_price_import(), reason="hosting.curtailment.prices is not in this build")
 def test_an_ercot_file_is_imported_and_a_bad_one_shows_its_lines(staff, world):
     from hosting.curtailment.models import SettlementPrice
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from hosting.curtailment import programs, tasks_signals
+from hosting.curtailment import programs, services, tasks_signals
 from hosting.curtailment.models import (
     AvoidInterval,
     Event,
@@ -119,7 +119,7 @@ def test_a_4cp_watch_window_opens_an_event_inside_and_ends_it_outside():
 def test_the_beat_task_evaluates_every_site_with_a_triggered_program(price_program):
     add_prices("LZ_WEST", 999, 999, 999, start=dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - 2 * STEP)
     Program.objects.create(site=price_program.site, kind=ProgramKind.ERS_10, name="ERS-10", response_minutes=10)
-    assert tasks_signals.evaluate_programs() == 2  # the price event opened, and started (its start has come)
+    assert tasks_signals.evaluate_programs() == 1  # the price event opened (it starts once committed)
     assert tasks_signals.evaluate_programs() == 0
     assert Event.objects.get().source == Event.Source.PRICE
 
@@ -155,30 +155,24 @@ def test_evaluations_at_the_same_moment_open_one_event_and_end_it_once():
     assert Event.objects.filter(program=program).count() == rounds
 
 
-def test_a_new_event_is_handed_to_the_services_start_event_once_committed(
-    price_program, monkeypatch, django_capture_on_commit_callbacks
+def test_a_new_event_is_started_by_the_services_once_committed_and_ended_on_resume(
+    price_program, django_capture_on_commit_callbacks
 ):
-    """The interface to hosting.curtailment.services (built beside this): start_event(id) and
-    end_event(id), called after the commit. A stand-in records the calls."""
-    import sys
-    import types
-
-    calls = []
-    stand_in = types.ModuleType("hosting.curtailment.services")
-    stand_in.start_event = lambda event_id: calls.append(("start", event_id))
-    stand_in.end_event = lambda event_id: calls.append(("end", event_id))
-    monkeypatch.setitem(sys.modules, "hosting.curtailment.services", stand_in)
     add_prices("LZ_WEST", 200, 200, 200, 10, 10, 10)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         programs.evaluate_programs(price_program.site, T0 + 2 * STEP)
-    assert calls == []  # not before the commit
+    event = Event.objects.get()
+    assert event.status == EventStatus.SCHEDULED  # not before the commit
     for callback in callbacks:
         callback()
-    event = Event.objects.get()
+    event.refresh_from_db()
+    assert event.status == EventStatus.ACTIVE
     with django_capture_on_commit_callbacks(execute=True):
-        programs.evaluate_programs(price_program.site, T0 + 2 * STEP)  # nothing new: nothing sent
+        programs.evaluate_programs(price_program.site, T0 + 2 * STEP)  # nothing new
         programs.evaluate_programs(price_program.site, T0 + 5 * STEP)
-    assert calls == [("start", event.pk), ("end", event.pk)]
+    event.refresh_from_db()
+    assert event.status == EventStatus.ENDED
+    assert Event.objects.count() == 1
 
 
 @pytest.mark.postgres
@@ -199,31 +193,7 @@ def test_the_same_qse_id_posted_at_once_records_one_event():
     assert Event.objects.count() == 10
 
 
-@pytest.fixture
-def services_stand_in(monkeypatch):
-    """Records start_event/end_event calls and moves the status as the real services do."""
-    import sys
-    import types
-
-    calls = []
-
-    def start_event(event_id):
-        calls.append(("start", event_id))
-        Event.objects.filter(pk=event_id, status=EventStatus.SCHEDULED).update(status=EventStatus.ACTIVE)
-
-    def end_event(event_id):
-        calls.append(("end", event_id))
-        Event.objects.filter(pk=event_id, status=EventStatus.ACTIVE).update(status=EventStatus.ENDED)
-
-    stand_in = types.ModuleType("hosting.curtailment.services")
-    stand_in.start_event, stand_in.end_event = start_event, end_event
-    monkeypatch.setitem(sys.modules, "hosting.curtailment.services", stand_in)
-    return calls
-
-
-def test_a_posted_event_with_a_later_start_is_started_and_ended_by_the_beat(
-    db, services_stand_in, django_capture_on_commit_callbacks
-):
+def test_a_posted_event_with_a_later_start_is_started_and_ended_by_the_beat(db, django_capture_on_commit_callbacks):
     site = SiteFactory(slug="later")
     Program.objects.create(site=site, kind=ProgramKind.ERS_30, name="ERS-30")
     ends = T0 + 4 * STEP
@@ -234,13 +204,13 @@ def test_a_posted_event_with_a_later_start_is_started_and_ended_by_the_beat(
         later, _ = programs.post_event(
             site=site, kind="ers30", target="shed", target_mw=Decimal(1), starts_at=T0 + STEP, ends_at=ends, now=T0
         )
-    assert services_stand_in == [("start", now_event.pk)]  # the later one waits for its start
-    assert programs.act_on_due_events(T0 + STEP - dt.timedelta(seconds=1)) == (0, 0, 0)
-    assert programs.act_on_due_events(T0 + STEP) == (1, 0, 0)
-    assert programs.act_on_due_events(T0 + STEP) == (0, 0, 0)  # started once
+    statuses = dict(Event.objects.values_list("pk", "status"))
+    assert statuses == {now_event.pk: EventStatus.ACTIVE, later.pk: EventStatus.SCHEDULED}  # waits for its start
+    assert services.act_on_due_events(T0 + STEP - dt.timedelta(seconds=2)) == (0, 0, 0)
+    assert services.act_on_due_events(T0 + STEP) == (1, 0, 0)
+    assert services.act_on_due_events(T0 + STEP) == (0, 0, 0)  # started once
     assert Event.objects.filter(programs.is_open(T0 + 2 * STEP)).count() == 2
-    assert programs.act_on_due_events(ends) == (0, 1, 0)
-    assert services_stand_in == [("start", now_event.pk), ("start", later.pk), ("end", later.pk)]
+    assert services.act_on_due_events(ends) == (0, 1, 0)
     assert Event.objects.get(pk=later.pk).status == EventStatus.ENDED
     # Ended early by the QSE although it had an end of its own.
     event, ended = programs.end_event_now(now_event, now=T0 + 2 * STEP)
@@ -249,15 +219,13 @@ def test_a_posted_event_with_a_later_start_is_started_and_ended_by_the_beat(
 
 
 @pytest.mark.django_db
-def test_without_the_services_an_event_whose_end_passed_unstarted_is_cancelled(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "hosting.curtailment.services", None)  # as if not built
-    site = SiteFactory(slug="nosvc")
+def test_an_event_whose_end_passed_before_it_started_is_cancelled_not_started():
+    site = SiteFactory(slug="late")
     Program.objects.create(site=site, kind=ProgramKind.VOLUNTARY, name="v")
     event, _ = programs.post_event(
-        site=site, kind="voluntary", target="reach", target_mw=Decimal(0), starts_at=T0, ends_at=T0 + STEP, now=T0
-    )
-    assert programs.act_on_due_events(T0 + STEP) == (0, 0, 1)
+        site=site, kind="voluntary", target="reach", target_mw=Decimal(0), starts_at=T0 + STEP,
+        ends_at=T0 + 2 * STEP, now=T0,
+    )  # fmt: skip
+    assert services.act_on_due_events(T0 + 2 * STEP) == (0, 0, 1)
     event.refresh_from_db()
     assert event.status == EventStatus.CANCELLED

@@ -81,3 +81,26 @@ def test_release_offsets_follow_the_ramp_and_space_each_circuit():
     assert release_offsets_s(rows, 1_000_000 / 60, circuit_gap_s=0.1) == [0.0, 0.2, 0.4]
     # No ramp: all at once, but two of one circuit 0.5 s apart.
     assert release_offsets_s(rows, None, circuit_gap_s=0.5) == [0.0, 0.0, 0.5]
+
+
+def test_the_last_machine_needed_is_limited_not_stopped_when_its_firmware_takes_a_limit():
+    """Whatsminers (limit floor 55 % of 3,472 W = 1,910 W): the target wants 3,214 + 1,000 W.
+    The S19 stops (3,214 W); the M30S++ at 3,400 W is limited to 2,400 W — sheds 1,000, not 3,358."""
+    s19 = c(1, j=40.0, watts=3250)
+    m30 = Candidate(
+        machine_id=2, contract_id=1, priority=1, max_hours_month=None, hours_used=0.0, notice_min=0,
+        nameplate_w=3472, nameplate_ths=112, sleep_w=42, measured_w=3400, measured_j_per_th=30.0,
+        power_limit_min_w=selection.power_limit_min_w("microbt", 3472),
+    )  # fmt: skip
+    assert m30.power_limit_min_w == 1910
+    plan = choose([s19, m30], target_w=4214, notice_given_min=0)
+    chosen = [(x.machine_id, x.power_limit_w, x.expected_shed_w) for x in plan.chosen]
+    assert chosen == [(1, None, 3214), (2, 2400, 1000)]
+    assert (plan.planned_w, plan.shortfall_w) == (4214, 0)
+    # Needing more than the floor allows (3,400 − 1,910 = 1,490 W at most by limiting): stopped.
+    plan = choose([s19, m30], target_w=3214 + 1600, notice_given_min=0)
+    assert [(x.machine_id, x.power_limit_w) for x in plan.chosen] == [(1, None), (2, None)]
+    # A stock Antminer takes no limit: the last one is stopped, overshooting.
+    assert selection.power_limit_min_w("bitmain", 3250) is None
+    plan = choose([c(1, j=40.0), c(2, j=30.0)], target_w=3214 + 500, notice_given_min=0)
+    assert [x.power_limit_w for x in plan.chosen] == [None, None]

@@ -38,10 +38,10 @@ def live_floor(floor, n: int, *, net: int, model: str = S19, **terms) -> list[Ma
     return list(Machine.objects.filter(pk__in=[m.pk for m in machines]).order_by("pk"))
 
 
-def emulated(site, machines, faults: dict[str, set[Fault]] | None = None):
+def emulated(site, machines, faults: dict[str, set[Fault]] | None = None, latency: str = INSTANT):
     watched = Machine.objects.filter(pk__in=[m.pk for m in machines]).select_related("model")
     miners = fleet.miner_specs(watched, faults=faults or {})
-    return Fleet(miners, web=True, latency=INSTANT), fleet.pdu_specs(Pdu.objects.filter(site=site))
+    return Fleet(miners, web=True, latency=latency), fleet.pdu_specs(Pdu.objects.filter(site=site))
 
 
 def event(site, *, target_mw: str = "1", deadline_s: float = 3, **fields) -> Event:

@@ -24,7 +24,7 @@ from hosting.billing.models import (
 )
 from hosting.commissioning import fleet
 from hosting.demo import DEMO_PASSWORD
-from hosting.lifecycle import IN_SLOT, MachineStatus
+from hosting.lifecycle import AWAITING_ARRIVAL, IN_SLOT, MachineStatus
 from hosting.models import (
     CommissioningPolicy,
     Contract,
@@ -33,6 +33,7 @@ from hosting.models import (
     Membership,
     Quote,
     SelfTestRun,
+    Shipment,
     SitePricing,
     Tenant,
 )
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.django_db
 
 COUNTED = [
     Site,
+    Shipment,
     EnergizationPhase,
     Circuit,
     Slot,
@@ -113,6 +115,15 @@ def test_seed_demo_builds_the_2021_world_and_is_idempotent():
         "testing",
         "live",
     ]
+    # Shipping help: every site says where to ship; the machines on their way are on packing lists.
+    for site in sites.values():
+        assert len(site.ship_to_block.splitlines()) >= 4
+        assert site.has_receiving
+    assert not Machine.objects.filter(status__in=AWAITING_ARRIVAL, shipment__isnull=True).exists()
+    assert {s.tracking_url is not None for s in Shipment.objects.exclude(tracking_number="")} == {True, False}
+    cancelled = Machine.objects.get(status=MachineStatus.CANCELLED)
+    assert cancelled.tenant.slug == "northern-hash"
+    assert list(cancelled.events.values_list("to_status", flat=True)) == ["cancelled"]
     assert set(Contract.objects.values_list("status", flat=True)) == {"draft", "signed", "active"}
     assert Reservation.objects.filter(kind="hold").count() == 2
     assert Reservation.objects.active().filter(kind="hold").count() == 1
@@ -231,3 +242,29 @@ def test_the_demo_tenant_has_last_months_invoice_issued_with_its_lines_and_machi
     )
     assert MachineDay.objects.count() == 3 * 18 * days - 16
     assert Levy.objects.filter(site__slug="kz-ekibastuz").count() == 2
+
+
+def test_texas_takes_part_in_ercot_with_a_days_prices_whose_spike_would_have_curtailed():
+    import datetime as dt
+
+    from hosting.curtailment import programs
+    from hosting.curtailment.models import Event, Program, SettlementPrice
+    from hosting.curtailment.triggers import Decision
+
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())  # idempotent
+    texas = Site.objects.get(slug="tx-rockdale")
+    assert texas.grid.settlement_point == "LZ_WEST"
+    price = Program.objects.get(site=texas, kind="price")
+    assert sorted(Program.objects.filter(site=texas).values_list("kind", flat=True)) == ["ers10", "price"]
+    prices = list(SettlementPrice.objects.filter(settlement_point="LZ_WEST").order_by("interval_start"))
+    assert len(prices) == 96
+    now = timezone.now()
+    assert prices[-1].interval_start <= now < prices[-1].interval_start + dt.timedelta(minutes=30)
+    # Now: the spike is over, nothing to curtail; in the middle of it, the program would have.
+    assert programs.verdict(price, now, curtailed=False).decision == Decision.HOLD
+    peak = max(prices, key=lambda p: p.price_usd_per_mwh)
+    assert peak.price_usd_per_mwh > 1000
+    during = peak.interval_start + dt.timedelta(minutes=14)
+    assert programs.verdict(price, during, curtailed=False).decision == Decision.CURTAIL
+    assert not Event.objects.exists()

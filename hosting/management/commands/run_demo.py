@@ -68,7 +68,7 @@ class Command(BaseCommand):
             processes.append(_in_own_group([python, "manage.py", "emulate_fleet", *fleet_args]))
             processes.append(_in_own_group([python, "manage.py", "runserver", addrport, "--noreload"]))
             # One worker stands in for every site's on-site worker (all their queues) and beat.
-            all_queues = ",".join(["celery", *site_queues])
+            all_queues = ",".join(["celery", settings.WEBHOOKS_QUEUE, *site_queues])
             worker = ["worker", "--beat", "-Q", all_queues, "--loglevel", "info", "--concurrency", "2"]
             processes.append(_in_own_group([python, "-m", "celery", "-A", "hosting", *worker]))
             time.sleep(2)  # let the fleet come up before its self-tests start
