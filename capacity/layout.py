@@ -13,6 +13,11 @@ from django.db import transaction
 
 from capacity.ledger import floor_changed
 from capacity.models import Circuit, PowerFeed, Rack, Site, Slot
+from changelog import record as changes
+
+
+def name(row: Rack | Circuit) -> str:
+    return row.name
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ def build_hall(site: Site, layout: HallLayout, batch_size: int = 5000) -> int:
         feeds = PowerFeed.objects.bulk_create(
             [PowerFeed(site=site, name=f"{p}T{f + 1:03d}", rating_kva=layout.feed_kva) for f in range(layout.feeds)]
         )
+        changes.created(feeds, via="layout.build_hall", describe=lambda f: f.name)
         racks: list[Rack] = []
         circuits_of: dict[str, list[Circuit]] = {}
         for f, feed in enumerate(feeds):
@@ -64,8 +70,10 @@ def build_hall(site: Site, layout: HallLayout, batch_size: int = 5000) -> int:
                     )
                     for c in range(layout.circuits_per_rack)
                 ]
-        Rack.objects.bulk_create(racks, batch_size=batch_size)
-        Circuit.objects.bulk_create([c for cs in circuits_of.values() for c in cs], batch_size=batch_size)
+        changes.created(Rack.objects.bulk_create(racks, batch_size=batch_size), via="layout.build_hall", describe=name)
+        circuits = Circuit.objects.bulk_create([c for cs in circuits_of.values() for c in cs], batch_size=batch_size)
+        changes.created(circuits, via="layout.build_hall", describe=name)
+        # The slots come with their racks (recorded above); their occupancy is recorded by the ledger.
         slots = [
             Slot(rack=rack, position=c * layout.slots_per_circuit + s + 1, circuit=circuit)
             for rack in racks

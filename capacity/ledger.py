@@ -34,6 +34,7 @@ from capacity.errors import (
 )
 from capacity.models import BULK_BATCH_SIZE, Circuit, EnergizationPhase, PowerFeed, Reservation, Site, Slot
 from capacity.power import PhaseLike, SiteBook, Timeline, apparent_va
+from changelog import record as changes
 
 capacity_freed = Signal()
 """Sent (after commit, with `site_id`) when a site may have room it did not have before:
@@ -216,7 +217,7 @@ def reserve(
         if dry_run:
             return None
         if existing is not None:  # an expired hold: it counts for nothing; its reference is free again
-            Reservation.objects.filter(pk=existing.pk).update(released_at=now)
+            changes.update(Reservation.objects.filter(pk=existing.pk), via="ledger.reserve", released_at=now)
         _changed_power(locked.pk)
         try:
             with transaction.atomic():
@@ -431,7 +432,9 @@ def assign_slots(requests: Sequence[SlotRequest]) -> list[Slot]:
         for r in requests:
             slots[r.slot_id].allocated_w = r.watts
             slots[r.slot_id].occupant = r.occupant
-        Slot.objects.bulk_update(slots.values(), ["allocated_w", "occupant"], batch_size=BULK_BATCH_SIZE)
+        changes.bulk_update(
+            list(slots.values()), ["allocated_w", "occupant"], via="ledger.assign_slots", batch_size=BULK_BATCH_SIZE
+        )
         floor_changed(f.site_id for f in feeds.values())
     return [slots[i] for i in ids]
 
@@ -450,7 +453,7 @@ def release_slots(slot_ids: Sequence[int]) -> None:
         for slot in locked:
             slot.allocated_w = 0
             slot.occupant = None
-        Slot.objects.bulk_update(locked, ["allocated_w", "occupant"], batch_size=BULK_BATCH_SIZE)
+        changes.bulk_update(locked, ["allocated_w", "occupant"], via="ledger.release_slots", batch_size=BULK_BATCH_SIZE)
         floor_changed(f.site_id for f in feeds.values())
 
 

@@ -20,6 +20,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from capacity.models import BULK_BATCH_SIZE
+from changelog import record as changes
 from hosting import services
 from hosting.fields import normalize_mac
 from hosting.lifecycle import GONE, ContractStatus, MachineStatus
@@ -292,6 +293,7 @@ def _register(
         ],
         batch_size=BULK_BATCH_SIZE,
     )
+    changes.created(machines, via="packing.register", describe=services.describe_machine)
     if tracking_number:
         reason = f"packing list {shipment}: tracking {tracking_number}"
         services.move_machines(machines, MachineStatus.IN_TRANSIT, by=by, now=now, reason=reason)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from capacity import ledger, planner
 from capacity.errors import Refusal
 from capacity.models import BULK_BATCH_SIZE, Reservation, Slot
+from changelog import record as changes
 from hosting import leases
 from hosting.lifecycle import IN_SLOT, OFF_FLOOR, ContractStatus, MachineStatus, check_contract_move, check_machine_move
 from hosting.models import Contract, Machine, MachineEvent
@@ -108,6 +109,11 @@ def end_contract(contract: Contract, *, now: dt.datetime | None = None) -> Contr
 # --------------------------------------------------------------------------------------
 
 
+def describe_machine(machine: Machine) -> str:
+    """A machine in the change log's bulk entries: its serial (its model would cost a query)."""
+    return f"machine {machine.serial}"
+
+
 def move_machines(
     machines: Sequence[Machine],
     to_status: str,
@@ -134,7 +140,13 @@ def move_machines(
     for machine in machines:
         machine.status = to_status
         machine.status_changed_at = now
-    Machine.objects.bulk_update(machines, ["status", "status_changed_at", *fields], batch_size=BULK_BATCH_SIZE)
+    changes.bulk_update(
+        machines,
+        ["status", "status_changed_at", *fields],
+        via="services.move_machines",
+        batch_size=BULK_BATCH_SIZE,
+        describe=describe_machine,
+    )
     if moves:
         transaction.on_commit(
             lambda: machines_moved.send(sender=Machine, moves=moves, to_status=to_status, at=now, by=by)
@@ -322,7 +334,9 @@ def assign_ips(site_id: int, ip_by_mac: Mapping[str, str], *, by=None) -> Addres
                 continue
             machine.ip = ip
             result.addressed.append(machine)
-        Machine.objects.bulk_update(result.addressed, ["ip"], batch_size=BULK_BATCH_SIZE)
+        changes.bulk_update(
+            result.addressed, ["ip"], via="services.assign_ips", batch_size=BULK_BATCH_SIZE, describe=describe_machine
+        )
         ids = [m.pk for m in result.addressed]
         if ids:
             transaction.on_commit(lambda: machines_addressed.send(sender=Machine, machine_ids=ids, by=by))

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",  # authenticator apps (two-factor, optional per user)
     "django_otp.plugins.otp_static",  # one-time recovery codes
+    "auditlog",
+    "changelog",
     "capacity",
     "hosting",
     "hosting.telemetry",
@@ -60,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The change log: one request id and the session user for every change the request makes.
+    "changelog.middleware.RequestChanges",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -103,6 +107,38 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a test's Celery worker process sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-haven.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Change log (django-auditlog; docs/changes.md) -------------------------------------
+# Every save and delete of these models is recorded with before/after, the actor and the
+# request or task id; their bulk writes go through changelog.record. Telemetry windows,
+# samples and machine-days are not recorded (volume), nor the ledger's cache versions.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "capacity.Site", "exclude_fields": ["ledger_version", "floor_version"]},
+    "capacity.EnergizationPhase",
+    "capacity.PowerFeed",
+    {"model": "capacity.Pdu", "mask_fields": ["community"]},
+    "capacity.Circuit",
+    "capacity.Rack",
+    "capacity.Slot",
+    "capacity.Reservation",
+    "hosting.Contract",
+    {"model": "hosting.Machine", "exclude_fields": ["status_changed_at"]},
+    "hosting.CommissioningPolicy",
+    "hosting.SitePricing",
+    "hosting.TermDiscount",
+    "billing.ContractTerms",
+    "billing.FlatFee",
+    "billing.SiteBilling",
+    "billing.Levy",
+    {
+        "model": "billing.Invoice",  # its states, not the figures a draft is refilled with
+        "include_fields": ["status", "number", "issued_at", "due_on", "paid_at", "voided_at", "reason"],
+    },
+    "curtailment.Event",
+)
+AUDITLOG_STORE_JSON_CHANGES = True  # before/after keep their JSON types (null, numbers, booleans)
+AUDITLOG_CID_GETTER = "changelog.context.get_cid"  # one id per request or task (changelog.context)
+AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Celery -------------------------------------------------------------------------
 # REDIS_URL unset: kombu's file-system transport, a broker that needs no server.

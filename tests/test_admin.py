@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -79,9 +80,10 @@ MODELS = [
     TelemetryPolicy,
     Alert,
     Shipment,
+    LogEntry,  # the change log, site-wide (django-auditlog's admin)
 ]
 # Written by the system (or asked for from the portal), never added by hand.
-READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun, MachineRequest, Alert, Shipment}
+READ_ONLY = {MachineEvent, Quote, CommissioningBatch, SelfTestRun, MachineRequest, Alert, Shipment, LogEntry}
 
 
 def admin_url(model, view="changelist", *args):
@@ -173,6 +175,19 @@ def test_the_admin_is_refused_to_anonymous_users_and_tenants(client, model):
     response = client.get(admin_url(model))
     assert response.status_code == 302
     assert reverse("admin:login") in response["Location"]
+
+
+def test_a_recorded_objects_page_links_to_its_change_log_and_others_do_not(staff_client):
+    grow(1)
+    machine = Machine.objects.first()
+    page = staff_client.get(admin_url(Machine, "change", machine.pk)).content.decode()
+    link = f"{reverse('staff:changes')}?model=hosting.machine&amp;object_id={machine.pk}"
+    assert f'href="{link}"' in page
+    history = staff_client.get(f"{reverse('staff:changes')}?model=hosting.machine&object_id={machine.pk}")
+    latest = LogEntry.objects.filter(content_type__model="machine", object_id=machine.pk).first()
+    assert f'data-change="{latest.pk}"' in history.content.decode()
+    quote = Quote.objects.first()
+    assert "Change log</a>" not in staff_client.get(admin_url(Quote, "change", quote.pk)).content.decode()
 
 
 def test_a_tenant_cannot_log_in_to_the_admin(client):

@@ -1,5 +1,5 @@
 """The layers of ARCHITECTURE.md, read from the source: each package imports only those
-below it — `capacity` ← `hosting` core ← commissioning (and the operating apps) ← the faces.
+below it — `changelog` ← `capacity` ← `hosting` core ← commissioning (and the operating apps) ← the faces.
 Imports inside functions count too: a late import is still an upward dependency."""
 
 import ast
@@ -48,6 +48,13 @@ def under(name: str, packages: set[str]) -> bool:
 
 def sources(package: str) -> list[Path]:
     return sorted(p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("path", sources("changelog"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_change_log_is_under_both(path):
+    """The change log's helpers are imported by the ledger and the services alike: it knows
+    neither (its models are registered in settings, its faces live in hosting)."""
+    assert not {i for i in imports(path) if under(i, {"capacity", "hosting"})}
 
 
 @pytest.mark.parametrize("path", sources("capacity"), ids=lambda p: str(p.relative_to(ROOT)))

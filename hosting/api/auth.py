@@ -4,6 +4,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from changelog import context as changes
 from hosting.models import ApiToken
 
 # Touch last_used_at at most this often per token: one write per minute, not per request.
@@ -20,6 +21,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_GRANULARITY_S:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        # The change log: this request's changes are the token's user's, made with this token.
+        changes.act_as(token.user, by=f"token {token.prefix}")
         return token.user, token
 
 

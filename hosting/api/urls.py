@@ -2,7 +2,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from hosting.api import views
+from hosting.api import changes, views
 from hosting.billing import api as billing_api
 from hosting.curtailment import api as curtailment_api
 from hosting.telemetry import api as telemetry_api
@@ -18,6 +18,7 @@ router.register("machines", views.MachineViewSet)
 router.register("commissioning/batches", views.BatchViewSet)
 router.register("alerts", AlertViewSet)
 router.register("invoices", billing_api.InvoiceViewSet)
+router.register("changes", changes.ChangeViewSet, basename="change")
 router.register("curtailment/events", curtailment_api.EventViewSet, basename="curtailment-event")
 router.register("webhooks", webhooks_api.SubscriptionViewSet, basename="webhook")
 

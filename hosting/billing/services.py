@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from capacity.errors import Refusal
 from capacity.models import Site
+from changelog import record as changes
 from hosting.billing import month, rules, signals
 from hosting.billing.models import (
     HOSTING_KINDS,
@@ -581,8 +582,9 @@ def invoice_site(
             results[contract.pk] = Outcome(invoice, created=draft is None)
         redone = [inv for inv, _, _ in written if inv.pk is not None]
         _clear([inv.pk for inv in redone])
-        Invoice.objects.bulk_update(redone, FILLED, batch_size=500)
-        Invoice.objects.bulk_create([inv for inv, _, _ in written if inv.pk is None], batch_size=500)
+        Invoice.objects.bulk_update(redone, FILLED, batch_size=500)  # figures only: the log records states
+        made = Invoice.objects.bulk_create([inv for inv, _, _ in written if inv.pk is None], batch_size=500)
+        changes.created(made, via="billing.invoice_site", describe=str)
         _insert_children(written)
         if auto_issue and written:
             _issue_all(site, [inv for inv, _, _ in written], book, now)
@@ -602,7 +604,9 @@ def _issue_all(site: Site, invoices: list[Invoice], book: month.MonthBook, now: 
         invoice.status = InvoiceStatus.ISSUED
         invoice.issued_at = now
         invoice.due_on = today + dt.timedelta(days=book.terms_rows[invoice.contract_id].payment_terms_days)
-    Invoice.objects.bulk_update(invoices, ["number", "status", "issued_at", "due_on"], batch_size=500)
+    changes.bulk_update(
+        invoices, ["number", "status", "issued_at", "due_on"], via="billing.issue", batch_size=500, describe=str
+    )
     transaction.on_commit(partial(_mail_all, invoices, "issued"))
     if ids := [invoice.pk for invoice in invoices]:
         transaction.on_commit(lambda: signals.invoices_issued.send(sender=Invoice, invoice_ids=ids))

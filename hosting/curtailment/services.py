@@ -26,6 +26,7 @@ from django.db.models import Avg, F, Q, Sum
 from django.utils import timezone
 
 from capacity.models import Pdu
+from changelog import record as changes
 from hosting import queues
 from hosting.billing.services import terms_for
 from hosting.curtailment import selection, signals
@@ -253,7 +254,9 @@ def act_on_due_events(now: dt.datetime) -> tuple[int, int, int]:
     with transaction.atomic():
         stale = Event.objects.select_for_update().filter(status=EventStatus.SCHEDULED, ends_at__lte=now)
         stale_ids = list(stale.order_by("pk").values_list("pk", flat=True))
-        cancelled = Event.objects.filter(pk__in=stale_ids).update(status=EventStatus.CANCELLED)
+        cancelled = changes.update(
+            Event.objects.filter(pk__in=stale_ids), via="curtailment.act_on_due_events", status=EventStatus.CANCELLED
+        )
         for event_id in stale_ids:
             transaction.on_commit(partial(signals.event_ended.send, sender=Event, event_id=event_id))
     starting = Event.objects.filter(status=EventStatus.SCHEDULED, starts_at__lte=now + START_EARLY)

@@ -31,7 +31,7 @@ from hosting.models import (
     Quote,
 )
 from hosting.paging import paginate
-from hosting.portal import fleet
+from hosting.portal import changes, fleet
 from hosting.portal.filters import machine_filter
 from hosting.portal.forms import MachineRequestForm, PackingListForm, QuoteForm, TokenForm
 
@@ -148,6 +148,7 @@ def machine(request, pk):
     }
     context["may_change"] = machine.status in AWAITING_ARRIVAL and may(request.user, machine.tenant_id, Action.SHIP)
     context["charts"] = fleet.machine_charts(machine, context["span"])
+    context |= {"changes": changes.history(machine), "changes_n": changes.LATEST}
     return render(request, "portal/machine.html", context)
 
 
@@ -202,6 +203,7 @@ def contract(request, pk):
     context |= {"shipments": shipments.order_by("-created_at")[:20]}
     context |= {"batches": _batches(request.user).filter(contract=contract)[:10]}
     context["columns"] = ", ".join((*packing.COLUMNS, *packing.OPTIONAL))
+    context |= {"changes": changes.history(contract), "changes_n": changes.LATEST}
     return render(request, "portal/contract.html", context)
 
 

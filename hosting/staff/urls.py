@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hosting.staff import alerts, billing_views, curtailment, fleet_views, views, webhooks
+from hosting.staff import alerts, billing_views, changes, curtailment, fleet_views, views, webhooks
 
 app_name = "staff"
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("intake/", views.intake, name="intake"),
     path("requests/<int:pk>/", views.request_act, name="request-act"),
     path("alerts/", alerts.alerts, name="alerts"),
+    path("changes/", changes.changes, name="changes"),
     path("alerts/<int:pk>/acknowledge/", alerts.alert_acknowledge, name="alert-acknowledge"),
     path("billing/", billing_views.dashboard, name="billing"),
     path("billing/runs/", billing_views.runs, name="billing-runs"),

@@ -4,8 +4,13 @@ here; a key the pipeline adds later still reads well — its unit from the suffi
 from the rest."""
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django import template
+from django.urls import reverse
+
+from changelog import present
+from changelog.record import recorded
 
 register = template.Library()
 
@@ -102,3 +107,12 @@ def evidence(measurements) -> list[tuple[str, str]]:
     if not isinstance(measurements, dict):
         return []
     return [(label_of(key), value_of(key, value)) for key, value in measurements.items()]
+
+
+@register.simple_tag
+def change_log_url(obj) -> str:
+    """The staff change log of one object ("" for a model the change log does not record)."""
+    if obj is None or getattr(obj, "pk", None) is None or not recorded(type(obj)):
+        return ""
+    query = urlencode({"model": present.model_key(type(obj)), "object_id": obj.pk})
+    return f"{reverse('staff:changes')}?{query}"

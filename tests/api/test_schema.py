@@ -64,7 +64,7 @@ def test_the_schema_generates_without_warnings(tmp_path):
     assert result.returncode == 0, result.stderr
     schema = (tmp_path / "s.yml").read_text()
     paths = ("/api/v1/quotes/", "/api/v1/quotes/{id}/accept/", "/api/v1/sites/", "/api/v1/machines/")
-    for path in (*paths, "/api/v1/alerts/", "/api/v1/alerts/{id}/acknowledge/"):
+    for path in (*paths, "/api/v1/alerts/", "/api/v1/alerts/{id}/acknowledge/", "/api/v1/changes/"):
         assert f"{path}:" in schema
 
 
@@ -212,6 +212,15 @@ def test_the_worlds_own_objects_are_answered_as_the_schema_says(world, who):
         assert response.status_code == 200, (path, response.text)
         if path == "/quotes/":
             assert {q["machine_model"] for q in response.json()["results"]} == {None, machine.model.slug}
+    # The change log is staff's: as the schema says, 200 with the world's changes, or 403.
+    changes = operation("GET", "/changes/").Case(headers={"Authorization": f"Token {world[who]}"})
+    response = changes.call_and_validate(checks=CHECKS)
+    assert response.status_code == (200 if who == "staff_key" else 403), response.text
+    if who == "staff_key":
+        assert response.json()["count"] > 0
+        one = response.json()["results"][0]["id"]
+        read = operation("GET", "/changes/{id}/").Case(path_parameters={"id": one}, headers=changes.headers)
+        assert read.call_and_validate(checks=CHECKS).status_code == 200
 
 
 @pytest.fixture
