@@ -46,12 +46,6 @@ def open_events() -> QuerySet[Event]:
     return Event.objects.filter(status__in=OPEN_STATUSES, ends_at__isnull=True)
 
 
-def _act_on_commit(verb: str, event_id: int) -> None:
-    """Start or end the event (hosting.curtailment.services) once its row is committed."""
-    action = services.start_event if verb == "start" else services.end_event
-    transaction.on_commit(lambda: action(event_id))
-
-
 @dataclass(frozen=True)
 class Change:
     """What one evaluation did to a program's event."""
@@ -114,7 +108,7 @@ def _evaluate(program_id: int, now: dt.datetime) -> Change:
                 deadline_at=triggers.deadline(program.kind, now, program.response_minutes),
                 notes=result.reason,
             )
-            _act_on_commit("start", event.pk)
+            transaction.on_commit(lambda: services.start_event(event.pk))
             log.info("program %s: curtail, event %s (%s)", program.pk, event.pk, result.reason)
             return Change(program.pk, result.decision, result.reason, event.pk)
         if result.decision is triggers.Decision.RESUME and current is not None:
@@ -133,7 +127,7 @@ def _end(event: Event, now: dt.datetime, note: str) -> None:
         fields.append("status")
         transaction.on_commit(lambda: signals.event_ended.send(sender=Event, event_id=event.pk))
     event.save(update_fields=fields)
-    _act_on_commit("end", event.pk)
+    transaction.on_commit(lambda: services.end_event(event.pk))
 
 
 def end_event_now(event: Event, *, now: dt.datetime | None = None, note: str = "ended") -> tuple[Event, bool]:
@@ -210,7 +204,7 @@ def post_event(
                 created_by=created_by, created_at=now,
             )  # fmt: skip
             if starts_at <= now:  # a later start is started by the beat (services.check_events)
-                _act_on_commit("start", event.pk)
+                transaction.on_commit(lambda: services.start_event(event.pk))
     except IntegrityError:
         if not external_id:
             raise

@@ -62,11 +62,7 @@ def send_commands(event_id: int, action: str, event_machine_ids: list[int], offs
         services.record(sent.attempts, action)
     if action == STOP and orders:
         slug = Event.objects.values_list("site__slug", flat=True).get(pk=event_id)
-        timeout_s = settings.CURTAILMENT_PUBLISH_TIMEOUT_MS / 1000
-        countdown = settings.CURTAILMENT_SETTLE_MS / 1000
-        chunk = [o.event_machine_id for o in orders]
-        message = ((event_id, chunk), {"countdown": countdown})
-        queues.publish(verify_event, [message], queues.queue_for(slug), timeout_s)
+        _verify_after_settle(event_id, slug, [o.event_machine_id for o in orders])
     log.info("event %s: %s sent to %d machine(s)", event_id, action, len(orders))
     return len(orders)
 
@@ -82,9 +78,10 @@ def verify_event(event_id: int, event_machine_ids: list[int] | None = None) -> i
     """Read the outlets of the event's site, judge its machines by their watts, record a sample,
     and tell the machines still drawing after the deadline to stop again (bounded). Given a
     chunk's machines (right after their stops): only those, from their own PDUs, no sample."""
-    site_id = Event.objects.filter(pk=event_id).values_list("site_id", flat=True).first()
-    if site_id is None:
+    site = Event.objects.filter(pk=event_id).values_list("site_id", "site__slug").first()
+    if site is None:
         return 0
+    site_id, slug = site
     pdus = services.site_pdus(site_id, event_machine_ids)
     here = process()
     walks = here.loop.run_until_complete(walk_pdus(pdus, settings.CURTAILMENT_TIMEOUT_S)) if pdus else {}
@@ -96,16 +93,20 @@ def verify_event(event_id: int, event_machine_ids: list[int] | None = None) -> i
         # beat's whole-site readings judge them.
         waiting = services.still_to_verify(event_id, event_machine_ids, now)
         if waiting:
-            slug = Event.objects.values_list("site__slug", flat=True).get(pk=event_id)
-            message = ((event_id, waiting), {"countdown": settings.CURTAILMENT_SETTLE_MS / 1000})
-            timeout_s = settings.CURTAILMENT_PUBLISH_TIMEOUT_MS / 1000
-            queues.publish(verify_event, [message], queues.queue_for(slug), timeout_s)
+            _verify_after_settle(event_id, slug, waiting)
     if retry:
         orders = services.orders(retry, STOP, {})
         sent = _send(orders)
         services.record(sent.attempts, STOP)
         log.info("event %s: stop sent again to %d machine(s) still drawing", event_id, len(orders))
     return len(retry)
+
+
+def _verify_after_settle(event_id: int, slug: str, event_machine_ids: list[int]) -> None:
+    """These machines' outlets read on the site's queue once they have had CURTAILMENT_SETTLE_MS."""
+    message = ((event_id, event_machine_ids), {"countdown": settings.CURTAILMENT_SETTLE_MS / 1000})
+    timeout_s = settings.CURTAILMENT_PUBLISH_TIMEOUT_MS / 1000
+    queues.publish(verify_event, [message], queues.queue_for(slug), timeout_s)
 
 
 @shared_task(name="curtailment.check_events", acks_late=True, autoretry_for=(OperationalError,), max_retries=2)
