@@ -68,7 +68,8 @@ def test_a_task_a_staff_request_queued_carries_the_requests_id_and_the_staff_use
                 timeout_s=60,
                 what="the subscription disabled by the worker\n" + worker.output(),
             )
-    assert len(receiver.received) == 1 and receiver.received[0].verified
+    assert len(receiver.received) == 1
+    assert receiver.received[0].verified
     entry = last_of(subscription)
     assert entry.changes["enabled"] == [True, False]
     assert entry.changes["disabled_reason"] == ["", "1 deliveries in a row failed after every retry"]

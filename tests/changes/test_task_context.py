@@ -56,7 +56,8 @@ def test_a_task_published_outside_any_context_keeps_its_own_id():
     queue = f"test-changelog-{uuid.uuid4().hex[:8]}"
     assert queues.publish(noop, [((1,), {})], queue, timeout_s=5) == 1
     headers = published_headers(queue)
-    assert receivers.CID_HEADER not in headers and receivers.USER_HEADER not in headers
+    assert receivers.CID_HEADER not in headers
+    assert receivers.USER_HEADER not in headers
     acting = started(headers)
     assert (acting.cid, acting.user_id, acting.by) == ("task-1", None, "task billing.run_invoices")
 
