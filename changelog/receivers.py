@@ -51,12 +51,20 @@ def queued_by(request: Any) -> tuple[str | None, int | None]:
     return cid, user_id if isinstance(user_id, int) and not isinstance(user_id, bool) else None
 
 
+def _user_exists(user_id: int) -> bool:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()._default_manager.filter(pk=user_id).exists()
+
+
 def task_started(task_id: str | None = None, task: Any = None, **kwargs) -> None:
     """A task's changes are made by the task (its name): for whoever queued it (their user, and
     their request id, so one action's changes group together), else under the task's own id."""
     if task_id is None:
         return
     cid, user_id = queued_by(getattr(task, "request", None))
+    if user_id is not None and not _user_exists(user_id):
+        user_id = None  # deleted since it queued this (a retry hours later): an entry must not name it
     by = f"task {getattr(task, 'name', '?')}"
     _tasks[task_id] = context.begin(context.Acting(cid=cid or task_id, user_id=user_id, by=by))
 

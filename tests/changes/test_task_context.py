@@ -12,6 +12,7 @@ from celery import shared_task
 from changelog import context, receivers
 from hosting import queues
 from hosting.celery import app
+from tests.factories import UserFactory
 
 
 @shared_task(name="tests.changelog.noop")
@@ -41,15 +42,19 @@ def started(headers: dict) -> context.Acting:
         receivers.task_finished(task_id="task-1")
 
 
-def test_a_task_published_in_a_request_carries_its_id_and_user_to_the_task():
+def test_a_task_published_in_a_request_carries_its_id_and_user_to_the_task(db):
+    user = UserFactory()
     queue = f"test-changelog-{uuid.uuid4().hex[:8]}"
-    with context.acting(cid="req-42", user=SimpleNamespace(pk=7)):
+    with context.acting(cid="req-42", user=user):
         assert queues.publish(noop, [((1,), {})], queue, timeout_s=5) == 1
     headers = published_headers(queue)
-    assert (headers[receivers.CID_HEADER], headers[receivers.USER_HEADER]) == ("req-42", 7)
+    assert (headers[receivers.CID_HEADER], headers[receivers.USER_HEADER]) == ("req-42", user.pk)
     acting = started(headers)
-    assert (acting.cid, acting.user_id, acting.by) == ("req-42", 7, "task billing.run_invoices")
+    assert (acting.cid, acting.user_id, acting.by) == ("req-42", user.pk, "task billing.run_invoices")
     assert context.current() is None
+    # The user deleted before the task ran (a retry hours later): the request id, no actor.
+    user.delete()
+    assert (started(headers).cid, started(headers).user_id) == ("req-42", None)
 
 
 def test_a_task_published_outside_any_context_keeps_its_own_id():
@@ -65,12 +70,12 @@ def test_a_task_published_outside_any_context_keeps_its_own_id():
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        ({receivers.CID_HEADER: "bad id; with spaces", receivers.USER_HEADER: 7}, ("task-1", None)),
+        ({receivers.CID_HEADER: "bad id; with spaces", receivers.USER_HEADER: 1}, ("task-1", None)),
         ({receivers.CID_HEADER: "req-42", receivers.USER_HEADER: "7"}, ("req-42", None)),
         ({receivers.CID_HEADER: "req-42", receivers.USER_HEADER: True}, ("req-42", None)),
         ({receivers.USER_HEADER: 7}, ("task-1", None)),  # a user without a request id is not taken
     ],
 )
-def test_headers_that_are_not_ours_are_not_trusted(headers, expected):
+def test_headers_that_are_not_ours_are_not_trusted(db, headers, expected):
     acting = started(headers)
     assert (acting.cid, acting.user_id) == expected
