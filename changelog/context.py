@@ -1,8 +1,9 @@
 """Who is acting, and under which id: one `Acting` per request or task, in a ContextVar.
 
 The middleware opens one per request (X-Request-ID if sane, else a new id), the API's token
-authentication names the token that acted, the Celery signals open one per task (its id,
-the task's name). Every log entry written meanwhile — by auditlog's signals or by
+authentication names the token that acted, the Celery signals open one per task (the task's
+name; the request id and user of whoever queued it, carried in the message's headers, else
+the task's own id). Every log entry written meanwhile — by auditlog's signals or by
 `changelog.record` — carries it.
 """
 

@@ -5,6 +5,8 @@ a one-line message naming the variable, so a mistyped setting stops the process 
 start-up instead of turning into odd behaviour later.
 """
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from typing import overload
@@ -90,3 +92,20 @@ def env_url(
             f"{name}={value!r} must be a URL starting with one of: {', '.join(s + '://' for s in schemes)}"
         )
     return value
+
+
+def env_fernet_keys(name: str, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Comma-separated Fernet keys (url-safe base64 of 32 bytes, as `Fernet.generate_key()`
+    prints them), in order; [] when unset."""
+    keys = env_list(name, [], environ)
+    for i, key in enumerate(keys, 1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ConfigError(
+                f"{name}: key {i} is not a Fernet key (url-safe base64 of 32 bytes; make one with "
+                '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)'
+            )
+    return keys

@@ -25,6 +25,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from changelog import record as changes
 from hosting import services
 from hosting.accounts import Action, may
 from hosting.models import Invitation, Membership, Role, Tenant
@@ -122,7 +123,7 @@ def invite(
         _lock_tenant(tenant.pk)
         _check_may_manage(by, tenant.pk)
         check_invitable(tenant, email)
-        tenant.invitations.pending(now).filter(email=email).update(revoked_at=now)
+        changes.update(tenant.invitations.pending(now).filter(email=email), via="members.invite", revoked_at=now)
         invitation = Invitation.objects.create(
             tenant=tenant, email=email, role=role, digest=Invitation.digest_of(token), invited_by=by,
             created_at=now, expires_at=now + dt.timedelta(days=settings.INVITATION_DAYS),
@@ -130,7 +131,7 @@ def invite(
     try:
         _send(invitation, link_for(token), by)
     except (OSError, smtplib.SMTPException) as failed:
-        Invitation.objects.filter(pk=invitation.pk).update(revoked_at=timezone.now())
+        changes.update(Invitation.objects.filter(pk=invitation.pk), via="members.invite", revoked_at=timezone.now())
         raise MemberRefused("mail_failed", f"The invitation could not be e-mailed ({failed}); try again.") from failed
     return invitation
 

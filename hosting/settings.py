@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from hosting.env import ConfigError, env_bool, env_int, env_list, env_str, env_url
+from hosting.env import ConfigError, env_bool, env_fernet_keys, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / env_str("HAVEN_VAR_DIR", "var")  # relative to the checkout unless absolute
@@ -135,6 +135,11 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
         "include_fields": ["status", "number", "issued_at", "due_on", "paid_at", "voided_at", "reason"],
     },
     "curtailment.Event",
+    "hosting.Membership",  # who acts for a tenant, in which role: added, re-roled, removed
+    {"model": "hosting.Invitation", "exclude_fields": ["digest"]},  # the link's token digest never
+    # A subscription's URL, events and state; never its signing secret, nor the failure counter
+    # every failed delivery bumps (its effect, being disabled, is recorded).
+    {"model": "webhooks.Subscription", "exclude_fields": ["secret", "consecutive_failures"]},
 )
 AUDITLOG_STORE_JSON_CHANGES = True  # before/after keep their JSON types (null, numbers, booleans)
 AUDITLOG_CID_GETTER = "changelog.context.get_cid"  # one id per request or task (changelog.context)
@@ -253,6 +258,11 @@ WEBHOOKS_DISABLE_AFTER = env_int("WEBHOOKS_DISABLE_AFTER", 5, minimum=1)
 WEBHOOKS_HOLD_NOTICE_HOURS = env_int("WEBHOOKS_HOLD_NOTICE_HOURS", 24, minimum=1)  # hold.expiring this far ahead
 WEBHOOKS_PUBLISH_TIMEOUT_MS = env_int("WEBHOOKS_PUBLISH_TIMEOUT_MS", 500, minimum=10)
 WEBHOOKS_KEEP_DAYS = env_int("WEBHOOKS_KEEP_DAYS", 30, minimum=1)  # events and their delivery log kept this long
+# Subscriptions' signing secrets are sealed at rest (hosting/webhooks/sealing.py): the first key
+# seals, every key unseals (rotation: put the new key first, keep the old until re-sealed).
+# Unset: one key derived from SECRET_KEY — rotating SECRET_KEY then needs the old one's derived
+# key listed here (`manage.py shell -c "from hosting.webhooks import sealing; print(sealing.derived_key())"`).
+WEBHOOKS_SEALING_KEYS = env_fernet_keys("WEBHOOKS_SEALING_KEYS")
 
 # --- Curtailment ----------------------------------------------------------------------
 CURTAILMENT_CHUNK = env_int("CURTAILMENT_CHUNK", 500, minimum=1)  # machines per command message

@@ -42,6 +42,14 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     assert "no issues" in result.stdout
 
 
+def test_check_deploy_is_clean_with_webhook_sealing_keys_set(tmp_path):
+    keys = "3q2-7wBBV2ZyLdcBtKFVGPGv0qsGPaDrEi2thXXUqkE=,kM0Ph7Q4XVd5dLQv7lGv9sbBJ2g4UCpKCx1m0R8dNjU="
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION, "WEBHOOKS_SEALING_KEYS": keys},
+                    tmp_path=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
 def test_collectstatic_works_and_whitenoise_serves_the_favicon_and_the_api_docs_with_debug_off(tmp_path):
     collected = manage("collectstatic", "--noinput", env=PRODUCTION, tmp_path=tmp_path)
     assert collected.returncode == 0, collected.stderr
@@ -87,6 +95,7 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
         ("REDIS_URL", "localhost:6379", "REDIS_URL='localhost:6379' must be a URL"),
         ("DB_CONN_MAX_AGE", "-1", "DB_CONN_MAX_AGE=-1 must be at least 0"),
         ("ALLOWED_HOSTS", "a,,b", "has an empty item"),
+        ("WEBHOOKS_SEALING_KEYS", "not-a-fernet-key", "WEBHOOKS_SEALING_KEYS: key 1 is not a Fernet key"),
     ],
 )
 def test_a_malformed_setting_stops_start_up_with_one_line(tmp_path, name, value, message):

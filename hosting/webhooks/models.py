@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from hosting.models import Tenant
+from hosting.webhooks.sealing import SealedCharField
 
 
 class EventType(models.TextChoices):
@@ -48,7 +49,9 @@ class Subscription(models.Model):
     url = models.URLField(max_length=500)
     description = models.CharField(max_length=200, blank=True)
     events = models.JSONField(default=list, help_text="The event types it receives (EventType values).")
-    secret = models.CharField(max_length=100, default=new_secret, help_text="Signs each delivery (HMAC-SHA256).")
+    secret = SealedCharField(
+        max_length=300, default=new_secret, help_text="Signs each delivery (HMAC-SHA256); sealed at rest."
+    )
     enabled = models.BooleanField(default=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=300, blank=True)

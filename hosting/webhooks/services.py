@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from capacity.errors import Refusal
 from capacity.models import Reservation
+from changelog import record as changes
 from hosting import queues
 from hosting.models import Tenant
 from hosting.webhooks import sender, signing
@@ -97,7 +98,13 @@ def enable(subscription: Subscription, *, now: dt.datetime | None = None) -> Sub
 
 def disable(subscription: Subscription, reason: str, *, now: dt.datetime | None = None) -> Subscription:
     now = now or timezone.now()
-    Subscription.objects.filter(pk=subscription.pk).update(enabled=False, disabled_at=now, disabled_reason=reason[:300])
+    changes.update(
+        Subscription.objects.filter(pk=subscription.pk),
+        via="webhooks.disable",
+        enabled=False,
+        disabled_at=now,
+        disabled_reason=reason[:300],
+    )
     subscription.refresh_from_db()
     return subscription
 
@@ -256,8 +263,12 @@ def _publish_later(delivery_id: int, countdown: float) -> None:
 def _disable_if_failing(subscription_id: int, now: dt.datetime) -> None:
     limit = settings.WEBHOOKS_DISABLE_AFTER
     failing = Subscription.objects.filter(pk=subscription_id, enabled=True, consecutive_failures__gte=limit)
-    if failing.update(
-        enabled=False, disabled_at=now, disabled_reason=f"{limit} deliveries in a row failed after every retry"
+    if changes.update(
+        failing,
+        via="webhooks.disable_if_failing",
+        enabled=False,
+        disabled_at=now,
+        disabled_reason=f"{limit} deliveries in a row failed after every retry",
     ):
         log.warning("webhook subscription %s disabled after %d failed deliveries", subscription_id, limit)
 
