@@ -1024,6 +1024,11 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
     on_s = ((last_resume or timezone.now()) - ended).total_seconds()
     resumed = chosen.filter(status=CurtailmentStatus.RESUMED).count()
     log(f"  resumed {resumed:,} in {on_s:.1f} s")
+    stops = _command_figures(Command.objects.filter(event_machine__event=event, command="stop_mining"), started)
+    resumes = _command_figures(answered, ended)
+    stops["verify_lag"] = _verify_lag(chosen)
+    log(f"  stops: {stops}")
+    log(f"  resumes: {resumes}")
     return {
         "machines": total,
         "verified": verified_n,
@@ -1031,4 +1036,43 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
         "resumed": resumed,
         "on_s": round(on_s, 2),
         "statuses": statuses,
+        "stops": stops,
+        "resumes": resumes,
+    }
+
+
+def _verify_lag(chosen) -> dict:
+    """Each verified machine's time from its stop's answer to its outlet seen under its sleep
+    draw (p50, p99, max s): what verification adds after the commands."""
+    from django.db.models import Max, Q
+
+    rows = chosen.filter(verified_at__isnull=False).annotate(
+        answered=Max("commands__answered_at", filter=Q(commands__ok=True, commands__command="stop_mining"))
+    )
+    lags = sorted((v - a).total_seconds() for v, a in rows.values_list("verified_at", "answered") if a is not None)
+    if not lags:
+        return {}
+    return {q: round(lags[min(len(lags) - 1, int(f * len(lags)))], 2) for q, f in (("p50", 0.5), ("p99", 0.99))} | {
+        "max": round(lags[-1], 2)
+    }
+
+
+def _command_figures(commands, since: dt.datetime) -> dict:
+    """Where a command phase's time went: how many were sent, when the last was answered
+    (seconds after `since`), and each answered command's own time (p50, p99, max)."""
+    rows = list(commands.filter(answered_at__isnull=False).values_list("sent_at", "answered_at"))
+    own = sorted((answered - sent).total_seconds() for sent, answered in rows)
+    if not own:
+        return {"sent": commands.count(), "answered": 0}
+
+    def pct(q: float) -> float:
+        return round(own[min(len(own) - 1, int(q * len(own)))], 3)
+
+    return {
+        "sent": commands.count(),
+        "answered": len(own),
+        "last_answered_s": round((max(a for _, a in rows) - since).total_seconds(), 2),
+        "own_p50_s": pct(0.5),
+        "own_p99_s": pct(0.99),
+        "own_max_s": round(own[-1], 3),
     }

@@ -21,7 +21,7 @@ import math
 import random
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -497,7 +497,8 @@ class PduWalk:
 class PduProbe:
     """Reads PDUs over SNMP v2c, each request sent again `retries` times when no answer comes
     in `timeout_s`: one outlet's watts, the PDU's total and its inlet sensor in one GET
-    (`read`, commissioning), or every outlet at once in one GETBULK walk (`walk`, telemetry).
+    (`read`, commissioning), every outlet at once in one GETBULK walk (`walk`, telemetry), or
+    the watts of named outlets only (`outlets`, curtailment's check of a chunk's machines).
 
     Built on pysnmp's message layer (as the emulated agent is) rather than its high-level
     API, which resolves every OID against the MIBs on the way out and back: that cost a
@@ -506,6 +507,7 @@ class PduProbe:
     MEASUREMENTS = ("outlet_power_w", "device_power_w", "inlet_temp_c")
     MAX_REPETITIONS = 128  # rows asked for per GETBULK (a 48-outlet strip with two sensors each); more take more
     MAX_REQUESTS = 32  # a walk gives up after this many (an agent that never ends its table)
+    MAX_GET_OUTLETS = 48  # outlets asked for per GET (`outlets`): one answer of a whole strip
 
     def __init__(self, timeout_s: float, retries: int = 1):
         self.timeout_s = timeout_s
@@ -616,6 +618,29 @@ class PduProbe:
             if ended:
                 break
         return PduWalk(outlet_w, found["device_power_w"], found["inlet_temp_c"], requests)
+
+    async def outlets(self, pdu: PduAddress, outlets: Sequence[int]) -> PduWalk:
+        """These outlets' watts only, in GETs of up to MAX_GET_OUTLETS each (a few machines of a
+        48-outlet strip: a fraction of a walk's work on both ends). No total, no sensor."""
+        where = f"the PDU at {pdu.host}:{pdu.port}"
+        wanted = sorted(set(outlets))
+        outlet_w: dict[int, float] = {}
+        requests = 0
+        for at in range(0, len(wanted), self.MAX_GET_OUTLETS):
+            part = wanted[at : at + self.MAX_GET_OUTLETS]
+            oids = [snmp_profiles.oid(pdu.profile, "outlet_power_w", n) for n in part]
+            request = _V2C.GetRequestPDU()
+            _V2C.apiPDU.set_defaults(request)
+            _V2C.apiPDU.set_varbinds(request, [(_V2C.ObjectIdentifier(oid), _V2C.null) for oid, _ in oids])
+            answer, error = await self._exchange(pdu, request, where)
+            requests += 1
+            if answer is None:
+                return PduWalk({}, requests=requests, error=error)
+            for n, (_, scale), (_, value) in zip(part, oids, _V2C.apiPDU.get_varbinds(answer), strict=True):
+                watts = _scaled(value, scale)
+                if watts is not None:
+                    outlet_w[n] = watts
+        return PduWalk(outlet_w, requests=requests)
 
     def close(self) -> None:
         if self._socket is not None and self._socket.transport is not None:

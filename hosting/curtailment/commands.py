@@ -156,5 +156,17 @@ async def walk_pdus(pdus: Sequence[PduAddress], timeout_s: float, retries: int =
     return dict(zip(pdus, walks, strict=True))
 
 
+async def read_outlets(
+    outlets: Mapping[PduAddress, Sequence[int]], timeout_s: float, retries: int = 1
+) -> dict[PduAddress, PduWalk]:
+    """The watts of these outlets only, each PDU asked once, all PDUs at once."""
+    probe = PduProbe(timeout_s, retries=retries)
+    try:
+        reads = await asyncio.gather(*(probe.outlets(p, numbers) for p, numbers in outlets.items()))
+    finally:
+        probe.close()
+    return dict(zip(outlets, reads, strict=True))
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

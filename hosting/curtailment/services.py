@@ -381,13 +381,28 @@ def record(attempts: Sequence[Attempt], action: str) -> None:
             EventMachine.objects.filter(pk=pk).update(last_error=f"resume: {answer}"[:300])
 
 
-def site_pdus(site_id: int, event_machine_ids: Sequence[int] | None = None) -> list[PduAddress]:
-    """The site's PDUs; given event machines, only those their outlets are on."""
-    pdus = Pdu.objects.filter(site_id=site_id)
-    if event_machine_ids is not None:
-        on = EventMachine.objects.filter(pk__in=list(event_machine_ids)).values("machine__slot__circuit__pdu")
-        pdus = pdus.filter(pk__in=on)
-    return [PduAddress(p.host, p.port, p.community, p.profile) for p in pdus.order_by("pk")]
+def site_pdus(site_id: int) -> list[PduAddress]:
+    """The site's PDUs (a whole-site reading walks each)."""
+    pdus = Pdu.objects.filter(site_id=site_id).order_by("pk")
+    return [PduAddress(p.host, p.port, p.community, p.profile) for p in pdus]
+
+
+def chunk_outlets(event_machine_ids: Sequence[int]) -> dict[PduAddress, list[int]]:
+    """The outlets these event machines are on, by PDU (a chunk's reading asks for those alone)."""
+    rows = (
+        EventMachine.objects.filter(pk__in=list(event_machine_ids), machine__slot__outlet__isnull=False)
+        .exclude(machine__slot__circuit__pdu__isnull=True)
+        .values_list(
+            "machine__slot__circuit__pdu__host", "machine__slot__circuit__pdu__port",
+            "machine__slot__circuit__pdu__community", "machine__slot__circuit__pdu__profile",
+            "machine__slot__outlet",
+        )
+        .order_by("machine__slot__circuit__pdu", "machine__slot__outlet")
+    )  # fmt: skip
+    outlets: dict[PduAddress, list[int]] = defaultdict(list)
+    for host, port, community, profile, outlet in rows:
+        outlets[PduAddress(host, port, community, profile)].append(outlet)
+    return dict(outlets)
 
 
 def verify(

@@ -2,13 +2,16 @@
 
 `send_commands` and `verify_event` run on the site's worker (queue `site.<slug>`: the miners
 and PDUs are on the site's private network); `check_events` runs centrally (beat) and sends
-each active event's verification to its site. Each is safe to run twice: a machine is claimed
+each active event's verification to its site. A chunk of stops is verified by its own task
+as soon as its answers have settled — only its machines' outlets are asked for — so no
+verification waits behind the other chunks' commands for a free process. Each is safe to run twice: a machine is claimed
 (a conditional UPDATE) before anything is sent to it, and a verification only records what
 the outlets read.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from celery import shared_task
@@ -19,7 +22,7 @@ from django.utils import timezone
 
 from hosting import queues
 from hosting.curtailment import services
-from hosting.curtailment.commands import STOP, Commander, Sent, walk_pdus
+from hosting.curtailment.commands import STOP, Commander, Sent, read_outlets, walk_pdus
 from hosting.curtailment.models import Event
 from hosting.telemetry.tasks import KNOWN_PREFIX, KNOWN_TTL_S, process
 
@@ -60,11 +63,26 @@ def send_commands(event_id: int, action: str, event_machine_ids: list[int], offs
     sent = _send(orders) if orders else None
     if sent is not None:
         services.record(sent.attempts, action)
-    if action == STOP and orders:
-        slug = Event.objects.values_list("site__slug", flat=True).get(pk=event_id)
-        _verify_after_settle(event_id, slug, [o.event_machine_id for o in orders])
-    log.info("event %s: %s sent to %d machine(s)", event_id, action, len(orders))
+        log.info("event %s: %s sent to %d machine(s)", event_id, action, len(orders))
+        if action == STOP:
+            # The machines whose answers have settled are read right here (a verification queued
+            # behind the other chunks' commands would wait for a free process); the last few to
+            # answer, once they have settled too, from the queue.
+            settled, settling = _settled(sent, [o.event_machine_id for o in orders], timezone.now())
+            if settled:
+                _verify(event_id, settled)
+            if settling:
+                slug = Event.objects.values_list("site__slug", flat=True).get(pk=event_id)
+                _verify_after_settle(event_id, slug, settling)
     return len(orders)
+
+
+def _settled(sent: Sent, event_machine_ids: list[int], now: dt.datetime) -> tuple[list[int], list[int]]:
+    """The chunk's machines split into those whose stop was answered at least
+    CURTAILMENT_SETTLE_MS ago (or never: nothing to wait for) and those answered since."""
+    since = now - dt.timedelta(milliseconds=settings.CURTAILMENT_SETTLE_MS)
+    recent = {a.event_machine_id for a in sent.attempts if a.ok and a.answered_at is not None and a.answered_at > since}
+    return [pk for pk in event_machine_ids if pk not in recent], [pk for pk in event_machine_ids if pk in recent]
 
 
 @shared_task(
@@ -77,14 +95,24 @@ def send_commands(event_id: int, action: str, event_machine_ids: list[int], offs
 def verify_event(event_id: int, event_machine_ids: list[int] | None = None) -> int:
     """Read the outlets of the event's site, judge its machines by their watts, record a sample,
     and tell the machines still drawing after the deadline to stop again (bounded). Given a
-    chunk's machines (right after their stops): only those, from their own PDUs, no sample."""
+    chunk's machines (not yet seen off at their chunk's reading): only those, from their own
+    PDUs, no sample."""
+    return _verify(event_id, event_machine_ids)
+
+
+def _verify(event_id: int, event_machine_ids: list[int] | None) -> int:
     site = Event.objects.filter(pk=event_id).values_list("site_id", "site__slug").first()
     if site is None:
         return 0
     site_id, slug = site
-    pdus = services.site_pdus(site_id, event_machine_ids)
     here = process()
-    walks = here.loop.run_until_complete(walk_pdus(pdus, settings.CURTAILMENT_TIMEOUT_S)) if pdus else {}
+    timeout_s = settings.CURTAILMENT_TIMEOUT_S
+    if event_machine_ids is None:
+        pdus = services.site_pdus(site_id)
+        walks = here.loop.run_until_complete(walk_pdus(pdus, timeout_s)) if pdus else {}
+    else:
+        outlets = services.chunk_outlets(event_machine_ids)
+        walks = here.loop.run_until_complete(read_outlets(outlets, timeout_s)) if outlets else {}
     now = timezone.now()
     retry = services.verify(event_id, walks, now, only=event_machine_ids)
     if event_machine_ids is not None:

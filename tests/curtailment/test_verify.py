@@ -1,5 +1,5 @@
 """Verification by measured watts: right after a chunk's stops its own machines are judged from
-their own PDUs (a site of ten thousand is not walked whole for each chunk of five hundred), and
+their own outlets alone (a site of ten thousand is not walked for each chunk of five hundred), and
 only whole-site readings become the event's achieved-MW samples."""
 
 import datetime as dt
@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from capacity.models import Pdu
 from hosting.curtailment import services
+from hosting.curtailment.commands import STOP, Attempt, Sent
 from hosting.curtailment.models import CurtailmentStatus, EventMachine, EventSample
+from hosting.curtailment.tasks import _settled
 from hosting.probes import PduAddress, PduWalk
 from tests.curtailment.world import event, live_floor
 
@@ -33,12 +35,12 @@ def walk_of(pdu_host: str, watts: dict[int, float]) -> dict[PduAddress, PduWalk]
     return {PduAddress(pdu.host, pdu.port, pdu.community, pdu.profile): PduWalk(watts)}
 
 
-def test_a_chunks_verification_reads_only_its_machines_pdus(sent):
+def test_a_chunks_verification_asks_only_its_machines_outlets(sent):
     ev, rows = sent
-    site = ev.site_id
-    assert [p.host for p in services.site_pdus(site)] == ["127.81.1.1", "127.81.1.2"]
-    assert [p.host for p in services.site_pdus(site, [rows[0].pk, rows[1].pk])] == ["127.81.1.1"]
-    assert services.site_pdus(site, []) == []
+    assert [p.host for p in services.site_pdus(ev.site_id)] == ["127.81.1.1", "127.81.1.2"]
+    outlets = services.chunk_outlets([rows[2].pk, rows[0].pk])
+    assert {p.host: numbers for p, numbers in outlets.items()} == {"127.81.1.1": [1, 3]}
+    assert services.chunk_outlets([]) == {}
 
 
 def test_a_chunk_is_judged_alone_and_records_no_sample_the_whole_site_does(sent):
@@ -73,3 +75,15 @@ def test_a_chunks_machines_not_yet_seen_off_are_read_again_until_the_deadline(se
     services.verify(ev.pk, walk_of("127.81.1.1", {1: 35.0, 2: 900.0, 3: 3200.0, 4: 36.0}), now, only=chunk)
     assert services.still_to_verify(ev.pk, chunk, now) == [rows[1].pk, rows[2].pk]
     assert services.still_to_verify(ev.pk, chunk, ev.deadline_at) == []
+
+
+def test_a_chunk_reads_at_once_the_machines_whose_stops_have_settled_and_queues_the_rest(settings):
+    settings.CURTAILMENT_SETTLE_MS = 2000
+    now = timezone.now()
+
+    def answered(pk: int, seconds_ago: float | None, ok: bool = True) -> Attempt:
+        at = now - dt.timedelta(seconds=seconds_ago) if seconds_ago is not None else None
+        return Attempt(pk, STOP, now - dt.timedelta(seconds=9), at, ok, "done" if ok else "no answer")
+
+    sent = Sent([answered(1, 5.0), answered(2, 0.5), answered(3, None, ok=False), answered(4, 1.9), answered(5, 2.1)])
+    assert _settled(sent, [1, 2, 3, 4, 5], now) == ([1, 3, 5], [2, 4])  # 3 never answered: nothing to wait for

@@ -60,6 +60,35 @@ def test_a_table_longer_than_one_answer_takes_more_requests_and_misses_nothing(m
     assert walk.requests == agent.requests["getbulk"] == 5
 
 
+@pytest.mark.parametrize("profile", ["apc-rpdu2", "raritan-px2"])
+def test_named_outlets_are_read_alone_in_gets_of_at_most_a_strip(profile, monkeypatch):
+    net = 6 if profile == "apc-rpdu2" else 7
+    miners = [spec(f"127.97.{net}.{n}") for n in (1, 2, 3)]
+    host = f"127.97.{net}.200"
+    pdu = PduSpec(host, PORT, profile=profile, outlets={2: miners[0].ip, 5: miners[1].ip, 24: miners[2].ip})
+    monkeypatch.setattr(PduProbe, "MAX_GET_OUTLETS", 2)
+
+    async def read(outlets):
+        probe = PduProbe(timeout_s=2, retries=1)
+        try:
+            return await probe.outlets(PduAddress(host, PORT, "public", profile), outlets)
+        finally:
+            probe.close()
+
+    with running(Fleet(miners, web=True, latency=INSTANT), [pdu]) as fleet:
+        got = asyncio.run(read([24, 2, 5, 2, 7]))  # unordered, repeated, and an empty outlet
+        (agent,) = fleet.pdu_floor.agents.values()
+        requests = dict(agent.requests)
+        drawn = {o: fleet.power_w(ip) for o, ip in pdu.outlets.items()}
+    assert got.error is None
+    assert sorted(got.outlet_w) == [2, 5, 7, 24]  # those asked for, no other
+    for outlet, watts in drawn.items():
+        assert got.outlet_w[outlet] == pytest.approx(watts, rel=0.02)
+    assert got.outlet_w[7] == 0  # wired to nothing
+    assert (got.device_w, got.inlet_temp_c) == (None, None)
+    assert (got.requests, requests) == (2, {"get": 2})  # 4 outlets, 2 a GET
+
+
 def test_a_pdu_that_does_not_answer_is_an_error_for_all_its_outlets():
     walk = asyncio.run(walk_once(PduAddress("127.97.4.200", PORT, "public", "apc-rpdu2"), timeout_s=0.3, retries=0))
     assert (walk.outlet_w, walk.error) == ({}, "the PDU at 127.97.4.200:16171 does not answer")

@@ -477,7 +477,7 @@ class CommissioningBench:
         return emulator
 
     def start_worker(self, log: str = "worker.log") -> subprocess.Popen:
-        cores = os.cpu_count() or 2
+        cores = int(os.environ.get("BENCH_WORKER_PROCESSES", "0")) or os.cpu_count() or 2
         worker = self.spawn(
             sys.executable, "-m", "celery", "-A", "hosting", "worker", "-Q", "site.bench", "--concurrency",
             str(cores), "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip",
