@@ -401,7 +401,8 @@ def chunk_outlets(event_machine_ids: Sequence[int]) -> dict[PduAddress, list[int
     )  # fmt: skip
     outlets: dict[PduAddress, list[int]] = defaultdict(list)
     for host, port, community, profile, outlet in rows:
-        outlets[PduAddress(host, port, community, profile)].append(outlet)
+        if outlet is not None:  # (filtered above)
+            outlets[PduAddress(host, port, community, profile)].append(outlet)
     return dict(outlets)
 
 
