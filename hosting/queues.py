@@ -1,7 +1,8 @@
 """Where tasks for a site go, and how they are published without ever hanging on the broker.
 
-Shared by commissioning (self-tests) and telemetry (polls): both send work to the worker
-inside each site, and both publish from a request or a beat tick that must answer at once.
+Shared by commissioning (self-tests), telemetry (polls) and curtailment (commands, on the
+site's control queue): each sends work to a worker inside the site, and each publishes from
+a request or a beat tick that must answer at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ log = logging.getLogger(__name__)
 def queue_for(site_slug: str) -> str:
     """Each site's work goes to its own queue, consumed by the worker inside that site."""
     return f"site.{site_slug}"
+
+
+def control_queue_for(site_slug: str) -> str:
+    """Each site's curtailment commands go to a queue of their own, consumed by the site's
+    control worker: a demand-response deadline never waits behind a poll or a batch of
+    self-tests on the site's queue."""
+    return f"site.{site_slug}.control"
 
 
 def publish(task: Any, messages: Sequence[tuple[tuple, dict]], queue: str, timeout_s: float) -> int:

@@ -265,8 +265,9 @@ WEBHOOKS_KEEP_DAYS = env_int("WEBHOOKS_KEEP_DAYS", 30, minimum=1)  # events and 
 WEBHOOKS_SEALING_KEYS = env_fernet_keys("WEBHOOKS_SEALING_KEYS")
 
 # --- Curtailment ----------------------------------------------------------------------
-CURTAILMENT_CHUNK = env_int("CURTAILMENT_CHUNK", 500, minimum=1)  # machines per command message
-CURTAILMENT_CONCURRENCY = env_int("CURTAILMENT_CONCURRENCY", 200, minimum=1)  # miners told at once per process
+# Sized for the site's control worker at four processes per core (README, docs/performance.md).
+CURTAILMENT_CHUNK = env_int("CURTAILMENT_CHUNK", 250, minimum=1)  # machines per command message
+CURTAILMENT_CONCURRENCY = env_int("CURTAILMENT_CONCURRENCY", 30, minimum=1)  # miners told at once per process
 CURTAILMENT_TIMEOUT_S = env_int("CURTAILMENT_TIMEOUT_S", 5, minimum=1)  # each command, each PDU read
 CURTAILMENT_ATTEMPTS = env_int("CURTAILMENT_ATTEMPTS", 3, minimum=1)  # tries of one command (backoff between)
 CURTAILMENT_BACKOFF_MS = env_int("CURTAILMENT_BACKOFF_MS", 500, minimum=0)

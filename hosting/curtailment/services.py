@@ -299,7 +299,7 @@ def _dispatch(
         ((event_id, action, [pk for pk, _ in part], [o for _, o in part]), {"countdown": countdown})
         for countdown, part in chunks(timed, settings.CURTAILMENT_CHUNK)
     ]
-    queue = queues.queue_for(slug)
+    queue = queues.control_queue_for(slug)
     timeout_s = settings.CURTAILMENT_PUBLISH_TIMEOUT_MS / 1000
     sent = queues.publish(send_commands, messages, queue, timeout_s)
     if sent < len(messages):
@@ -519,5 +519,5 @@ def check_events(now: dt.datetime | None = None) -> int:
     timeout_s = settings.CURTAILMENT_PUBLISH_TIMEOUT_MS / 1000
     for slug, pks in by_site.items():
         messages = [((pk,), {"expires": settings.CURTAILMENT_VERIFY_S}) for pk in pks]
-        sent += queues.publish(verify_event, messages, queues.queue_for(slug), timeout_s)
+        sent += queues.publish(verify_event, messages, queues.control_queue_for(slug), timeout_s)
     return sent

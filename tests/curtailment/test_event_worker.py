@@ -50,7 +50,7 @@ def test_stop_verify_by_watts_flag_the_stubborn_one_then_resume(floor):
     stubborn = machines[-1]
     fleet, pdus = emulated(site, machines, faults={stubborn.serial: {Fault.IGNORES_STOP}})
     ev = event(site, target_mw="1", deadline_s=2)
-    queue = queues.queue_for(site.slug)
+    queue = queues.control_queue_for(site.slug)
     with running(fleet, pdus), celery_worker(queues=(queue,), extra_env=WORKER_ENV, purge_first=True) as worker:
         started = services.start_event(ev.pk)
         # Everything was chosen (1 MW is far more than five machines): the rest is the shortfall.
@@ -136,7 +136,7 @@ def test_a_qse_event_posted_through_the_api_is_shed_by_the_sites_worker_and_ende
     )
     qse = client_for(account)
     url = "/api/v1/curtailment/events/"
-    queue = queues.queue_for(site.slug)
+    queue = queues.control_queue_for(site.slug)
     with running(fleet, pdus), celery_worker(queues=(queue,), extra_env=WORKER_ENV, purge_first=True) as worker:
         posted = qse.post(
             url,
@@ -187,7 +187,7 @@ def test_whatsminers_shed_the_last_kilowatts_by_a_power_limit_verified_by_their_
     machines = live_floor(floor, 3, net=73, model="whatsminer-m30s-plus-plus")
     fleet, pdus = emulated(site, machines)
     ev = event(site, target_mw="0.008", deadline_s=30)
-    queue = queues.queue_for(site.slug)
+    queue = queues.control_queue_for(site.slug)
     with running(fleet, pdus), celery_worker(queues=(queue,), extra_env=WORKER_ENV, purge_first=True) as worker:
         services.start_event(ev.pk)
         rows = {e.machine_id: e for e in EventMachine.objects.filter(event=ev)}

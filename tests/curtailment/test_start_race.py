@@ -36,7 +36,7 @@ def test_starting_and_ending_an_event_at_once_sends_each_command_once(floor, set
     site = floor["site"]
     machines = live_floor(floor, MACHINES, net=72)
     ids = [m.pk for m in machines]
-    queue = queues.queue_for(site.slug)
+    queue = queues.control_queue_for(site.slug)
     for n in range(ROUNDS):
         purge([queue])
         ev = event(site, target_mw="1", deadline_s=600)

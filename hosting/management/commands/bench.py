@@ -476,11 +476,14 @@ class CommissioningBench:
             raise
         return emulator
 
-    def start_worker(self, log: str = "worker.log") -> subprocess.Popen:
-        cores = int(os.environ.get("BENCH_WORKER_PROCESSES", "0")) or os.cpu_count() or 2
+    def start_worker(
+        self, log: str = "worker.log", queue: str = "site.bench", processes: int | None = None
+    ) -> subprocess.Popen:
+        """The site's worker: one process per core, as the README runs it (BENCH_WORKER_PROCESSES)."""
+        processes = processes or int(os.environ.get("BENCH_WORKER_PROCESSES", "0")) or os.cpu_count() or 2
         worker = self.spawn(
-            sys.executable, "-m", "celery", "-A", "hosting", "worker", "-Q", "site.bench", "--concurrency",
-            str(cores), "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip",
+            sys.executable, "-m", "celery", "-A", "hosting", "worker", "-Q", queue, "--concurrency",
+            str(processes), "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip",
             log=log,
         )  # fmt: skip
         time.sleep(5)  # the worker connects and forks its pool
@@ -604,23 +607,27 @@ class CurtailmentBench(TelemetryPollBench):
     last outlet read under its sleep draw by the on-site worker; then resuming them."""
 
     def env(self) -> dict:
-        return {
-            **super().env(),
-            "CURTAILMENT_CONCURRENCY": os.environ.get("BENCH_CURTAILMENT_CONCURRENCY", "100"),
-            "CURTAILMENT_CHUNK": os.environ.get("BENCH_CURTAILMENT_CHUNK", "500"),
-            "CURTAILMENT_CIRCUIT_GAP_MS": "0",
-            "CURTAILMENT_SETTLE_MS": "1000",
-        }
+        env = {**super().env(), "CURTAILMENT_CIRCUIT_GAP_MS": "0", "CURTAILMENT_SETTLE_MS": "1000"}
+        for name in ("CURTAILMENT_CONCURRENCY", "CURTAILMENT_CHUNK"):  # the defaults unless asked
+            if f"BENCH_{name}" in os.environ:
+                env[name] = os.environ[f"BENCH_{name}"]
+        return env
 
     def run(self) -> dict:
         self.dataset()
         emulator = self.start_emulator()
         worker = None
         try:
-            worker = self.start_worker(log="curtail-worker.log")
-            self.bench.log("curtailment: a first poll (the miners' classes learned) …")
-            self.stage("--stage", "poll", "--poll", "0")
-            self.bench.log(f"curtailment: {self.n:,} miners off, then on again, one on-site worker …")
+            poller = self.start_worker(log="curtail-poll-worker.log")
+            try:
+                self.bench.log("curtailment: a first poll (the miners' classes learned) …")
+                self.stage("--stage", "poll", "--poll", "0")
+            finally:
+                self.stop(poller)
+            # The site's control worker, as the README runs it: four processes per core.
+            processes = int(os.environ.get("BENCH_CONTROL_PROCESSES", "0")) or 4 * (os.cpu_count() or 2)
+            worker = self.start_worker(log="curtail-worker.log", queue="site.bench.control", processes=processes)
+            self.bench.log(f"curtailment: {self.n:,} miners off, then on again, one control worker × {processes} …")
             groups = {"emulator": emulator.pid, "worker": worker.pid}
             with benchmark.CpuMeter(groups, children="bench") as cpu:
                 result = self.stage("--stage", "curtail")

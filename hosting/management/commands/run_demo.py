@@ -58,7 +58,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         python = sys.executable
-        site_queues = [queues.queue_for(slug) for slug in Site.objects.values_list("slug", flat=True)]
+        slugs = list(Site.objects.values_list("slug", flat=True))
+        site_queues = [queues.queue_for(slug) for slug in slugs] + [queues.control_queue_for(slug) for slug in slugs]
         processes: list[subprocess.Popen] = []
         try:
             # The miners and PDUs behind the demo sites; about one machine in four has a fault, about one
@@ -68,7 +69,7 @@ class Command(BaseCommand):
             fleet_args = ["--fault-every", "4", "--stories-every", "8", "--air-swing", "3", "--follow"]
             processes.append(_in_own_group([python, "manage.py", "emulate_fleet", *fleet_args]))
             processes.append(_in_own_group([python, "manage.py", "runserver", addrport, "--noreload"]))
-            # One worker stands in for every site's on-site worker (all their queues) and beat.
+            # One worker stands in for every site's on-site and control workers (all their queues) and beat.
             all_queues = ",".join(["celery", settings.WEBHOOKS_QUEUE, *site_queues])
             worker = ["worker", "--beat", "-Q", all_queues, "--loglevel", "info", "--concurrency", "2"]
             processes.append(_in_own_group([python, "-m", "celery", "-A", "hosting", *worker]))
