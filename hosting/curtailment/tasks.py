@@ -2,12 +2,12 @@
 
 `send_commands` and `verify_event` run on the site's control worker (queue
 `site.<slug>.control`, apart from polls and self-tests: the miners and PDUs are on the site's
-private network); `check_events` runs centrally (beat) and sends
-each active event's verification to its site. A chunk of stops is verified by its own task
-as soon as its answers have settled — only its machines' outlets are asked for — so no
-verification waits behind the other chunks' commands for a free process. Each is safe to run twice: a machine is claimed
-(a conditional UPDATE) before anything is sent to it, and a verification only records what
-the outlets read.
+private network); `check_events` runs centrally (beat) and sends each active event's
+verification to its site. A chunk of stops is verified by its own task as soon as its answers
+have settled — only its machines' outlets are asked for — so no verification waits behind the
+other chunks' commands for a free process. Each is safe to run twice: a machine is claimed (a
+conditional UPDATE) before anything is sent to it, and a verification only records what the
+outlets read.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def _verify(event_id: int, event_machine_ids: list[int] | None) -> int:
 
 
 def _verify_after_settle(event_id: int, slug: str, event_machine_ids: list[int]) -> None:
-    """These machines' outlets read on the site's queue once they have had CURTAILMENT_SETTLE_MS."""
+    """These machines' outlets read on the site's control queue once they have had CURTAILMENT_SETTLE_MS."""
     message = ((event_id, event_machine_ids), {"countdown": settings.CURTAILMENT_SETTLE_MS / 1000})
     timeout_s = settings.CURTAILMENT_PUBLISH_TIMEOUT_MS / 1000
     queues.publish(verify_event, [message], queues.control_queue_for(slug), timeout_s)
