@@ -554,13 +554,17 @@ class PduProbe:
             return answer, None
         return None, f"{where} does not answer"
 
+    async def _get(self, pdu: PduAddress, oids: Sequence[str], where: str) -> tuple[Any, str | None]:
+        """One GET of these OIDs (dotted): the answer PDU, or why there is none."""
+        request = _V2C.GetRequestPDU()
+        _V2C.apiPDU.set_defaults(request)
+        _V2C.apiPDU.set_varbinds(request, [(_V2C.ObjectIdentifier(oid), _V2C.null) for oid in oids])
+        return await self._exchange(pdu, request, where)
+
     async def read(self, pdu: PduAddress, outlet: int) -> PduReading:
         oids = [snmp_profiles.oid(pdu.profile, name, outlet) for name in self.MEASUREMENTS]
         where = f"the PDU at {pdu.host}:{pdu.port}"
-        request = _V2C.GetRequestPDU()
-        _V2C.apiPDU.set_defaults(request)
-        _V2C.apiPDU.set_varbinds(request, [(_V2C.ObjectIdentifier(oid), _V2C.null) for oid, _ in oids])
-        answer, error = await self._exchange(pdu, request, where)
+        answer, error = await self._get(pdu, [oid for oid, _ in oids], where)
         if answer is None:
             return PduReading(None, None, None, error)
         values: list[float | None] = []
@@ -629,10 +633,7 @@ class PduProbe:
         for at in range(0, len(wanted), self.MAX_GET_OUTLETS):
             part = wanted[at : at + self.MAX_GET_OUTLETS]
             oids = [snmp_profiles.oid(pdu.profile, "outlet_power_w", n) for n in part]
-            request = _V2C.GetRequestPDU()
-            _V2C.apiPDU.set_defaults(request)
-            _V2C.apiPDU.set_varbinds(request, [(_V2C.ObjectIdentifier(oid), _V2C.null) for oid, _ in oids])
-            answer, error = await self._exchange(pdu, request, where)
+            answer, error = await self._get(pdu, [oid for oid, _ in oids], where)
             requests += 1
             if answer is None:
                 return PduWalk({}, requests=requests, error=error)
