@@ -555,6 +555,55 @@ def sweep(ips: list[str], concurrency: int) -> dict:
     return {"miners": len(ips), "ok": ok, "seconds": round(time.perf_counter() - started, 2)}
 
 
+async def _bare_curtail(ips: list[str], concurrency: int, barrier) -> dict:
+    import pyasic
+
+    gate = asyncio.Semaphore(concurrency)
+    miners = [m for m in await asyncio.gather(*(_gated(gate, pyasic.get_miner(ip)) for ip in ips)) if m is not None]
+    passes: dict = {"miners": len(ips), "detected": len(miners)}
+    for name, method in (("stop", "stop_mining"), ("resume", "resume_mining")):
+        barrier(name)
+        started, cpu = time.time(), time.process_time()
+        answers = await asyncio.gather(
+            *(_gated(gate, asyncio.wait_for(getattr(m, method)(), 30)) for m in miners), return_exceptions=True
+        )
+        passes[name] = {
+            "started": started,
+            "ended": time.time(),
+            "cpu_s": round(time.process_time() - cpu, 3),
+            "ok": sum(a is True for a in answers),
+        }
+    return passes
+
+
+async def _gated(gate: asyncio.Semaphore, awaitable):
+    async with gate:
+        return await awaitable
+
+
+def bare_curtail(ips: list[str], concurrency: int, shard: int, shards: int, barrier_dir: str) -> dict:
+    """A bare pyasic curtailment, the calibration of Haven's: these miners detected first (not
+    timed: Haven's worker knows their classes from telemetry), then every one told
+    `stop_mining`, then every one `resume_mining`, `concurrency` at a time, on uvloop — no
+    database, no queue, no verification. The shards start each pass together (a file barrier);
+    each pass's wall clock and this process's CPU are returned."""
+    import pathlib
+
+    import uvloop
+
+    folder = pathlib.Path(barrier_dir)
+
+    def barrier(name: str, timeout_s: float = 600) -> None:
+        (folder / f"{name}-{shard}").touch()
+        deadline = time.monotonic() + timeout_s
+        while len(list(folder.glob(f"{name}-*"))) < shards:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the other shards did not reach {name}")
+            time.sleep(0.01)
+
+    return uvloop.run(_bare_curtail(ips, concurrency, barrier))
+
+
 # --------------------------------------------------------------------------------------
 # Telemetry: one poll of the commissioning dataset's fleet, every machine live
 # --------------------------------------------------------------------------------------
@@ -1032,6 +1081,7 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
     stops = _command_figures(Command.objects.filter(event_machine__event=event, command="stop_mining"), started)
     resumes = _command_figures(answered, ended)
     stops["verify_lag"] = _verify_lag(chosen)
+    stops["verified_by_s"] = _progress(list(verified.values_list("verified_at", flat=True)), started)
     log(f"  stops: {stops}")
     log(f"  resumes: {resumes}")
     return {
@@ -1080,4 +1130,15 @@ def _command_figures(commands, since: dt.datetime) -> dict:
         "own_p50_s": pct(0.5),
         "own_p99_s": pct(0.99),
         "own_max_s": round(own[-1], 3),
+        "answered_by_s": _progress([a for _, a in rows], since),
+    }
+
+
+def _progress(moments: list[dt.datetime], since: dt.datetime) -> dict:
+    """When (seconds after `since`) a half, nine tenths and all of these moments had come."""
+    after = sorted((m - since).total_seconds() for m in moments)
+    if not after:
+        return {}
+    return {q: round(after[min(len(after) - 1, int(f * len(after)))], 1) for q, f in (("p50", 0.5), ("p90", 0.9))} | {
+        "all": round(after[-1], 1)
     }

@@ -63,6 +63,7 @@ class Command(BaseCommand):
                 "seed-billing",
                 "billing",
                 "curtail",
+                "bare-curtail",
                 "reset-curtailment",
             ],
             help=argparse_hidden(),
@@ -71,11 +72,14 @@ class Command(BaseCommand):
         parser.add_argument("--shard", type=int, default=0, help=argparse_hidden())
         parser.add_argument("--shards", type=int, default=1, help=argparse_hidden())
         parser.add_argument("--poll", type=int, default=0, help=argparse_hidden())
+        parser.add_argument("--concurrency", type=int, default=75, help=argparse_hidden())
+        parser.add_argument("--barrier", help=argparse_hidden())
         parser.add_argument("--billing-size", choices=sorted(billing_benchmark.SIZES), help=argparse_hidden())
 
     def handle(self, *args, stage=None, scale=None, shard=0, shards=1, poll=0, billing_size=None, **options):
         # Stages run inside subprocesses whose DATABASE_URL is the dataset's.
         log = self.stdout.write
+        ips = [benchmark.fleet_ip(i) for i in range(options["machines"])]
         stages = {
             "seed": lambda: benchmark.seed(benchmark.SCALES[scale], log=log),
             "planner": lambda: benchmark.measure_planner(log=log),
@@ -91,8 +95,9 @@ class Command(BaseCommand):
             ),
             "seed-billing": lambda: billing_benchmark.seed_billing(billing_size, log=log),
             "billing": lambda: billing_benchmark.measure_billing(log=log),
-            "sweep": lambda: benchmark.sweep(
-                [benchmark.fleet_ip(i) for i in range(options["machines"])][shard::shards], concurrency=75
+            "sweep": lambda: benchmark.sweep(ips[shard::shards], concurrency=options["concurrency"]),
+            "bare-curtail": lambda: benchmark.bare_curtail(
+                ips[shard::shards], options["concurrency"], shard, shards, options["barrier"]
             ),
         }
         if stage:
@@ -253,6 +258,15 @@ class Bench:
             f"curtail      {result['off_s']:>8} s  ({result['verified']:,} of {result['machines']:,} verified off)"
         )
         self.log(f"resume       {result['on_s']:>8} s  ({result['resumed']:,} resumed)   {result['cpu']}")
+        bare = result["bare"]
+        self.log(
+            f"bare stop    {bare['stop_s']:>8} s  ({bare['stop_ok']:,} told, "
+            f"{bare['stop_cpu_ms_per_miner']} ms CPU each)   bare resume {bare['resume_s']} s ({bare['resume_ok']:,})"
+        )
+        self.log(
+            f"{'signal to off s ÷ bare stop s':28} {result['off_over_bare_stop']:8.2f}   "
+            f"{'resume s ÷ bare resume s':26} {result['on_over_bare_resume']:.2f}   (shown, no target)"
+        )
         target = TARGETS["curtail_s"]
         self.verdict(
             f"{'signal to last watt off s':28} {result['off_s']:8.1f}   target ≤ {target:<5}", result["off_s"] <= target
@@ -502,19 +516,27 @@ class CommissioningBench:
         self.bench.log(f"a bare pyasic sweep of {self.n:,} miners, {cores} processes …")
         with benchmark.CpuMeter({"emulator": emulator.pid}, children="sweep") as sweep_cpu:
             started = time.perf_counter()
-            sweeps = [
-                subprocess.Popen(  # noqa: S603
-                    [sys.executable, "manage.py", "bench", "--stage", "sweep", "--shard", str(i), "--shards",
-                     str(cores), "--machines", str(self.n)],
-                    env=self.env(), stdout=subprocess.PIPE, text=True,
-                )
-                for i in range(cores)
-            ]  # fmt: skip
-            outputs = [p.communicate()[0] for p in sweeps]
+            outputs = self.sharded("sweep")
             sweep_s = time.perf_counter() - started
-        swept = sum(stage_result(o)["ok"] for o in outputs)
+        swept = sum(o["ok"] for o in outputs)
         self.bench.log(f"  swept {swept:,} of {self.n:,} in {sweep_s:.1f} s; {sweep_cpu.summary()}")
         return sweep_s, swept, sweep_cpu
+
+    def sharded(self, stage: str, *args: str) -> list[dict]:
+        """A bench stage over the fleet in one process per core, each its share; their results."""
+        cores = os.cpu_count() or 2
+        shards = [
+            subprocess.Popen(  # noqa: S603
+                [sys.executable, "manage.py", "bench", "--stage", stage, "--shard", str(i), "--shards", str(cores),
+                 "--machines", str(self.n), *args],
+                env=self.env(), stdout=subprocess.PIPE, text=True,
+            )
+            for i in range(cores)
+        ]  # fmt: skip
+        outputs = [p.communicate()[0] for p in shards]
+        if any(p.returncode for p in shards):
+            raise CommandError(f"a {stage} shard failed:\n" + "\n".join(outputs))
+        return [stage_result(o) for o in outputs]
 
     def run(self) -> dict:
         self.dataset()
@@ -626,6 +648,7 @@ class CurtailmentBench(TelemetryPollBench):
                 self.stop(poller)
             # The site's control worker, as the README runs it: four processes per core.
             processes = int(os.environ.get("BENCH_CONTROL_PROCESSES", "0")) or 4 * (os.cpu_count() or 2)
+            bare = self.bare(processes)
             worker = self.start_worker(log="curtail-worker.log", queue="site.bench.control", processes=processes)
             self.bench.log(f"curtailment: {self.n:,} miners off, then on again, one control worker × {processes} …")
             groups = {"emulator": emulator.pid, "worker": worker.pid}
@@ -634,7 +657,35 @@ class CurtailmentBench(TelemetryPollBench):
         finally:
             self.stop(worker, emulator)
             run_manage(self.env(), "bench", "--stage", "reset-curtailment")
-        return {**result, "cpu": cpu.summary(), "cpu_pct": cpu.figures}
+        return {
+            **result,
+            "cpu": cpu.summary(),
+            "cpu_pct": cpu.figures,
+            "bare": bare,
+            "off_over_bare_stop": round(result["off_s"] / bare["stop_s"], 2),
+            "on_over_bare_resume": round(result["on_s"] / bare["resume_s"], 2),
+        }
+
+    def bare(self, processes: int) -> dict:
+        """The calibration, in the same run: a bare pyasic stop, then resume, of the same fleet
+        from one process per core, with as many miners in flight as the control worker has."""
+        import tempfile
+
+        cores = os.cpu_count() or 2
+        env = self.env()
+        in_flight = processes * int(env.get("CURTAILMENT_CONCURRENCY", settings.CURTAILMENT_CONCURRENCY))
+        self.bench.log(f"curtailment: a bare pyasic stop and resume of {self.n:,}, {cores} × {in_flight // cores} …")
+        with tempfile.TemporaryDirectory(prefix="bench-barrier-") as barrier:
+            shards = self.sharded("bare-curtail", "--concurrency", str(in_flight // cores), "--barrier", barrier)
+        figures: dict = {"detected": sum(s["detected"] for s in shards), "in_flight": in_flight}
+        for name in ("stop", "resume"):
+            passes = [s[name] for s in shards]
+            ok = sum(p["ok"] for p in passes)
+            figures[f"{name}_s"] = round(max(p["ended"] for p in passes) - min(p["started"] for p in passes), 2)
+            figures[f"{name}_ok"] = ok
+            figures[f"{name}_cpu_ms_per_miner"] = round(1000 * sum(p["cpu_s"] for p in passes) / max(ok, 1), 2)
+        self.bench.log(f"  {figures}")
+        return figures
 
 
 class TelemetryStoreBench:
