@@ -7,7 +7,8 @@ web UI's miner config, a Whatsminer's privileged `power_off`/`power_on`). Each a
 timeout; a miner that does not answer, answers False or raises is tried again with backoff, up
 to `attempts` times. Every attempt is returned as an `Attempt`, to be recorded as a Command row.
 The miner object is built from the class telemetry already detected (`known`, shared through
-the cache) when there is one, else by pyasic's detection.
+the cache) when there is one, else by pyasic's detection. A stock Antminer's command runs in a
+web session (`probes.web_session`): its config read and posted on one connection.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hosting.probes import Found, MinerProbe, PduAddress, PduProbe, PduWalk, ProbeLimiter
+from hosting.probes import Found, MinerProbe, PduAddress, PduProbe, PduWalk, ProbeLimiter, web_session
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +138,13 @@ class Commander:
     @staticmethod
     async def _call(found: Found, order: Order) -> bool:
         miner = found.miner
-        if order.action == STOP:
-            return bool(await miner.stop_mining())
-        if order.action == RESUME:
-            return bool(await miner.resume_mining())
-        if order.action == POWER_LIMIT and order.power_limit_w:
-            return bool(await miner.set_power_limit(order.power_limit_w))
+        async with web_session(miner):  # a stock Antminer's config read and post on one connection
+            if order.action == STOP:
+                return bool(await miner.stop_mining())
+            if order.action == RESUME:
+                return bool(await miner.resume_mining())
+            if order.action == POWER_LIMIT and order.power_limit_w:
+                return bool(await miner.set_power_limit(order.power_limit_w))
         raise ValueError(f"unknown curtailment action {order.action!r}")
 
 
