@@ -559,8 +559,9 @@ async def _bare_curtail(ips: list[str], concurrency: int, barrier) -> dict:
     import pyasic
 
     gate = asyncio.Semaphore(concurrency)
-    miners = [m for m in await asyncio.gather(*(_gated(gate, pyasic.get_miner(ip)) for ip in ips)) if m is not None]
-    passes: dict = {"miners": len(ips), "detected": len(miners)}
+    first = await pyasic.get_miner(ips[0])  # the fleet is one model: the rest are built of its class
+    miners = [type(first)(ip) for ip in ips] if first is not None else []
+    passes: dict = {"miners": len(ips), "built": len(miners)}
     for name, method in (("stop", "stop_mining"), ("resume", "resume_mining")):
         barrier(name)
         started, cpu = time.time(), time.process_time()
@@ -582,8 +583,9 @@ async def _gated(gate: asyncio.Semaphore, awaitable):
 
 
 def bare_curtail(ips: list[str], concurrency: int, shard: int, shards: int, barrier_dir: str) -> dict:
-    """A bare pyasic curtailment, the calibration of Haven's: these miners detected first (not
-    timed: Haven's worker knows their classes from telemetry), then every one told
+    """A bare pyasic curtailment, the calibration of Haven's: these miners' objects built first
+    (not timed: Haven's worker knows their classes from telemetry; the bench fleet is one model,
+    so the first is detected and the rest built of its class), then every one told
     `stop_mining`, then every one `resume_mining`, `concurrency` at a time, on uvloop — no
     database, no queue, no verification. The shards start each pass together (a file barrier);
     each pass's wall clock and this process's CPU are returned."""
@@ -1060,6 +1062,7 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
     verified_n = verified.count()
     last = verified.order_by("-verified_at").values_list("verified_at", flat=True).first()
     off_s = ((last or timezone.now()) - started).total_seconds()
+    verified_by_s = _progress(list(verified.values_list("verified_at", flat=True)), started)
     log(f"  curtailed {total:,}: {verified_n:,} verified off by their outlets in {off_s:.1f} s")
     from django.db.models import Count
 
@@ -1081,7 +1084,7 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
     stops = _command_figures(Command.objects.filter(event_machine__event=event, command="stop_mining"), started)
     resumes = _command_figures(answered, ended)
     stops["verify_lag"] = _verify_lag(chosen)
-    stops["verified_by_s"] = _progress(list(verified.values_list("verified_at", flat=True)), started)
+    stops["verified_by_s"] = verified_by_s
     log(f"  stops: {stops}")
     log(f"  resumes: {resumes}")
     return {

@@ -33,7 +33,7 @@ def test_the_bare_calibration_stops_then_resumes_every_miner_of_each_shard(tmp_p
         actions = {ip: [(c.action, c.outcome) for c in fleet.commands(ip)] for ip in ips}
 
     assert sorted(results) == [0, 1]
-    assert sum(r["detected"] for r in results.values()) == 5
+    assert sum(r["built"] for r in results.values()) == 5
     # pyasic's Antminer answers True once the config is posted: the stubborn one counts as told.
     assert sum(r["stop"]["ok"] for r in results.values()) == 5
     assert sum(r["resume"]["ok"] for r in results.values()) == 5

@@ -677,7 +677,7 @@ class CurtailmentBench(TelemetryPollBench):
         self.bench.log(f"curtailment: a bare pyasic stop and resume of {self.n:,}, {cores} × {in_flight // cores} …")
         with tempfile.TemporaryDirectory(prefix="bench-barrier-") as barrier:
             shards = self.sharded("bare-curtail", "--concurrency", str(in_flight // cores), "--barrier", barrier)
-        figures: dict = {"detected": sum(s["detected"] for s in shards), "in_flight": in_flight}
+        figures: dict = {"built": sum(s["built"] for s in shards), "in_flight": in_flight}
         for name in ("stop", "resume"):
             passes = [s[name] for s in shards]
             ok = sum(p["ok"] for p in passes)
