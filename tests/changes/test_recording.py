@@ -259,3 +259,25 @@ def test_an_api_tokens_changes_carry_its_user_and_prefix(floor, tenant_user):
         response["X-Request-ID"],
     )
     assert made.changes["kind"] == [None, "hold"]
+
+
+def test_a_bulk_update_of_alike_rows_and_of_mixed_rows_writes_and_records_each(floor, django_assert_max_num_queries):
+    """Thousands of machines moved to one status at one moment go out as one plain UPDATE per
+    batch (not a CASE per row); rows with different values still go through bulk_update."""
+    machines = racked(floor, 3)
+    for m in machines:
+        m.notes = "same"
+    with django_assert_max_num_queries(5) as queries:  # savepoint, read before, one UPDATE, entries, release
+        assert record.bulk_update(machines, ["notes"], via="test") == 3
+    assert not any("CASE" in q["sql"] for q in queries.captured_queries)
+    assert set(Machine.objects.filter(pk__in=[m.pk for m in machines]).values_list("notes", flat=True)) == {"same"}
+    assert [last_of(m).changes for m in machines] == [{"notes": ["", "same"]}] * 3
+
+    machines[0].notes, machines[1].ip = "odd", "10.9.9.9"
+    with django_assert_max_num_queries(8) as queries:
+        assert record.bulk_update(machines, ["notes", "ip"], via="test") == 3
+    assert any("CASE" in q["sql"] for q in queries.captured_queries)
+    after = {m.pk: (m.notes, m.ip) for m in Machine.objects.filter(pk__in=[m.pk for m in machines])}
+    assert after == {m.pk: (m.notes, m.ip) for m in machines}
+    assert last_of(machines[0]).changes == {"notes": ["same", "odd"]}
+    assert list(last_of(machines[1]).changes) == ["ip"]
