@@ -182,6 +182,17 @@ def start_event(event_id: int, now: dt.datetime | None = None) -> Event:
             for c in chosen
         ]  # fmt: skip
         EventMachine.objects.bulk_create(rows, batch_size=1000)
+        ids = list(
+            EventMachine.objects.filter(event=event)
+            .order_by("rank")
+            .values_list("pk", "machine__slot__circuit_id", "expected_shed_w")
+        )
+        slug = event.site.slug
+        ramp = _ramp_w_per_s(event)
+        deadline_s = max(0.0, (event.deadline_at - now).total_seconds())
+        # The commands go first once this commits (the deadline waits for them); the machines'
+        # move below queues its own webhooks after them.
+        transaction.on_commit(lambda: _dispatch(event.pk, slug, STOP, ids, ramp, deadline_s))
         move_machines(
             [locked[c.machine_id] for c in chosen], MachineStatus.CURTAILED, now=now,
             reason=f"curtailment event {event.pk} ({event.get_source_display()})",
@@ -191,15 +202,6 @@ def start_event(event_id: int, now: dt.datetime | None = None) -> Event:
         event.planned_mw = _mw(planned)
         event.shortfall_mw = _mw(max(0.0, plan.target_w - planned))
         event.save(update_fields=["status", "planned_mw", "shortfall_mw"])
-        ids = list(
-            EventMachine.objects.filter(event=event)
-            .order_by("rank")
-            .values_list("pk", "machine__slot__circuit_id", "expected_shed_w")
-        )
-        slug = event.site.slug
-        ramp = _ramp_w_per_s(event)
-        deadline_s = max(0.0, (event.deadline_at - now).total_seconds())
-        transaction.on_commit(lambda: _dispatch(event.pk, slug, STOP, ids, ramp, deadline_s))
         transaction.on_commit(lambda: signals.event_started.send(sender=Event, event_id=event.pk))
     log.info(
         "event %s: %d machine(s) chosen, %.3f MW planned, %s MW short",
@@ -225,6 +227,14 @@ def end_event(event_id: int, now: dt.datetime | None = None) -> Event:
             for m in Machine.objects.select_for_update().filter(pk__in=[e.machine_id for e in ems]).order_by("pk")
         }
         back = [locked[e.machine_id] for e in ems if locked[e.machine_id].status == MachineStatus.CURTAILED]
+        order = sorted(
+            (e for e in ems if e.status != CS.CHOSEN),
+            key=lambda e: (e.j_per_th if e.j_per_th is not None else float("inf"), e.machine_id),
+        )
+        ids = [(e.pk, e.machine.slot.circuit_id if e.machine.slot else None, e.expected_shed_w) for e in order]
+        slug = event.site.slug
+        ramp = _ramp_w_per_s(event)
+        transaction.on_commit(lambda: _dispatch(event.pk, slug, RESUME, ids, ramp, None))  # before the webhooks
         move_machines(back, MachineStatus.LIVE, now=now, reason=f"curtailment event {event.pk} ended")
         # Never told to stop (its chunk had not gone yet): nothing to resume.
         EventMachine.objects.filter(event=event, status=CS.CHOSEN).update(status=CS.RESUMED, resumed_at=now)
@@ -234,14 +244,6 @@ def end_event(event_id: int, now: dt.datetime | None = None) -> Event:
             event.ends_at = now
             fields.append("ends_at")
         event.save(update_fields=fields)
-        order = sorted(
-            (e for e in ems if e.status != CS.CHOSEN),
-            key=lambda e: (e.j_per_th if e.j_per_th is not None else float("inf"), e.machine_id),
-        )
-        ids = [(e.pk, e.machine.slot.circuit_id if e.machine.slot else None, e.expected_shed_w) for e in order]
-        slug = event.site.slug
-        ramp = _ramp_w_per_s(event)
-        transaction.on_commit(lambda: _dispatch(event.pk, slug, RESUME, ids, ramp, None))
         transaction.on_commit(lambda: signals.event_ended.send(sender=Event, event_id=event.pk))
     return event
 
