@@ -1048,6 +1048,7 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
     )
     started = timezone.now()
     services.start_event(event.pk)
+    start_event_s = round((timezone.now() - started).total_seconds(), 2)  # choosing, and the commands queued
     chosen = EventMachine.objects.filter(event=event)
     total = chosen.count()
     done = (CurtailmentStatus.VERIFIED, CurtailmentStatus.STILL_DRAWING, CurtailmentStatus.FAILED)
@@ -1073,6 +1074,7 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
 
     ended = timezone.now()
     services.end_event(event.pk)
+    end_event_s = round((timezone.now() - ended).total_seconds(), 2)
     deadline = time.monotonic() + timeout_s
     while chosen.filter(status=CurtailmentStatus.RESUMED).count() < total and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -1084,6 +1086,7 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
     stops = _command_figures(Command.objects.filter(event_machine__event=event, command="stop_mining"), started)
     resumes = _command_figures(answered, ended)
     stops["verify_lag"] = _verify_lag(chosen)
+    stops["start_event_s"], resumes["end_event_s"] = start_event_s, end_event_s
     stops["verified_by_s"] = verified_by_s
     log(f"  stops: {stops}")
     log(f"  resumes: {resumes}")
@@ -1129,6 +1132,7 @@ def _command_figures(commands, since: dt.datetime) -> dict:
     return {
         "sent": commands.count(),
         "answered": len(own),
+        "first_sent_s": round((min(s for s, _ in rows) - since).total_seconds(), 2),
         "last_answered_s": round((max(a for _, a in rows) - since).total_seconds(), 2),
         "own_p50_s": pct(0.5),
         "own_p99_s": pct(0.99),
