@@ -8,7 +8,7 @@ timeout; a miner that does not answer, answers False or raises is tried again wi
 to `attempts` times. Every attempt is returned as an `Attempt`, to be recorded as a Command row.
 The miner object is built from the class telemetry already detected (`known`, shared through
 the cache) when there is one, else by pyasic's detection. A stock Antminer's command runs in a
-web session (`probes.web_session`): its config read and posted on one connection.
+web session (`probes.web_session`, aiohttp): its config read and posted with one challenge.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hosting.probes import Found, MinerProbe, PduAddress, PduProbe, PduWalk, ProbeLimiter, web_session
+import aiohttp
+
+from hosting.probes import Found, MinerProbe, PduAddress, PduProbe, PduWalk, ProbeLimiter, web_client, web_session
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +88,13 @@ class Commander:
             if delay > 0:
                 await asyncio.sleep(delay)
             async with self.gate:
-                await self._one(order, known, sent)
+                await self._one(order, known, sent, client)
 
-        await asyncio.gather(*(one(o) for o in orders))
+        async with web_client() as client:
+            await asyncio.gather(*(one(o) for o in orders))
         return sent
 
-    async def _one(self, order: Order, known: Mapping[str, str], sent: Sent) -> None:
+    async def _one(self, order: Order, known: Mapping[str, str], sent: Sent, client: aiohttp.ClientSession) -> None:
         found: Found | None = None
         for attempt in range(self.attempts):
             at = _now()
@@ -101,7 +104,7 @@ class Commander:
                 if found is None:
                     sent.attempts.append(Attempt(order.event_machine_id, order.action, at, None, False, "no answer"))
                 else:
-                    ok = await asyncio.wait_for(self._call(found, order), self.timeout_s)
+                    ok = await asyncio.wait_for(self._call(found, order, client), self.timeout_s)
                     answer = "done" if ok else "the miner refused the command"
                     sent.attempts.append(Attempt(order.event_machine_id, order.action, at, _now(), bool(ok), answer))
                     if ok:
@@ -136,9 +139,9 @@ class Commander:
         return found
 
     @staticmethod
-    async def _call(found: Found, order: Order) -> bool:
+    async def _call(found: Found, order: Order, client: aiohttp.ClientSession) -> bool:
         miner = found.miner
-        async with web_session(miner):  # a stock Antminer's config read and post on one connection
+        async with web_session(miner, client):  # a stock Antminer's config read and post, one challenge
             if order.action == STOP:
                 return bool(await miner.stop_mining())
             if order.action == RESUME:

@@ -1,18 +1,20 @@
 """A stock Antminer's command in one web session (`probes.web_session`): over real TCP to an
-emulated S19 Pro, counted by a transport that only watches what pyasic's clients send."""
+emulated S19 Pro, counted by what only watches the clients — a transport around pyasic's httpx
+one, aiohttp's own request tracing for the session's."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 
+import aiohttp
 import httpx
 import pyasic
 import pytest
 from pyasic import settings as pyasic_settings
 
 from hosting.commissioning.emulator import INSTANT, Fleet, MinerSpec, running
-from hosting.probes import MinerProbe, web_session
+from hosting.probes import MinerProbe, web_client, web_session
 
 IP = "127.96.0.1"
 SPEC = MinerSpec(IP, "antminer-s19-pro", "SESSION1", "02:4e:00:0a:00:01")
@@ -47,13 +49,35 @@ def fleet():
         yield f
 
 
-def _stop(kind: str | None, session: bool) -> tuple[object, bool]:
+def traced(seen: collections.Counter) -> aiohttp.ClientSession:
+    """`web_client()`'s session, each request, its answer and each new connection counted."""
+    client = web_client()
+    trace = aiohttp.TraceConfig()
+
+    async def request_end(_session, _ctx, params) -> None:
+        seen[f"{params.method} {params.url.path} {params.response.status}"] += 1
+
+    async def headers_sent(_session, _ctx, params) -> None:
+        seen[f"sent {params.method} {params.url.path}"] += 1
+
+    async def connection(_session, _ctx, _params) -> None:
+        seen["connections"] += 1
+
+    trace.on_request_end.append(request_end)
+    trace.on_request_headers_sent.append(headers_sent)
+    trace.on_connection_create_end.append(connection)
+    trace.freeze()
+    client._trace_configs.append(trace)
+    return client
+
+
+def _stop(kind: str | None, session: bool, seen: collections.Counter) -> tuple[object, bool]:
     async def go():
         found = MinerProbe.build(IP, kind) if kind else None
         miner = found.miner if found else await pyasic.get_miner(IP)
         if not session:
             return found, await miner.stop_mining()
-        async with web_session(miner):
+        async with traced(seen) as client, web_session(miner, client):
             return found, await miner.stop_mining()
 
     return asyncio.run(go())
@@ -71,7 +95,7 @@ def _kind() -> str:
 def test_pyasic_alone_meets_a_challenge_and_opens_a_client_for_each_call(fleet, seen):
     kind = _kind()
     seen.clear()
-    _, ok = _stop(kind, session=False)
+    _, ok = _stop(kind, session=False, seen=seen)
     assert ok
     assert seen == {
         "transports": 2,
@@ -87,11 +111,12 @@ def test_in_a_session_the_post_reuses_the_reads_challenge_and_connection(fleet, 
     kind = _kind()
     seen.clear()
     before = len(fleet.commands(IP))
-    found, ok = _stop(kind, session=True)
+    found, ok = _stop(kind, session=True, seen=seen)
     assert ok
-    assert seen == {
-        "transports": 1,
-        "GET /cgi-bin/get_miner_conf.cgi 401": 1,
+    assert seen == {  # and no httpx transport at all
+        "connections": 1,
+        "sent GET /cgi-bin/get_miner_conf.cgi": 2,  # challenged (401), then answered
+        "sent POST /cgi-bin/set_miner_conf.cgi": 1,  # with the read's challenge: no 401
         "GET /cgi-bin/get_miner_conf.cgi 200": 1,
         "POST /cgi-bin/set_miner_conf.cgi 200": 1,
     }
@@ -108,7 +133,7 @@ def test_a_session_to_a_silent_web_ui_answers_as_pyasic_does(fleet, seen):
 
     async def go():
         found = MinerProbe.build("127.96.0.9", kind)  # nothing listens there
-        async with web_session(found.miner):
+        async with web_client() as client, web_session(found.miner, client):
             answer = await found.miner.web.get_miner_conf()
         return found, answer
 
@@ -123,7 +148,7 @@ def test_other_web_apis_are_left_as_they_are():
         web = object()
 
     async def go():
-        async with web_session(NotPyasics()):
+        async with web_client() as client, web_session(NotPyasics(), client):
             return True
 
     assert asyncio.run(go())
