@@ -1063,7 +1063,7 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
     verified_n = verified.count()
     last = verified.order_by("-verified_at").values_list("verified_at", flat=True).first()
     off_s = ((last or timezone.now()) - started).total_seconds()
-    verified_by_s = _progress(list(verified.values_list("verified_at", flat=True)), started)
+    verified_by_s = _progress([v for v in verified.values_list("verified_at", flat=True) if v is not None], started)
     log(f"  curtailed {total:,}: {verified_n:,} verified off by their outlets in {off_s:.1f} s")
     from django.db.models import Count
 
