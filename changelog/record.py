@@ -126,8 +126,12 @@ def _bulk_update(model: type[M], objs: Sequence[M], fields: Sequence[str], batch
     """Django's bulk_update; when every object has the same values (thousands of machines moved
     to one status at one moment), one plain UPDATE per batch instead — bulk_update's CASE of a
     WHEN per row costs seconds to build and run at that size."""
-    concrete = [f for f in (model._meta.get_field(name) for name in fields) if isinstance(f, models.Field)]
-    values = {f.attname: getattr(objs[0], f.attname) for f in concrete if f.concrete and not f.primary_key}
+    named = [model._meta.get_field(name) for name in fields]
+    values = {
+        f.attname: getattr(objs[0], f.attname)
+        for f in named
+        if isinstance(f, models.Field) and f.concrete and not f.primary_key
+    }
     alike = len(values) == len(fields) and all(getattr(o, a) == v for o in objs for a, v in values.items())
     if not alike:  # (and any field bulk_update refuses: let it say so)
         return model._default_manager.bulk_update(objs, fields, batch_size=batch_size)

@@ -1061,9 +1061,9 @@ def measure_curtailment(log=print, timeout_s: float = 600) -> dict:
             beat += settings.CURTAILMENT_VERIFY_S
     verified = chosen.filter(status=CurtailmentStatus.VERIFIED)
     verified_n = verified.count()
-    last = verified.order_by("-verified_at").values_list("verified_at", flat=True).first()
-    off_s = ((last or timezone.now()) - started).total_seconds()
-    verified_by_s = _progress([v for v in verified.values_list("verified_at", flat=True) if v is not None], started)
+    moments = [v for v in verified.values_list("verified_at", flat=True) if v is not None]
+    off_s = (max(moments, default=timezone.now()) - started).total_seconds()
+    verified_by_s = _progress(moments, started)
     log(f"  curtailed {total:,}: {verified_n:,} verified off by their outlets in {off_s:.1f} s")
     from django.db.models import Count
 
@@ -1110,12 +1110,17 @@ def _verify_lag(chosen) -> dict:
     rows = chosen.filter(verified_at__isnull=False).annotate(
         answered=Max("commands__answered_at", filter=Q(commands__ok=True, commands__command="stop_mining"))
     )
-    lags = sorted((v - a).total_seconds() for v, a in rows.values_list("verified_at", "answered") if a is not None)
-    if not lags:
+    lags = [(v - a).total_seconds() for v, a in rows.values_list("verified_at", "answered") if a is not None]
+    return _spread(lags, {"p50": 0.5, "p99": 0.99}, "max", digits=2)
+
+
+def _spread(values, quantiles: dict[str, float], top: str, digits: int) -> dict:
+    """These figures' quantiles (`{"p50": 0.5, …}`) and their largest (as `top`), rounded; {} for none."""
+    ordered = sorted(values)
+    if not ordered:
         return {}
-    return {q: round(lags[min(len(lags) - 1, int(f * len(lags)))], 2) for q, f in (("p50", 0.5), ("p99", 0.99))} | {
-        "max": round(lags[-1], 2)
-    }
+    at = {q: ordered[min(len(ordered) - 1, int(f * len(ordered)))] for q, f in quantiles.items()}
+    return {q: round(v, digits) for q, v in (at | {top: ordered[-1]}).items()}
 
 
 def _command_figures(commands, since: dt.datetime) -> dict:
@@ -1143,9 +1148,4 @@ def _command_figures(commands, since: dt.datetime) -> dict:
 
 def _progress(moments: list[dt.datetime], since: dt.datetime) -> dict:
     """When (seconds after `since`) a half, nine tenths and all of these moments had come."""
-    after = sorted((m - since).total_seconds() for m in moments)
-    if not after:
-        return {}
-    return {q: round(after[min(len(after) - 1, int(f * len(after)))], 1) for q, f in (("p50", 0.5), ("p90", 0.9))} | {
-        "all": round(after[-1], 1)
-    }
+    return _spread(((m - since).total_seconds() for m in moments), {"p50": 0.5, "p90": 0.9}, "all", digits=1)

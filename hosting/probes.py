@@ -430,18 +430,18 @@ async def _antminer_session(web: AntminerModernWebAPI, client: aiohttp.ClientSes
     digest = aiohttp.DigestAuthMiddleware(web.username or "", web.pwd or "")
     lent = functools.partial(_send_in_session, web, client, digest)
     recorded = web.__dict__.get("send_command")  # Replies' recording, which stays outermost
-    own = recorded.send if isinstance(recorded, _Recorded) else None
-    if isinstance(recorded, _Recorded):
-        recorded.send = lent
-    else:
+    if not isinstance(recorded, _Recorded):
         web.__dict__["send_command"] = lent
+        try:
+            yield
+        finally:
+            web.__dict__.pop("send_command", None)
+        return
+    own, recorded.send = recorded.send, lent
     try:
         yield
     finally:
-        if isinstance(recorded, _Recorded) and own is not None:
-            recorded.send = own
-        else:
-            web.__dict__.pop("send_command", None)
+        recorded.send = own
 
 
 async def _send_in_session(
